@@ -1,0 +1,1 @@
+//! qmail-client: the QMail client (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! raida-server: the RAIDA QMail server (placeholder until its issue lands).

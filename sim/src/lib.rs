@@ -1,0 +1,1 @@
+//! raida-sim: the deterministic simulator (placeholder until its issue lands).
