@@ -1,0 +1,350 @@
+//! What one RAIDA knows about money: its coins' ANs, the lockers it can spend from, and the
+//! inbox fees its mailboxes charge.
+//!
+//! The tables are plain ordered maps (never hash maps: the simulator needs one iteration
+//! order per seed) filled from a provisioning file (see `provision`). The coin table is read
+//! only after start; the locker ledger changes as uploads spend from it, so the environment
+//! keeps it behind a lock.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::limits;
+
+/// Signed coin denomination (−8…+6 on the wire).
+pub type Denomination = i8;
+/// Coin serial number.
+pub type SerialNumber = u32;
+/// A coin's authenticity number on one RAIDA; also the AES-128 key of its requests.
+pub type An = [u8; limits::AN_SIZE_BYTES];
+/// A locker code: ASCII, NUL padded to 16 bytes.
+pub type LockerCode = [u8; limits::LOCKER_CODE_SIZE_BYTES];
+
+/// Whether `denomination` is one the protocol accepts.
+pub fn denomination_is_valid(denomination: Denomination) -> bool {
+    (limits::DENOMINATION_MIN..=limits::DENOMINATION_MAX).contains(&denomination)
+}
+
+/// The locker code for an ASCII string of 1 to 16 printable characters, NUL padded; `None`
+/// for anything else.
+pub fn locker_code_from_ascii(text: &str) -> Option<LockerCode> {
+    let bytes = text.as_bytes();
+    let printable = bytes
+        .iter()
+        .all(|byte| byte.is_ascii_graphic() || *byte == b' ');
+    if bytes.is_empty() || bytes.len() > limits::LOCKER_CODE_SIZE_BYTES || !printable {
+        return None;
+    }
+    let mut code = [0u8; limits::LOCKER_CODE_SIZE_BYTES];
+    code[..bytes.len()].copy_from_slice(bytes);
+    Some(code)
+}
+
+/// The ASCII text of a locker code made by [`locker_code_from_ascii`]; `None` if the code is
+/// not printable ASCII followed only by NUL padding.
+pub fn locker_code_to_ascii(code: &LockerCode) -> Option<String> {
+    let text_len = code
+        .iter()
+        .position(|byte| *byte == 0)
+        .unwrap_or(code.len());
+    let (text, padding) = code.split_at(text_len);
+    if padding.iter().any(|byte| *byte != 0) {
+        return None;
+    }
+    let text = std::str::from_utf8(text).ok()?;
+    locker_code_from_ascii(text).map(|_| text.to_string())
+}
+
+/// This RAIDA's ANs, by (denomination, serial number).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoinTable {
+    ans: BTreeMap<(Denomination, SerialNumber), An>,
+}
+
+impl CoinTable {
+    /// An empty table.
+    pub fn new() -> CoinTable {
+        CoinTable::default()
+    }
+
+    /// Sets a coin's AN, returning the previous one.
+    pub fn insert(
+        &mut self,
+        denomination: Denomination,
+        serial_number: SerialNumber,
+        an: An,
+    ) -> Option<An> {
+        self.ans.insert((denomination, serial_number), an)
+    }
+
+    /// The AN of a coin, if this RAIDA has it.
+    pub fn an(&self, denomination: Denomination, serial_number: SerialNumber) -> Option<&An> {
+        self.ans.get(&(denomination, serial_number))
+    }
+
+    /// Number of coins.
+    pub fn len(&self) -> usize {
+        self.ans.len()
+    }
+
+    /// Whether there are no coins.
+    pub fn is_empty(&self) -> bool {
+        self.ans.is_empty()
+    }
+
+    /// Every coin in (denomination, serial number) order.
+    pub fn iter(&self) -> impl Iterator<Item = ((Denomination, SerialNumber), &An)> {
+        self.ans.iter().map(|(key, an)| (*key, an))
+    }
+}
+
+/// Why a locker could not pay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentError {
+    /// The code is all zero bytes: no locker given.
+    EmptyCode,
+    /// No locker with this code exists on this RAIDA.
+    UnknownLocker,
+    /// The locker holds less than the amount.
+    InsufficientBalance {
+        /// What the locker holds.
+        balance: u64,
+        /// What was asked for.
+        required: u64,
+    },
+}
+
+impl fmt::Display for PaymentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PaymentError::EmptyCode => write!(f, "empty locker code"),
+            PaymentError::UnknownLocker => write!(f, "unknown locker"),
+            PaymentError::InsufficientBalance { balance, required } => {
+                write!(f, "locker holds {balance}, needs {required}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PaymentError {}
+
+/// Balances of the lockers this RAIDA can spend from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LockerLedger {
+    balances: BTreeMap<LockerCode, u64>,
+}
+
+impl LockerLedger {
+    /// An empty ledger.
+    pub fn new() -> LockerLedger {
+        LockerLedger::default()
+    }
+
+    /// Sets a locker's balance, returning the previous one.
+    pub fn insert(&mut self, code: LockerCode, balance: u64) -> Option<u64> {
+        self.balances.insert(code, balance)
+    }
+
+    /// A locker's balance, if it exists.
+    pub fn balance(&self, code: &LockerCode) -> Option<u64> {
+        self.balances.get(code).copied()
+    }
+
+    /// Whether the locker could pay `amount`: false for the all-zero code, false for an unknown
+    /// locker unless `amount` is 0 (an unknown locker holds nothing).
+    pub fn holds_at_least(&self, code: &LockerCode, amount: u64) -> bool {
+        if code_is_empty(code) {
+            return false;
+        }
+        self.balance(code).unwrap_or(0) >= amount
+    }
+
+    /// Takes `amount` from the locker.
+    pub fn spend(&mut self, code: &LockerCode, amount: u64) -> Result<(), PaymentError> {
+        if code_is_empty(code) {
+            return Err(PaymentError::EmptyCode);
+        }
+        let balance = self
+            .balances
+            .get_mut(code)
+            .ok_or(PaymentError::UnknownLocker)?;
+        let remaining = balance
+            .checked_sub(amount)
+            .ok_or(PaymentError::InsufficientBalance {
+                balance: *balance,
+                required: amount,
+            })?;
+        *balance = remaining;
+        Ok(())
+    }
+
+    /// Number of lockers.
+    pub fn len(&self) -> usize {
+        self.balances.len()
+    }
+
+    /// Whether there are no lockers.
+    pub fn is_empty(&self) -> bool {
+        self.balances.is_empty()
+    }
+
+    /// Every locker in code order.
+    pub fn iter(&self) -> impl Iterator<Item = (&LockerCode, u64)> {
+        self.balances.iter().map(|(code, balance)| (code, *balance))
+    }
+}
+
+fn code_is_empty(code: &LockerCode) -> bool {
+    code.iter().all(|byte| *byte == 0)
+}
+
+/// Per-mailbox inbox fees; a mailbox without a record pays the caller's default (0 by the
+/// tell page's permissive rule, `inbox_fee_default` in the settings).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InboxFees {
+    fees: BTreeMap<(Denomination, SerialNumber), u64>,
+}
+
+impl InboxFees {
+    /// No fee records.
+    pub fn new() -> InboxFees {
+        InboxFees::default()
+    }
+
+    /// Sets a mailbox's fee, returning the previous one.
+    pub fn insert(
+        &mut self,
+        denomination: Denomination,
+        serial_number: SerialNumber,
+        fee: u64,
+    ) -> Option<u64> {
+        self.fees.insert((denomination, serial_number), fee)
+    }
+
+    /// The recorded fee of a mailbox.
+    pub fn fee(&self, denomination: Denomination, serial_number: SerialNumber) -> Option<u64> {
+        self.fees.get(&(denomination, serial_number)).copied()
+    }
+
+    /// The fee of a mailbox, `missing_fee` when it has no record.
+    pub fn fee_or(
+        &self,
+        denomination: Denomination,
+        serial_number: SerialNumber,
+        missing_fee: u64,
+    ) -> u64 {
+        self.fee(denomination, serial_number).unwrap_or(missing_fee)
+    }
+
+    /// Number of fee records.
+    pub fn len(&self) -> usize {
+        self.fees.len()
+    }
+
+    /// Whether there are no fee records.
+    pub fn is_empty(&self) -> bool {
+        self.fees.is_empty()
+    }
+
+    /// Every record in (denomination, serial number) order.
+    pub fn iter(&self) -> impl Iterator<Item = ((Denomination, SerialNumber), u64)> + '_ {
+        self.fees.iter().map(|(key, fee)| (*key, *fee))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> LockerCode {
+        locker_code_from_ascii(text).expect("valid code")
+    }
+
+    #[test]
+    fn spend_refuses_empty_unknown_and_short_lockers() {
+        let mut ledger = LockerLedger::new();
+        ledger.insert(code("ABC"), 5);
+        assert_eq!(ledger.spend(&[0; 16], 1), Err(PaymentError::EmptyCode));
+        assert_eq!(
+            ledger.spend(&code("XYZ"), 1),
+            Err(PaymentError::UnknownLocker)
+        );
+        assert_eq!(
+            ledger.spend(&code("ABC"), 6),
+            Err(PaymentError::InsufficientBalance {
+                balance: 5,
+                required: 6
+            })
+        );
+        assert_eq!(
+            ledger.balance(&code("ABC")),
+            Some(5),
+            "refusals spend nothing"
+        );
+        ledger.spend(&code("ABC"), 5).expect("exact balance");
+        assert_eq!(ledger.balance(&code("ABC")), Some(0));
+        ledger
+            .spend(&code("ABC"), 0)
+            .expect("zero from an empty locker");
+    }
+
+    #[test]
+    fn holds_at_least_rules() {
+        let mut ledger = LockerLedger::new();
+        ledger.insert(code("ABC"), 5);
+        assert!(ledger.holds_at_least(&code("ABC"), 5));
+        assert!(!ledger.holds_at_least(&code("ABC"), 6));
+        assert!(
+            ledger.holds_at_least(&code("NOPE"), 0),
+            "unknown holds zero"
+        );
+        assert!(!ledger.holds_at_least(&code("NOPE"), 1));
+        assert!(!ledger.holds_at_least(&[0; 16], 0), "empty code never pays");
+    }
+
+    #[test]
+    fn missing_fee_record_uses_the_default() {
+        let mut fees = InboxFees::new();
+        fees.insert(1, 1000, 7);
+        assert_eq!(fees.fee_or(1, 1000, 0), 7);
+        assert_eq!(fees.fee_or(1, 1001, 0), 0);
+        assert_eq!(fees.fee(1, 1001), None);
+        assert_eq!(fees.fee_or(-8, 1, 3), 3);
+    }
+
+    #[test]
+    fn coin_table_lookup() {
+        let mut coins = CoinTable::new();
+        assert!(coins.is_empty());
+        coins.insert(-1, 42, [7; 16]);
+        assert_eq!(coins.an(-1, 42), Some(&[7; 16]));
+        assert_eq!(coins.an(1, 42), None);
+        assert_eq!(coins.len(), 1);
+    }
+
+    #[test]
+    fn locker_code_text_round_trip() {
+        assert_eq!(locker_code_from_ascii(""), None);
+        assert_eq!(locker_code_from_ascii("12345678901234567"), None);
+        assert_eq!(locker_code_from_ascii("tab\there"), None);
+        assert_eq!(locker_code_from_ascii("é"), None);
+        let full = code("ABCDEFGHIJKLMNOP");
+        assert_eq!(
+            locker_code_to_ascii(&full).as_deref(),
+            Some("ABCDEFGHIJKLMNOP")
+        );
+        assert_eq!(locker_code_to_ascii(&code("A B")).as_deref(), Some("A B"));
+        let mut gap = code("AB");
+        gap[5] = b'C';
+        assert_eq!(locker_code_to_ascii(&gap), None, "text after padding");
+        assert_eq!(locker_code_to_ascii(&[0; 16]), None);
+    }
+
+    #[test]
+    fn denomination_range() {
+        assert!(denomination_is_valid(-8));
+        assert!(denomination_is_valid(6));
+        assert!(!denomination_is_valid(7));
+        assert!(!denomination_is_valid(-9));
+    }
+}

@@ -1,0 +1,391 @@
+//! Uploaded stripes, keyed by (GUID, file_type): one RAIDA holds one stripe of a given file
+//! (DECISIONS.md "Upload"), and a repeated upload of the same key replaces it, so retries are
+//! idempotent.
+//!
+//! Each stripe is one file `{stripe_root}/{GUID hex}.{file_type as 2 hex digits}.stripe`,
+//! written by the atomic publish of `store` and, with `stripe_dir_fsync`, made durable by a
+//! directory fsync. The file starts with a fixed 24-byte header so the expiry travels with
+//! the data and a torn or foreign file is reported as corrupt, never returned as a stripe:
+//!
+//! | offset | size | field                                                        |
+//! |--------|------|--------------------------------------------------------------|
+//! | 0      | 4    | magic `QSTR`                                                 |
+//! | 4      | 1    | format version, 1                                            |
+//! | 5      | 3    | zero                                                         |
+//! | 8      | 8    | expires_at, Unix seconds, big-endian; `u64::MAX` = permanent |
+//! | 16     | 4    | data length, big-endian                                      |
+//! | 20     | 4    | zero                                                         |
+//!
+//! A stripe whose expiry has passed on the server clock (`now >= expires_at`) is absent; the
+//! read that finds it removes it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{
+    create_dir_durable, io_error, remove_temp, write_synced_temp, Guid, StoreError, StoreIo,
+    ROOT_DIR_STEPS, STRIPE_WRITE_STEPS,
+};
+use crate::fs::Step;
+use crate::limits;
+
+/// First bytes of every stripe file.
+pub const STRIPE_MAGIC: [u8; 4] = *b"QSTR";
+/// Current stripe file format.
+pub const STRIPE_FORMAT_VERSION: u8 = 1;
+/// `expires_at` of a permanent stripe.
+pub const EXPIRES_NEVER: u64 = u64::MAX;
+/// Extension of stripe files.
+pub const STRIPE_FILE_EXTENSION: &str = "stripe";
+
+const HEADER: usize = limits::STRIPE_FILE_HEADER_SIZE_BYTES;
+const _: () = assert!(HEADER == 4 + 1 + 3 + 8 + 4 + 4);
+
+/// The file name of a stripe: `{guid}.{file_type:02x}.stripe`.
+pub fn stripe_file_name(guid: Guid, file_type: u8) -> String {
+    let name = format!("{guid}.{file_type:02x}.{STRIPE_FILE_EXTENSION}");
+    assert_eq!(name.len(), limits::STRIPE_FILE_NAME_SIZE_BYTES);
+    name
+}
+
+/// Header and data of one stripe file.
+fn encode_stripe(data: &[u8], expires_at_unix_s: u64) -> Vec<u8> {
+    assert!(data.len() <= limits::STRIPE_SIZE_BYTES_MAX);
+    let data_len = u32::try_from(data.len()).expect("bounded by STRIPE_SIZE_BYTES_MAX");
+    let mut file = Vec::with_capacity(HEADER + data.len());
+    file.extend_from_slice(&STRIPE_MAGIC);
+    file.push(STRIPE_FORMAT_VERSION);
+    file.extend_from_slice(&[0; 3]);
+    file.extend_from_slice(&expires_at_unix_s.to_be_bytes());
+    file.extend_from_slice(&data_len.to_be_bytes());
+    file.extend_from_slice(&[0; 4]);
+    assert_eq!(file.len(), HEADER);
+    file.extend_from_slice(data);
+    file
+}
+
+/// A decoded stripe file.
+#[derive(Debug, PartialEq, Eq)]
+struct StripeFile<'a> {
+    expires_at_unix_s: u64,
+    data: &'a [u8],
+}
+
+fn field<const N: usize>(bytes: &[u8], offset: usize) -> Option<[u8; N]> {
+    bytes.get(offset..offset + N)?.try_into().ok()
+}
+
+fn decode_stripe(bytes: &[u8]) -> Result<StripeFile<'_>, &'static str> {
+    let header = bytes.get(..HEADER).ok_or("shorter than its header")?;
+    if field::<4>(header, 0) != Some(STRIPE_MAGIC) {
+        return Err("bad magic");
+    }
+    if header.get(4) != Some(&STRIPE_FORMAT_VERSION) {
+        return Err("unknown format version");
+    }
+    let reserved_zero = header.get(5..8).into_iter().chain(header.get(20..24));
+    if reserved_zero.flatten().any(|byte| *byte != 0) {
+        return Err("reserved header bytes not zero");
+    }
+    let expires_at_unix_s = u64::from_be_bytes(field::<8>(header, 8).ok_or("header")?);
+    let data_len = u32::from_be_bytes(field::<4>(header, 16).ok_or("header")?) as usize;
+    if data_len > limits::STRIPE_SIZE_BYTES_MAX {
+        return Err("data length above the stripe maximum");
+    }
+    let data = bytes.get(HEADER..).unwrap_or(&[]);
+    if data.len() != data_len {
+        return Err("data length does not match the header (torn write)");
+    }
+    Ok(StripeFile {
+        expires_at_unix_s,
+        data,
+    })
+}
+
+fn is_expired(expires_at_unix_s: u64, now_unix_s: u64) -> bool {
+    expires_at_unix_s != EXPIRES_NEVER && now_unix_s >= expires_at_unix_s
+}
+
+/// The stripes of one server.
+#[derive(Debug)]
+pub struct StripeStore {
+    io: Arc<StoreIo>,
+    dir: PathBuf,
+    dir_fsync: bool,
+}
+
+impl StripeStore {
+    /// Stripes in `dir` (an absolute host path), syncing it after each write when
+    /// `dir_fsync` (`stripe_dir_fsync`) is set.
+    pub fn new(io: Arc<StoreIo>, dir: PathBuf, dir_fsync: bool) -> StripeStore {
+        assert!(dir.is_absolute(), "{}", dir.display());
+        StripeStore { io, dir, dir_fsync }
+    }
+
+    /// The stripe directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the stripe (guid, file_type) lives.
+    pub fn stripe_path(&self, guid: Guid, file_type: u8) -> PathBuf {
+        self.dir.join(stripe_file_name(guid, file_type))
+    }
+
+    /// Creates the stripe directory (durably with `dir_fsync`).
+    pub async fn init(&self) -> Result<(), StoreError> {
+        create_dir_durable(&self.io, ROOT_DIR_STEPS, &self.dir, self.dir_fsync).await
+    }
+
+    /// Stores `data` as the stripe (guid, file_type), replacing any earlier one; it expires
+    /// at `expires_at_unix_s` (`None`: permanent).
+    pub async fn put(
+        &self,
+        guid: Guid,
+        file_type: u8,
+        data: &[u8],
+        expires_at_unix_s: Option<u64>,
+    ) -> Result<(), StoreError> {
+        if data.len() > limits::STRIPE_SIZE_BYTES_MAX {
+            return Err(StoreError::StripeTooLong {
+                size_bytes: data.len(),
+            });
+        }
+        let file = encode_stripe(data, expires_at_unix_s.unwrap_or(EXPIRES_NEVER));
+        let final_path = self.stripe_path(guid, file_type);
+        let stem = format!("{guid}.{file_type:02x}");
+        let temp_path = write_synced_temp(
+            &self.io,
+            STRIPE_WRITE_STEPS,
+            &self.dir,
+            &stem,
+            STRIPE_FILE_EXTENSION,
+            &file,
+        )
+        .await?;
+        if let Err(error) = self.io.fs().rename(&temp_path, &final_path).await {
+            remove_temp(&self.io, STRIPE_WRITE_STEPS, &temp_path).await;
+            return Err(io_error("rename stripe", &final_path)(error));
+        }
+        self.io.reached(Step::StripeRenamed, &final_path).await;
+        self.sync_dir_if_asked(Step::StripeDirSynced).await
+    }
+
+    /// The data of the stripe (guid, file_type), `None` if there is none or it has expired by
+    /// `now_unix_s` (an expired stripe is removed).
+    pub async fn get(
+        &self,
+        guid: Guid,
+        file_type: u8,
+        now_unix_s: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.stripe_path(guid, file_type);
+        let Some(bytes) = self.read_file(&path).await? else {
+            return Ok(None);
+        };
+        let stripe = decode_stripe(&bytes).map_err(|reason| StoreError::CorruptStripe {
+            path: path.clone(),
+            reason,
+        })?;
+        if is_expired(stripe.expires_at_unix_s, now_unix_s) {
+            self.remove_expired(&path).await?;
+            return Ok(None);
+        }
+        Ok(Some(stripe.data.to_vec()))
+    }
+
+    /// The data length of the stripe (guid, file_type), as [`StripeStore::get`] would return
+    /// it (the beacon's `total_file_size` estimate uses the body stripe's length).
+    pub async fn len_bytes(
+        &self,
+        guid: Guid,
+        file_type: u8,
+        now_unix_s: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let data = self.get(guid, file_type, now_unix_s).await?;
+        Ok(data.map(|data| data.len() as u64))
+    }
+
+    async fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.io.fs().read(path).await {
+            Ok(bytes) => {
+                self.io.reached(Step::StripeRead, path).await;
+                Ok(Some(bytes))
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(io_error("read stripe", path)(error)),
+        }
+    }
+
+    async fn remove_expired(&self, path: &Path) -> Result<(), StoreError> {
+        match self.io.fs().remove_file(path).await {
+            Ok(()) => {
+                self.io.reached(Step::StripeDeleted, path).await;
+                self.sync_dir_if_asked(Step::StripeDeleteDirSynced).await
+            }
+            // Another request removed it first.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(io_error("remove expired stripe", path)(error)),
+        }
+    }
+
+    async fn sync_dir_if_asked(&self, step: Step) -> Result<(), StoreError> {
+        if !self.dir_fsync {
+            return Ok(());
+        }
+        self.io
+            .fs()
+            .sync_dir(&self.dir)
+            .await
+            .map_err(io_error("fsync stripe dir", &self.dir))?;
+        self.io.reached(step, &self.dir).await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::fs::{NoopHook, RealFs};
+    use proptest::prelude::*;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: StripeStore,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let io = Arc::new(StoreIo::new(
+            Arc::new(RealFs),
+            Arc::new(NoopHook),
+            Arc::new(ManualClock::new(1)),
+            7,
+        ));
+        let store = StripeStore::new(io, dir.path().join("stripes"), true);
+        Fixture { _dir: dir, store }
+    }
+
+    const GUID: Guid = Guid([0x5a; 16]);
+
+    #[tokio::test]
+    async fn put_get_replace() {
+        let f = fixture();
+        f.store.init().await.expect("init");
+        assert_eq!(f.store.get(GUID, 1, 0).await.expect("get"), None);
+        f.store
+            .put(GUID, 1, b"body stripe", None)
+            .await
+            .expect("put");
+        f.store
+            .put(GUID, 0x0a, b"attachment", None)
+            .await
+            .expect("put");
+        assert_eq!(
+            f.store.get(GUID, 1, 0).await.expect("get").as_deref(),
+            Some(&b"body stripe"[..])
+        );
+        f.store.put(GUID, 1, b"retry", None).await.expect("replace");
+        assert_eq!(
+            f.store.get(GUID, 1, 0).await.expect("get").as_deref(),
+            Some(&b"retry"[..])
+        );
+        assert_eq!(f.store.len_bytes(GUID, 1, 0).await.expect("len"), Some(5));
+        assert_eq!(
+            f.store.len_bytes(GUID, 0x0a, 0).await.expect("len"),
+            Some(10)
+        );
+        assert_eq!(f.store.len_bytes(GUID, 2, 0).await.expect("len"), None);
+        let names: Vec<_> = std::fs::read_dir(f.store.dir())
+            .expect("list")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "no temp files left: {names:?}");
+        let empty = Guid([1; 16]);
+        f.store
+            .put(empty, 1, b"", Some(10))
+            .await
+            .expect("empty stripe");
+        assert_eq!(
+            f.store.get(empty, 1, 9).await.expect("get"),
+            Some(Vec::new())
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_stripes_are_absent_and_removed() {
+        let f = fixture();
+        f.store.init().await.expect("init");
+        f.store
+            .put(GUID, 1, b"short lived", Some(100))
+            .await
+            .expect("put");
+        assert!(f.store.get(GUID, 1, 99).await.expect("get").is_some());
+        assert_eq!(f.store.len_bytes(GUID, 1, 100).await.expect("len"), None);
+        assert!(!f.store.stripe_path(GUID, 1).exists(), "removed on expiry");
+        f.store.put(GUID, 1, b"forever", None).await.expect("put");
+        assert!(f
+            .store
+            .get(GUID, 1, u64::MAX - 1)
+            .await
+            .expect("get")
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn torn_or_foreign_files_are_errors() {
+        let f = fixture();
+        f.store.init().await.expect("init");
+        f.store
+            .put(GUID, 1, b"0123456789", None)
+            .await
+            .expect("put");
+        let path = f.store.stripe_path(GUID, 1);
+        let whole = std::fs::read(&path).expect("read");
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (whole[..whole.len() - 1].to_vec(), "torn"),
+            (whole[..10].to_vec(), "shorter than its header"),
+            ([&whole[..], b"x"].concat(), "trailing byte"),
+            ([b"XSTR", &whole[4..]].concat(), "bad magic"),
+            (Vec::new(), "empty"),
+        ];
+        for (bytes, case) in cases {
+            std::fs::write(&path, &bytes).expect("write");
+            let result = f.store.get(GUID, 1, 0).await;
+            assert!(
+                matches!(result, Err(StoreError::CorruptStripe { .. })),
+                "{case}: {result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_stripe_is_refused() {
+        let f = fixture();
+        f.store.init().await.expect("init");
+        let data = vec![0; limits::STRIPE_SIZE_BYTES_MAX + 1];
+        let result = f.store.put(GUID, 1, &data, None).await;
+        assert!(matches!(result, Err(StoreError::StripeTooLong { .. })));
+        let largest = vec![1; limits::STRIPE_SIZE_BYTES_MAX];
+        f.store
+            .put(GUID, 1, &largest, None)
+            .await
+            .expect("largest stripe");
+        assert_eq!(f.store.get(GUID, 1, 0).await.expect("get"), Some(largest));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn stripe_file_round_trip(data in proptest::collection::vec(any::<u8>(), 0..2048),
+                                  expires in any::<u64>()) {
+            let file = encode_stripe(&data, expires);
+            let decoded = decode_stripe(&file).expect("decodes");
+            prop_assert_eq!(decoded.data, &data[..]);
+            prop_assert_eq!(decoded.expires_at_unix_s, expires);
+            prop_assert!(decode_stripe(&file[..file.len() - 1]).is_err());
+        }
+    }
+}
