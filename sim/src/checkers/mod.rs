@@ -1,0 +1,803 @@
+//! The invariants a run must keep, one module per invariant.
+//!
+//! Each checker is a pure function of the run's [`History`] and a [`CheckContext`] (the
+//! scenario settings it needs) returning every [`Violation`] it finds, oldest first. A
+//! violation that a fault explains carries that fault as its [`Cause`]: it is still a
+//! violation (scenarios list it under `expect.violations` when the protocol is known to
+//! lose or repeat data under that fault), but the summary can tell it from an unexplained
+//! one, which is always a bug.
+//!
+//! Invariant names are stable snake_case strings: scenario files use them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::history::{EmailId, EventKind, FaultKind, FileSent, History, Host, MailboxId};
+use crate::limits::{TELL_SKEW_S_DEFAULT, US_PER_S};
+use crate::scenario::Scenario;
+use crate::trace::format_sim_time;
+
+pub mod ack_durable;
+pub mod exact_reassembly;
+pub mod exact_record;
+pub mod liveness;
+pub mod one_shot;
+pub mod revision_order;
+pub mod skew_consistency;
+
+/// One invariant. The order here is the order checkers run and reports list them.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Invariant {
+    /// Every received tell was sent; across a mailbox's devices each
+    /// (email_id, edit_sequence) is received at most once.
+    OneShot,
+    /// A received record equals a sent one byte for byte (bar the allowed size overwrite).
+    ExactRecord,
+    /// Every tell the beacon answered 250 for is eventually received by each accepted
+    /// recipient.
+    AckDurable,
+    /// A recipient never receives an older edit_sequence of an email after a newer one.
+    RevisionOrder,
+    /// Downloaded files equal the sent files; one lost stripe never fails a download.
+    ExactReassembly,
+    /// A tell is accepted exactly when both timestamps are within the beacon's window.
+    SkewConsistency,
+    /// After healing, accepted tells are received and their files downloaded in time.
+    Liveness,
+}
+
+impl Invariant {
+    /// Every invariant, in report order.
+    pub const ALL: [Invariant; 7] = [
+        Invariant::OneShot,
+        Invariant::ExactRecord,
+        Invariant::AckDurable,
+        Invariant::RevisionOrder,
+        Invariant::ExactReassembly,
+        Invariant::SkewConsistency,
+        Invariant::Liveness,
+    ];
+
+    /// The stable name used in scenario files and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Invariant::OneShot => "one_shot",
+            Invariant::ExactRecord => "exact_record",
+            Invariant::AckDurable => "ack_durable",
+            Invariant::RevisionOrder => "revision_order",
+            Invariant::ExactReassembly => "exact_reassembly",
+            Invariant::SkewConsistency => "skew_consistency",
+            Invariant::Liveness => "liveness",
+        }
+    }
+
+    /// The invariant with this name.
+    pub fn from_name(name: &str) -> Option<Invariant> {
+        Invariant::ALL
+            .into_iter()
+            .find(|invariant| invariant.name() == name)
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a violation happened, when something other than a bug explains it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Cause {
+    /// The fault, or `None` for a protocol-level explanation (a sender's retry).
+    pub fault: Option<FaultKind>,
+    /// When the fault fired (or the explaining event happened).
+    pub at_sim_us: u64,
+    /// Hosts it touched.
+    pub hosts: Vec<Host>,
+    /// One line of explanation.
+    pub detail: String,
+}
+
+impl Cause {
+    /// The cause a fault event gives.
+    pub fn from_fault(at_sim_us: u64, fault: &FaultKind, hosts: &[Host], detail: &str) -> Self {
+        Cause {
+            fault: Some(fault.clone()),
+            at_sim_us,
+            hosts: hosts.to_vec(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.fault.as_ref().map_or("protocol", FaultKind::name);
+        write!(f, "{name} at {}s", format_sim_time(self.at_sim_us))?;
+        if !self.hosts.is_empty() {
+            let hosts: Vec<String> = self.hosts.iter().map(Host::to_string).collect();
+            write!(f, " on {}", hosts.join(","))?;
+        }
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// One broken invariant.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Violation {
+    /// Which invariant.
+    pub invariant: Invariant,
+    /// When it was broken (or when the broken promise was made).
+    pub at_sim_us: u64,
+    /// What exactly.
+    pub detail: String,
+    /// The fault that explains it, if one does.
+    pub caused_by: Option<Cause>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at {}s: {}",
+            self.invariant,
+            format_sim_time(self.at_sim_us),
+            self.detail
+        )?;
+        match &self.caused_by {
+            Some(cause) => write!(f, " (caused by {cause})"),
+            None => f.write_str(" (no fault explains it)"),
+        }
+    }
+}
+
+/// The scenario settings the checkers need.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CheckContext {
+    /// The beacon's timestamp window, seconds (server setting `tell_skew_s`).
+    pub tell_skew_s: u32,
+    /// How long after healing (or after the promise, if later) liveness waits.
+    pub heal_bound_us: u64,
+}
+
+impl Default for CheckContext {
+    fn default() -> Self {
+        CheckContext {
+            tell_skew_s: TELL_SKEW_S_DEFAULT,
+            heal_bound_us: 120 * US_PER_S,
+        }
+    }
+}
+
+impl CheckContext {
+    /// The context of a scenario.
+    pub fn from_scenario(scenario: &Scenario) -> Self {
+        CheckContext {
+            tell_skew_s: scenario.server.tell_skew_s_or_default(),
+            heal_bound_us: u64::from(scenario.sim.heal_s) * US_PER_S,
+        }
+    }
+}
+
+/// Runs every checker; violations sorted by time, then invariant (stable).
+pub fn check_all(history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for invariant in Invariant::ALL {
+        violations.extend(check(invariant, history, ctx));
+    }
+    violations.sort_by_key(|violation| (violation.at_sim_us, violation.invariant));
+    violations
+}
+
+/// Runs one checker.
+pub fn check(invariant: Invariant, history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    let violations = match invariant {
+        Invariant::OneShot => one_shot::check(history, ctx),
+        Invariant::ExactRecord => exact_record::check(history, ctx),
+        Invariant::AckDurable => ack_durable::check(history, ctx),
+        Invariant::RevisionOrder => revision_order::check(history, ctx),
+        Invariant::ExactReassembly => exact_reassembly::check(history, ctx),
+        Invariant::SkewConsistency => skew_consistency::check(history, ctx),
+        Invariant::Liveness => liveness::check(history, ctx),
+    };
+    assert!(violations.iter().all(|v| v.invariant == invariant));
+    violations
+}
+
+/// One tell a device received, with the key its record names.
+#[derive(Clone, Debug)]
+pub(crate) struct Receipt<'a> {
+    pub at_sim_us: u64,
+    pub mailbox: MailboxId,
+    pub device: u16,
+    pub beacon: u8,
+    pub record: &'a [u8],
+    /// (email_id, edit_sequence) from the record, `None` if it is too short.
+    pub key: Option<(EmailId, u8)>,
+}
+
+pub(crate) fn receipts(history: &History) -> Vec<Receipt<'_>> {
+    history
+        .events()
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::TellReceived {
+                mailbox,
+                device,
+                beacon,
+                record,
+                ..
+            } => Some(Receipt {
+                at_sim_us: event.at_sim_us,
+                mailbox: *mailbox,
+                device: *device,
+                beacon: *beacon,
+                record: record.as_slice(),
+                key: crate::history::tell_key(record.as_slice()),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One recipient's tell that its beacon published and then answered 250 for.
+#[derive(Clone, Debug)]
+pub(crate) struct AckedTell {
+    pub at_sim_us: u64,
+    pub beacon: u8,
+    pub mailbox: MailboxId,
+    pub email_id: EmailId,
+    pub edit_sequence: u8,
+}
+
+/// Every `TellAccepted` whose request the beacon answered 250 (a `TellHandled` with the
+/// same beacon and request number and status 250).
+pub(crate) fn acked_tells(history: &History) -> Vec<AckedTell> {
+    let answered_250: BTreeSet<(u8, u64)> = history
+        .events()
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::TellHandled {
+                beacon,
+                request,
+                status: crate::limits::STATUS_SUCCESS,
+                ..
+            } => Some((beacon, request)),
+            _ => None,
+        })
+        .collect();
+    history
+        .events()
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::TellAccepted {
+                beacon,
+                request,
+                mailbox,
+                email_id,
+                edit_sequence,
+                ..
+            } if answered_250.contains(&(*beacon, *request)) => Some(AckedTell {
+                at_sim_us: event.at_sim_us,
+                beacon: *beacon,
+                mailbox: *mailbox,
+                email_id: *email_id,
+                edit_sequence: *edit_sequence,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Receipts indexed by (mailbox, email): (time, edit_sequence) in time order.
+#[derive(Debug, Default)]
+pub(crate) struct Deliveries {
+    by_key: BTreeMap<(MailboxId, EmailId), Vec<(u64, u8)>>,
+}
+
+impl Deliveries {
+    pub fn new(receipts: &[Receipt<'_>]) -> Self {
+        let mut by_key: BTreeMap<(MailboxId, EmailId), Vec<(u64, u8)>> = BTreeMap::new();
+        for receipt in receipts {
+            if let Some((email_id, edit_sequence)) = receipt.key {
+                by_key
+                    .entry((receipt.mailbox, email_id))
+                    .or_default()
+                    .push((receipt.at_sim_us, edit_sequence));
+            }
+        }
+        Deliveries { by_key }
+    }
+
+    /// When the acceptance was delivered: the first receipt at or after it of the same
+    /// mailbox and email with an equal or newer edit_sequence (a newer revision replaces the
+    /// older file in place).
+    pub fn delivered_at(&self, acked: &AckedTell) -> Option<u64> {
+        self.by_key
+            .get(&(acked.mailbox, acked.email_id))?
+            .iter()
+            .find(|(at, es)| *at >= acked.at_sim_us && *es >= acked.edit_sequence)
+            .map(|(at, _)| *at)
+    }
+}
+
+/// The faults of a run, indexed for the questions checkers ask about them.
+#[derive(Debug)]
+pub(crate) struct Faults<'h> {
+    /// (time, fault, hosts), oldest first.
+    list: Vec<(u64, &'h FaultKind, &'h [Host])>,
+    /// For each entry of `list` that is a network fault: when it stopped (the first heal
+    /// covering one of its hosts, or the healed phase), if it did.
+    ended_at: Vec<Option<u64>>,
+    mailbox_hosts: BTreeMap<MailboxId, BTreeSet<Host>>,
+}
+
+fn touches(hosts: &[Host], relevant: &BTreeSet<Host>) -> bool {
+    hosts.is_empty() || hosts.iter().any(|host| relevant.contains(host))
+}
+
+impl<'h> Faults<'h> {
+    pub fn new(history: &'h History) -> Self {
+        let mut mailbox_hosts: BTreeMap<MailboxId, BTreeSet<Host>> = BTreeMap::new();
+        for event in history.events() {
+            if let Some(mailbox) = event.kind.client_mailbox() {
+                mailbox_hosts.entry(mailbox).or_default().insert(event.host);
+            }
+        }
+        let list: Vec<(u64, &FaultKind, &[Host])> = history
+            .faults()
+            .map(|(event, fault, hosts)| (event.at_sim_us, fault, hosts))
+            .collect();
+        let heals: Vec<(u64, &[Host])> = list
+            .iter()
+            .filter(|(_, fault, _)| **fault == FaultKind::Heal)
+            .map(|(at, _, hosts)| (*at, *hosts))
+            .collect();
+        let healed_at = history.healed_at_us();
+        let ended_at = list
+            .iter()
+            .map(|(at, fault, hosts)| {
+                if !fault.is_network() {
+                    return None;
+                }
+                let by_heal = heals
+                    .iter()
+                    .find(|(heal_at, heal_hosts)| {
+                        *heal_at >= *at
+                            && (heal_hosts.is_empty()
+                                || hosts.iter().any(|host| heal_hosts.contains(host)))
+                    })
+                    .map(|(heal_at, _)| *heal_at);
+                let by_phase = healed_at.filter(|healed| *healed >= *at);
+                by_heal.into_iter().chain(by_phase).min()
+            })
+            .collect();
+        Faults {
+            list,
+            ended_at,
+            mailbox_hosts,
+        }
+    }
+
+    /// Every fault, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &(u64, &'h FaultKind, &'h [Host])> {
+        self.list.iter()
+    }
+
+    /// Distinct stripe indices of one file lost or corrupted at or before `until_us`.
+    pub fn stripes_damaged(&self, email_id: EmailId, file_type: u8, until_us: u64) -> usize {
+        let indices: BTreeSet<u8> = self
+            .list
+            .iter()
+            .take_while(|(at, _, _)| *at <= until_us)
+            .filter_map(|(_, fault, _)| match fault {
+                FaultKind::StripeLost {
+                    email_id: id,
+                    file_type: kind,
+                    stripe_index,
+                }
+                | FaultKind::StripeCorrupted {
+                    email_id: id,
+                    file_type: kind,
+                    stripe_index,
+                } if *id == email_id && *kind == file_type => Some(*stripe_index),
+                _ => None,
+            })
+            .collect();
+        indices.len()
+    }
+
+    /// The named fault that explains why a tell accepted on `beacon` for `mailbox` at
+    /// `from_us` never arrived: the first fault at or after `from_us` that can destroy a
+    /// tell or its reply and touches the beacon or a host of the mailbox's devices; failing
+    /// that, the latest network fault fired before `from_us` and not healed by then (a
+    /// broken link stays broken).
+    pub fn loss_cause(&self, beacon: u8, mailbox: MailboxId, from_us: u64) -> Option<Cause> {
+        let mut relevant = self
+            .mailbox_hosts
+            .get(&mailbox)
+            .cloned()
+            .unwrap_or_default();
+        relevant.insert(Host::Raida(beacon));
+        let first_after = self.list.partition_point(|(at, _, _)| *at < from_us);
+        let (before, after) = self.list.split_at(first_after);
+        let later = after
+            .iter()
+            .find(|(_, fault, hosts)| fault.can_destroy_tell() && touches(hosts, &relevant));
+        if let Some((at, fault, hosts)) = later {
+            return Some(Cause::from_fault(
+                *at,
+                fault,
+                hosts,
+                "fired after the tell was accepted and before it was received",
+            ));
+        }
+        let standing =
+            before
+                .iter()
+                .zip(&self.ended_at)
+                .rev()
+                .find(|((_, fault, hosts), ended_at)| {
+                    fault.is_network()
+                        && touches(hosts, &relevant)
+                        && ended_at.is_none_or(|ended| ended > from_us)
+                });
+        standing.map(|((at, fault, hosts), _)| {
+            Cause::from_fault(
+                *at,
+                fault,
+                hosts,
+                "network fault still in effect when the tell was accepted",
+            )
+        })
+    }
+}
+
+/// Every sent revision's files, by (email, edit_sequence) (the first `EmailSent` wins).
+pub(crate) fn sent_files(history: &History) -> BTreeMap<(EmailId, u8), &[FileSent]> {
+    let mut files: BTreeMap<(EmailId, u8), &[FileSent]> = BTreeMap::new();
+    for event in history.events() {
+        if let EventKind::EmailSent {
+            email_id,
+            edit_sequence,
+            files: sent,
+            ..
+        } = &event.kind
+        {
+            files
+                .entry((*email_id, *edit_sequence))
+                .or_insert(sent.as_slice());
+        }
+    }
+    files
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Small builders for checker tests.
+    use crate::history::{
+        Bytes, EmailId, EventKind, FaultKind, FileSent, History, Host, MailboxId, Phase, PollKind,
+    };
+    use crate::limits::{EDIT_SEQUENCE_OFFSET, FILE_HEADER_SIZE_BYTES};
+
+    pub const ALICE: MailboxId = MailboxId { denom: 1, sn: 100 };
+    pub const BOB: MailboxId = MailboxId { denom: 1, sn: 200 };
+    pub const CAROL: MailboxId = MailboxId { denom: 2, sn: 300 };
+    pub const BEACON: u8 = 7;
+
+    pub fn email(n: u8) -> EmailId {
+        EmailId([n; 16])
+    }
+
+    /// A 64-byte header + one server entry + one manifest entry, naming `(email, es)`.
+    pub fn record(email_id: EmailId, edit_sequence: u8, total_file_size: u32) -> Vec<u8> {
+        let mut record = vec![0u8; FILE_HEADER_SIZE_BYTES + 32 + 16];
+        record[..16].copy_from_slice(&email_id.0);
+        record[29] = 1;
+        record[46..50].copy_from_slice(&total_file_size.to_be_bytes());
+        record[EDIT_SEQUENCE_OFFSET] = edit_sequence;
+        record[64] = 0x5a;
+        record
+    }
+
+    /// Fluent history builder with a clock that moves one millisecond per event.
+    pub struct Builder {
+        pub history: History,
+        pub now_us: u64,
+        next_request: u64,
+    }
+
+    impl Builder {
+        pub fn new() -> Self {
+            Builder {
+                history: History::new(),
+                now_us: 0,
+                next_request: 0,
+            }
+        }
+
+        pub fn at(mut self, at_sim_us: u64) -> Self {
+            assert!(at_sim_us >= self.now_us);
+            self.now_us = at_sim_us;
+            self
+        }
+
+        pub fn push(mut self, host: Host, kind: EventKind) -> Self {
+            self.now_us += 1_000;
+            self.history.record(self.now_us, host, kind);
+            self
+        }
+
+        pub fn email_sent(self, email_id: EmailId, es: u8, to: &[MailboxId]) -> Self {
+            self.push(
+                Host::Client(0),
+                EventKind::EmailSent {
+                    email_id,
+                    sender: ALICE,
+                    edit_sequence: es,
+                    recipients: to.to_vec(),
+                    files: vec![
+                        FileSent {
+                            file_type: 1,
+                            size_bytes: 1000,
+                            crc32: 0xAAAA_0000 | u32::from(es),
+                        },
+                        FileSent {
+                            file_type: 0x0A,
+                            size_bytes: 50,
+                            crc32: 0xBBBB_0000 | u32::from(es),
+                        },
+                    ],
+                },
+            )
+        }
+
+        pub fn tell_sent(self, email_id: EmailId, es: u8, to: &[MailboxId], status: u8) -> Self {
+            self.push(
+                Host::Client(0),
+                EventKind::TellSent {
+                    email_id,
+                    edit_sequence: es,
+                    sender: ALICE,
+                    beacon: BEACON,
+                    recipients: to.to_vec(),
+                    record: Bytes(record(email_id, es, 1000)),
+                    status: Some(status),
+                    routing_timestamp_s: 0,
+                    header_timestamp_s: 0,
+                    sender_clock_unix_s: 0,
+                    beacon_clock_unix_s: None,
+                },
+            )
+        }
+
+        /// Server publishes to each mailbox, then answers `status`.
+        pub fn tell_handled(
+            mut self,
+            email_id: EmailId,
+            es: u8,
+            to: &[MailboxId],
+            status: u8,
+        ) -> Self {
+            let request = self.next_request;
+            self.next_request += 1;
+            for mailbox in to {
+                self = self.push(
+                    Host::Raida(BEACON),
+                    EventKind::TellAccepted {
+                        beacon: BEACON,
+                        request,
+                        mailbox: *mailbox,
+                        email_id,
+                        edit_sequence: es,
+                        record: Bytes(record(email_id, es, 1000)),
+                    },
+                );
+            }
+            self.push(
+                Host::Raida(BEACON),
+                EventKind::TellHandled {
+                    beacon: BEACON,
+                    request,
+                    email_id,
+                    edit_sequence: es,
+                    status,
+                    routing_timestamp_s: 0,
+                    header_timestamp_s: 0,
+                    beacon_clock_unix_s: 0,
+                    reason: None,
+                },
+            )
+        }
+
+        /// Send, accept and answer 250 in one go.
+        pub fn tell(self, email_id: EmailId, es: u8, to: &[MailboxId]) -> Self {
+            self.tell_sent(email_id, es, to, 250)
+                .tell_handled(email_id, es, to, 250)
+        }
+
+        pub fn received(self, mailbox: MailboxId, device: u16, record: Vec<u8>) -> Self {
+            self.push(
+                Host::Client(1),
+                EventKind::TellReceived {
+                    mailbox,
+                    device,
+                    beacon: BEACON,
+                    record: Bytes(record),
+                    via: PollKind::Ping,
+                },
+            )
+        }
+
+        pub fn receive(self, mailbox: MailboxId, device: u16, email_id: EmailId, es: u8) -> Self {
+            self.received(mailbox, device, record(email_id, es, 1000))
+        }
+
+        pub fn download(self, mailbox: MailboxId, email_id: EmailId, es: u8) -> Self {
+            self.download_file(mailbox, email_id, 1, 1000, 0xAAAA_0000 | u32::from(es))
+                .download_file(mailbox, email_id, 0x0A, 50, 0xBBBB_0000 | u32::from(es))
+        }
+
+        pub fn download_file(
+            self,
+            mailbox: MailboxId,
+            email_id: EmailId,
+            file_type: u8,
+            size_bytes: u64,
+            crc32: u32,
+        ) -> Self {
+            self.push(
+                Host::Client(1),
+                EventKind::DownloadDone {
+                    mailbox,
+                    device: 0,
+                    email_id,
+                    file_type,
+                    size_bytes,
+                    crc32,
+                    rebuilt_stripe: None,
+                },
+            )
+        }
+
+        pub fn fault(self, fault: FaultKind, hosts: &[Host]) -> Self {
+            self.push(
+                Host::World,
+                EventKind::FaultFired {
+                    fault,
+                    hosts: hosts.to_vec(),
+                    detail: String::new(),
+                },
+            )
+        }
+
+        pub fn healed(self) -> Self {
+            self.push(
+                Host::World,
+                EventKind::PhaseChange {
+                    phase: Phase::Healed,
+                },
+            )
+        }
+
+        pub fn build(self) -> History {
+            self.history
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn invariant_names_round_trip_and_are_unique() {
+        for invariant in Invariant::ALL {
+            assert_eq!(Invariant::from_name(invariant.name()), Some(invariant));
+            let json = serde_json::to_string(&invariant).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", invariant.name()));
+        }
+        assert_eq!(Invariant::from_name("oneshot"), None);
+    }
+
+    #[test]
+    fn a_clean_history_passes_every_checker() {
+        let history = Builder::new()
+            .email_sent(email(1), 0, &[BOB, CAROL])
+            .tell(email(1), 0, &[BOB, CAROL])
+            .healed()
+            .receive(BOB, 0, email(1), 0)
+            .receive(CAROL, 1, email(1), 0)
+            .download(BOB, email(1), 0)
+            .download(CAROL, email(1), 0)
+            .build();
+        assert_eq!(check_all(&history, &CheckContext::default()), vec![]);
+    }
+
+    #[test]
+    fn a_large_clean_history_passes() {
+        // Thousands of emails: the checkers index the history instead of rescanning it per
+        // event, so this stays fast even in a debug build.
+        let mut builder = Builder::new();
+        let mailbox = |n: u32| MailboxId { denom: 1, sn: n };
+        for n in 0..3_000u32 {
+            let id = EmailId(u128::from(n).to_be_bytes());
+            let to = [mailbox(n % 500), mailbox(n % 500 + 500)];
+            builder = builder.email_sent(id, 0, &to).tell(id, 0, &to);
+        }
+        builder = builder.healed();
+        for n in 0..3_000u32 {
+            let id = EmailId(u128::from(n).to_be_bytes());
+            for recipient in [mailbox(n % 500), mailbox(n % 500 + 500)] {
+                builder = builder
+                    .receive(recipient, 0, id, 0)
+                    .download(recipient, id, 0);
+            }
+        }
+        let history = builder.build();
+        assert_eq!(check_all(&history, &CheckContext::default()), vec![]);
+    }
+
+    #[test]
+    fn check_all_sorts_by_time() {
+        let history = Builder::new()
+            .receive(BOB, 0, email(9), 0)
+            .receive(BOB, 0, email(9), 0)
+            .build();
+        let violations = check_all(&history, &CheckContext::default());
+        assert!(violations.len() >= 3, "{violations:?}");
+        assert!(violations
+            .windows(2)
+            .all(|pair| pair[0].at_sim_us <= pair[1].at_sim_us));
+    }
+
+    #[test]
+    fn loss_cause_prefers_a_later_fault_then_a_standing_one() {
+        let history = Builder::new()
+            .fault(FaultKind::LinkLoss, &[Host::Client(1)])
+            .tell(email(1), 0, &[BOB])
+            .receive(BOB, 0, email(2), 0)
+            .fault(FaultKind::Crash { step: None }, &[Host::Raida(BEACON)])
+            .build();
+        let accepted_at = acked_tells(&history)[0].at_sim_us;
+        let cause = Faults::new(&history)
+            .loss_cause(BEACON, BOB, accepted_at)
+            .expect("crash explains");
+        assert_eq!(cause.fault, Some(FaultKind::Crash { step: None }));
+        let without_crash = Builder::new()
+            .fault(FaultKind::LinkLoss, &[Host::Client(1)])
+            .tell(email(1), 0, &[BOB])
+            .receive(BOB, 0, email(2), 0)
+            .build();
+        let accepted_at = acked_tells(&without_crash)[0].at_sim_us;
+        let standing = Faults::new(&without_crash)
+            .loss_cause(BEACON, BOB, accepted_at)
+            .expect("standing");
+        assert_eq!(standing.fault, Some(FaultKind::LinkLoss));
+        // A fault on hosts unrelated to the beacon and the mailbox explains nothing.
+        let unrelated = Builder::new()
+            .tell(email(1), 0, &[BOB])
+            .receive(BOB, 0, email(2), 0)
+            .fault(FaultKind::Crash { step: None }, &[Host::Raida(3)])
+            .build();
+        assert_eq!(Faults::new(&unrelated).loss_cause(BEACON, BOB, 0), None);
+        // A heal between the link fault and the acceptance ends its effect.
+        let healed = Builder::new()
+            .fault(
+                FaultKind::Partition,
+                &[Host::Client(1), Host::Raida(BEACON)],
+            )
+            .fault(FaultKind::Heal, &[])
+            .receive(BOB, 0, email(2), 0)
+            .build();
+        let end_us = healed.end_us();
+        assert_eq!(Faults::new(&healed).loss_cause(BEACON, BOB, end_us), None);
+    }
+}

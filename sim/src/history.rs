@@ -1,0 +1,935 @@
+//! The event model: what the world records while a run goes on, in simulated time.
+//!
+//! A run's [`History`] is the only thing the checkers look at. Client-side events say what
+//! a client did and saw (emails and tells sent, tells received, downloads); server-side
+//! events come from the server's instrumentation (a tell handled, published, skipped or
+//! deleted on read); fault events say what the world broke and when. Identifiers are small
+//! `Copy` types; byte strings (tell records) are kept whole so the checkers can compare
+//! them byte for byte. Everything serializes to JSON with byte arrays as lowercase hex.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::limits::{EDIT_SEQUENCE_OFFSET, FILE_HEADER_SIZE_BYTES, TOTAL_FILE_SIZE_OFFSET};
+
+/// Lowercase hex of a byte string.
+pub fn hex_encode(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0F)]));
+    }
+    text
+}
+
+/// Parses hex (either case). `None` on odd length or a non-hex digit.
+pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    fn nibble(digit: u8) -> Option<u8> {
+        match digit {
+            b'0'..=b'9' => Some(digit - b'0'),
+            b'a'..=b'f' => Some(digit - b'a' + 10),
+            b'A'..=b'F' => Some(digit - b'A' + 10),
+            _ => None,
+        }
+    }
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks_exact(2)
+        .map(|pair| match pair {
+            [high, low] => Some((nibble(*high)? << 4) | nibble(*low)?),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The 16-byte GUID of one email (the same GUID names its stored files).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EmailId(pub [u8; 16]);
+
+impl EmailId {
+    /// The first 8 hex digits, for compact trace lines.
+    pub fn short(&self) -> String {
+        hex_encode(self.0.get(..4).unwrap_or(&[]))
+    }
+}
+
+impl fmt::Display for EmailId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex_encode(&self.0))
+    }
+}
+
+impl fmt::Debug for EmailId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EmailId({self})")
+    }
+}
+
+impl Serialize for EmailId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex_encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for EmailId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes =
+            hex_decode(&text).ok_or_else(|| serde::de::Error::custom("email id is not hex"))?;
+        let id: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("email id is not 16 bytes"))?;
+        Ok(EmailId(id))
+    }
+}
+
+/// A byte string kept whole (a tell record), serialized as hex.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Bytes {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Bytes(bytes)
+    }
+}
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Bytes({})", hex_encode(&self.0))
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex_encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        hex_decode(&text)
+            .map(Bytes)
+            .ok_or_else(|| serde::de::Error::custom("bytes are not hex"))
+    }
+}
+
+/// A mailbox: the coin (denomination, serial number) that owns an inbox.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxId {
+    /// Signed denomination, −8..=+6.
+    pub denom: i8,
+    /// Serial number.
+    pub sn: u32,
+}
+
+impl fmt::Display for MailboxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.denom, self.sn)
+    }
+}
+
+/// A simulated host. Serialized as its turmoil host name (`raida07`, `client02`, ...).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Host {
+    /// RAIDA server by index 0..=24.
+    Raida(u8),
+    /// Client host by index; each runs many mailboxes and devices as tasks.
+    Client(u16),
+    /// The adversary host that replays and duplicates captured requests.
+    Adversary,
+    /// The world itself (phase changes, faults that touch no single host).
+    World,
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Raida(index) => write!(f, "raida{index:02}"),
+            Host::Client(index) => write!(f, "client{index:02}"),
+            Host::Adversary => f.write_str("adversary"),
+            Host::World => f.write_str("world"),
+        }
+    }
+}
+
+impl FromStr for Host {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("not a host name: {text:?}");
+        if let Some(index) = text.strip_prefix("raida") {
+            return index.parse().map(Host::Raida).map_err(|_| bad());
+        }
+        if let Some(index) = text.strip_prefix("client") {
+            return index.parse().map(Host::Client).map_err(|_| bad());
+        }
+        match text {
+            "adversary" => Ok(Host::Adversary),
+            "world" => Ok(Host::World),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl Serialize for Host {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Host {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One file of an email as the sender wrote it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSent {
+    /// 0x01 body, 0x0A.. attachments.
+    pub file_type: u8,
+    /// Original size before striping.
+    pub size_bytes: u64,
+    /// CRC-32 (IEEE) of the original bytes.
+    pub crc32: u32,
+}
+
+/// How a device asked its beacon for tells.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PollKind {
+    /// Long poll (72).
+    Ping,
+    /// Immediate check (73).
+    Peek,
+}
+
+impl PollKind {
+    /// Stable lowercase name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PollKind::Ping => "ping",
+            PollKind::Peek => "peek",
+        }
+    }
+}
+
+/// The two phases of a run.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Faults are injected; only safety invariants are judged.
+    Safety,
+    /// Every fault is healed; liveness is judged against the heal bound.
+    Healed,
+}
+
+/// What the world broke. Variants that destroy or duplicate specific data say which.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultKind {
+    /// A host's clock jumped by `delta_us`.
+    ClockStep {
+        /// Signed jump, microseconds.
+        delta_us: i64,
+    },
+    /// Links of the listed hosts became lossy or broke (turmoil `fail_rate`).
+    LinkLoss,
+    /// Two-way partition between the listed hosts (first against the rest).
+    Partition,
+    /// One-way partition from the first listed host to the second.
+    OnewayPartition,
+    /// Network faults of the listed hosts (all hosts when the list is empty) were repaired.
+    Heal,
+    /// Power loss: pending file operations dropped; at a named fs step when `step` is set.
+    Crash {
+        /// One of `scenario::KNOWN_CRASH_STEPS`, or `None` for a crash at a random time.
+        step: Option<String>,
+    },
+    /// The software restarted (turmoil `bounce`), keeping pending file operations.
+    Restart,
+    /// The adversary re-sent a captured tell.
+    Replay {
+        /// Email of the replayed tell.
+        email_id: EmailId,
+        /// Its edit_sequence.
+        edit_sequence: u8,
+    },
+    /// A tell was sent twice.
+    DuplicateTell {
+        /// Email of the duplicated tell.
+        email_id: EmailId,
+        /// Its edit_sequence.
+        edit_sequence: u8,
+    },
+    /// An email's tells were sent before its uploads finished.
+    TellBeforeUpload {
+        /// The email.
+        email_id: EmailId,
+    },
+    /// One stored stripe was deleted.
+    StripeLost {
+        /// The email (file GUID).
+        email_id: EmailId,
+        /// The file.
+        file_type: u8,
+        /// The stripe's index in its file's stripe set.
+        stripe_index: u8,
+    },
+    /// One stored stripe's bytes were changed.
+    StripeCorrupted {
+        /// The email (file GUID).
+        email_id: EmailId,
+        /// The file.
+        file_type: u8,
+        /// The stripe's index in its file's stripe set.
+        stripe_index: u8,
+    },
+}
+
+impl FaultKind {
+    /// Every fault name, in declaration order (used for per-kind counts).
+    pub const NAMES: [&'static str; 12] = [
+        "clock_step",
+        "link_loss",
+        "partition",
+        "oneway_partition",
+        "heal",
+        "crash",
+        "restart",
+        "replay",
+        "duplicate_tell",
+        "tell_before_upload",
+        "stripe_lost",
+        "stripe_corrupted",
+    ];
+
+    /// Stable snake_case name.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            FaultKind::ClockStep { .. } => "clock_step",
+            FaultKind::LinkLoss => "link_loss",
+            FaultKind::Partition => "partition",
+            FaultKind::OnewayPartition => "oneway_partition",
+            FaultKind::Heal => "heal",
+            FaultKind::Crash { .. } => "crash",
+            FaultKind::Restart => "restart",
+            FaultKind::Replay { .. } => "replay",
+            FaultKind::DuplicateTell { .. } => "duplicate_tell",
+            FaultKind::TellBeforeUpload { .. } => "tell_before_upload",
+            FaultKind::StripeLost { .. } => "stripe_lost",
+            FaultKind::StripeCorrupted { .. } => "stripe_corrupted",
+        }
+    }
+
+    /// The (email, edit_sequence) of a tell this fault sends again (replay or duplicate).
+    pub const fn resent_tell(&self) -> Option<(EmailId, u8)> {
+        match self {
+            FaultKind::Replay {
+                email_id,
+                edit_sequence,
+            }
+            | FaultKind::DuplicateTell {
+                email_id,
+                edit_sequence,
+            } => Some((*email_id, *edit_sequence)),
+            _ => None,
+        }
+    }
+
+    /// Faults that break connections or networks (an in-flight reply may be lost).
+    pub const fn is_network(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::LinkLoss | FaultKind::Partition | FaultKind::OnewayPartition
+        )
+    }
+
+    /// Faults that can destroy a published tell or the reply carrying it.
+    pub const fn can_destroy_tell(&self) -> bool {
+        self.is_network() || matches!(self, FaultKind::Crash { .. } | FaultKind::Restart)
+    }
+}
+
+/// What happened.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EventKind {
+    /// A client finished uploading one revision of an email (client side).
+    EmailSent {
+        /// The email.
+        email_id: EmailId,
+        /// Sender mailbox.
+        sender: MailboxId,
+        /// Revision (file-header byte 57).
+        edit_sequence: u8,
+        /// Every recipient (To, CC and BCC).
+        recipients: Vec<MailboxId>,
+        /// Body first, then attachments.
+        files: Vec<FileSent>,
+    },
+    /// A client sent one tell to one beacon (client side; one event per attempt).
+    TellSent {
+        /// The email.
+        email_id: EmailId,
+        /// Revision.
+        edit_sequence: u8,
+        /// Sender mailbox.
+        sender: MailboxId,
+        /// The beacon RAIDA the tell went to.
+        beacon: u8,
+        /// Recipients addressed in this tell.
+        recipients: Vec<MailboxId>,
+        /// The exact record (file header + server entries + manifest) the beacon should store.
+        record: Bytes,
+        /// The status the client saw; `None` when no reply came.
+        status: Option<u8>,
+        /// Routing-header client_timestamp (body 72..76).
+        routing_timestamp_s: u32,
+        /// File-header client_timestamp (record 24..28).
+        header_timestamp_s: u32,
+        /// The sender's clock when it built the tell, Unix seconds.
+        sender_clock_unix_s: i64,
+        /// The beacon's clock when it handled the tell, if the world knows it (informational;
+        /// `skew_consistency` reads [`EventKind::TellHandled`]).
+        beacon_clock_unix_s: Option<i64>,
+    },
+    /// The beacon finished one tell request and wrote its reply (server side).
+    TellHandled {
+        /// The beacon.
+        beacon: u8,
+        /// The beacon's sequence number of this request (pairs with `TellAccepted`).
+        request: u64,
+        /// The email named in the routing header.
+        email_id: EmailId,
+        /// Revision (file-header byte 57).
+        edit_sequence: u8,
+        /// The status it answered.
+        status: u8,
+        /// Routing-header client_timestamp.
+        routing_timestamp_s: u32,
+        /// File-header client_timestamp.
+        header_timestamp_s: u32,
+        /// The beacon's own clock when it compared the timestamps, Unix seconds.
+        beacon_clock_unix_s: i64,
+        /// The server's reason for a rejection, if any.
+        reason: Option<String>,
+    },
+    /// The beacon published one recipient's tell into its inbox (server side, after rename).
+    TellAccepted {
+        /// The beacon.
+        beacon: u8,
+        /// The request that published it.
+        request: u64,
+        /// Recipient mailbox.
+        mailbox: MailboxId,
+        /// The email.
+        email_id: EmailId,
+        /// Revision.
+        edit_sequence: u8,
+        /// The bytes written to the inbox file.
+        record: Bytes,
+    },
+    /// The edit_sequence guard skipped one recipient (server side).
+    TellSkipped {
+        /// The beacon.
+        beacon: u8,
+        /// The request.
+        request: u64,
+        /// Recipient mailbox.
+        mailbox: MailboxId,
+        /// The email.
+        email_id: EmailId,
+        /// Incoming revision.
+        edit_sequence: u8,
+        /// The newer revision already in the inbox.
+        existing_edit_sequence: u8,
+    },
+    /// A tell file was read into a ping/peek reply and removed (server side).
+    TellDeleted {
+        /// The beacon.
+        beacon: u8,
+        /// Mailbox whose inbox held it.
+        mailbox: MailboxId,
+        /// The email.
+        email_id: EmailId,
+        /// Revision.
+        edit_sequence: u8,
+    },
+    /// A device got one tell record in a ping or peek reply (client side).
+    TellReceived {
+        /// The mailbox polled.
+        mailbox: MailboxId,
+        /// Device index within the mailbox.
+        device: u16,
+        /// The beacon polled.
+        beacon: u8,
+        /// The exact record bytes as parsed out of the reply.
+        record: Bytes,
+        /// Ping or peek.
+        via: PollKind,
+    },
+    /// A poll completed with a reply (client side).
+    PollDone {
+        /// The mailbox polled.
+        mailbox: MailboxId,
+        /// Device index.
+        device: u16,
+        /// The beacon polled.
+        beacon: u8,
+        /// Ping or peek.
+        via: PollKind,
+        /// Reply status (250, or a timeout status).
+        status: u8,
+        /// Tells in the reply.
+        tell_count: u16,
+    },
+    /// A poll failed: no reply, a bad reply, or an error status (client side).
+    PollFailed {
+        /// The mailbox polled.
+        mailbox: MailboxId,
+        /// Device index.
+        device: u16,
+        /// The beacon polled.
+        beacon: u8,
+        /// Ping or peek.
+        via: PollKind,
+        /// The status, when a reply came.
+        status: Option<u8>,
+        /// Why.
+        reason: String,
+    },
+    /// A device reassembled one file and the client accepted it (client side).
+    DownloadDone {
+        /// The downloading mailbox.
+        mailbox: MailboxId,
+        /// Device index.
+        device: u16,
+        /// The email.
+        email_id: EmailId,
+        /// The file.
+        file_type: u8,
+        /// Size of the reassembled bytes.
+        size_bytes: u64,
+        /// CRC-32 of the reassembled bytes.
+        crc32: u32,
+        /// The stripe index rebuilt from parity, if one was.
+        rebuilt_stripe: Option<u8>,
+    },
+    /// A device gave up downloading one file (client side).
+    DownloadFailed {
+        /// The downloading mailbox.
+        mailbox: MailboxId,
+        /// Device index.
+        device: u16,
+        /// The email.
+        email_id: EmailId,
+        /// The file.
+        file_type: u8,
+        /// Why.
+        reason: String,
+    },
+    /// The world injected a fault.
+    FaultFired {
+        /// What broke.
+        fault: FaultKind,
+        /// Hosts it touched (empty: all).
+        hosts: Vec<Host>,
+        /// Free-form detail for the trace.
+        detail: String,
+    },
+    /// The run moved to another phase.
+    PhaseChange {
+        /// The phase entered.
+        phase: Phase,
+    },
+}
+
+impl EventKind {
+    /// Stable snake_case name of the event (the trace's command column).
+    pub const fn name(&self) -> &'static str {
+        match self {
+            EventKind::EmailSent { .. } => "email_sent",
+            EventKind::TellSent { .. } => "tell_sent",
+            EventKind::TellHandled { .. } => "tell_handled",
+            EventKind::TellAccepted { .. } => "tell_accepted",
+            EventKind::TellSkipped { .. } => "tell_skipped",
+            EventKind::TellDeleted { .. } => "tell_deleted",
+            EventKind::TellReceived { .. } => "tell_received",
+            EventKind::PollDone { .. } => "poll_done",
+            EventKind::PollFailed { .. } => "poll_failed",
+            EventKind::DownloadDone { .. } => "download_done",
+            EventKind::DownloadFailed { .. } => "download_failed",
+            EventKind::FaultFired { .. } => "fault",
+            EventKind::PhaseChange { .. } => "phase",
+        }
+    }
+
+    /// The mailbox a client-side poll or download event is about.
+    pub const fn client_mailbox(&self) -> Option<MailboxId> {
+        match self {
+            EventKind::TellReceived { mailbox, .. }
+            | EventKind::PollDone { mailbox, .. }
+            | EventKind::PollFailed { mailbox, .. }
+            | EventKind::DownloadDone { mailbox, .. }
+            | EventKind::DownloadFailed { mailbox, .. } => Some(*mailbox),
+            _ => None,
+        }
+    }
+}
+
+/// One event at one simulated instant on one host.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Event {
+    /// Simulated microseconds since the run's epoch (un-skewed).
+    pub at_sim_us: u64,
+    /// Where it happened.
+    pub host: Host,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The email id and edit_sequence a tell record names, read from its file header
+/// (bytes 0..16 and 57). `None` when the record is shorter than a file header.
+pub fn tell_key(record: &[u8]) -> Option<(EmailId, u8)> {
+    if record.len() < FILE_HEADER_SIZE_BYTES {
+        return None;
+    }
+    let id: [u8; 16] = record.get(..16)?.try_into().ok()?;
+    let edit_sequence = *record.get(EDIT_SEQUENCE_OFFSET)?;
+    Some((EmailId(id), edit_sequence))
+}
+
+/// The record's file-header `total_file_size` (bytes 46..50, big-endian).
+pub fn tell_total_file_size(record: &[u8]) -> Option<u32> {
+    let bytes: [u8; 4] = record
+        .get(TOTAL_FILE_SIZE_OFFSET..TOTAL_FILE_SIZE_OFFSET + 4)?
+        .try_into()
+        .ok()?;
+    Some(u32::from_be_bytes(bytes))
+}
+
+/// Why a list of events is not a history.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HistoryError {
+    /// Event `index` (0-based) is older than the one before it.
+    TimeWentBackwards {
+        /// Index of the offending event.
+        index: usize,
+    },
+}
+
+impl fmt::Display for HistoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HistoryError::TimeWentBackwards { index } => {
+                write!(f, "event {index} is older than the event before it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HistoryError {}
+
+/// Everything that happened in one run, in non-decreasing simulated time.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct History {
+    events: Vec<Event>,
+}
+
+impl History {
+    /// An empty history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one event. Time never goes backwards: the world appends in simulation order,
+    /// so an older timestamp is a bug in the world and panics.
+    pub fn push(&mut self, event: Event) {
+        let last_us = self.end_us();
+        assert!(
+            event.at_sim_us >= last_us,
+            "history time went backwards: {} after {}",
+            event.at_sim_us,
+            last_us
+        );
+        self.events.push(event);
+    }
+
+    /// Appends `kind` at `at_sim_us` on `host`.
+    pub fn record(&mut self, at_sim_us: u64, host: Host, kind: EventKind) {
+        self.push(Event {
+            at_sim_us,
+            host,
+            kind,
+        });
+    }
+
+    /// Builds a history from events (e.g. read back from a trace), rejecting time that
+    /// goes backwards.
+    pub fn from_events(events: Vec<Event>) -> Result<Self, HistoryError> {
+        let backwards = events
+            .windows(2)
+            .position(|pair| matches!(pair, [a, b] if a.at_sim_us > b.at_sim_us));
+        if let Some(index) = backwards {
+            return Err(HistoryError::TimeWentBackwards { index: index + 1 });
+        }
+        Ok(Self { events })
+    }
+
+    /// Every event, oldest first.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True before the first event.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Time of the last event (0 when empty).
+    pub fn end_us(&self) -> u64 {
+        self.events.last().map_or(0, |event| event.at_sim_us)
+    }
+
+    /// When the healed phase began, if it did.
+    pub fn healed_at_us(&self) -> Option<u64> {
+        self.events.iter().find_map(|event| match event.kind {
+            EventKind::PhaseChange {
+                phase: Phase::Healed,
+            } => Some(event.at_sim_us),
+            _ => None,
+        })
+    }
+
+    /// Every fault event with its kind and hosts.
+    pub fn faults(&self) -> impl Iterator<Item = (&Event, &FaultKind, &[Host])> {
+        self.events.iter().filter_map(|event| match &event.kind {
+            EventKind::FaultFired { fault, hosts, .. } => Some((event, fault, hosts.as_slice())),
+            _ => None,
+        })
+    }
+
+    /// The files of every sent revision of `email_id`, as (edit_sequence, files).
+    pub fn sent_revisions(&self, email_id: EmailId) -> impl Iterator<Item = (u8, &[FileSent])> {
+        self.events
+            .iter()
+            .filter_map(move |event| match &event.kind {
+                EventKind::EmailSent {
+                    email_id: id,
+                    edit_sequence,
+                    files,
+                    ..
+                } if *id == email_id => Some((*edit_sequence, files.as_slice())),
+                _ => None,
+            })
+    }
+
+    /// Distinct stripe indices of one file lost or corrupted at or before `until_us`.
+    pub fn stripes_damaged(&self, email_id: EmailId, file_type: u8, until_us: u64) -> usize {
+        let mut indices: Vec<u8> = self
+            .faults()
+            .filter(|(event, _, _)| event.at_sim_us <= until_us)
+            .filter_map(|(_, fault, _)| match fault {
+                FaultKind::StripeLost {
+                    email_id: id,
+                    file_type: kind,
+                    stripe_index,
+                }
+                | FaultKind::StripeCorrupted {
+                    email_id: id,
+                    file_type: kind,
+                    stripe_index,
+                } if *id == email_id && *kind == file_type => Some(*stripe_index),
+                _ => None,
+            })
+            .collect();
+        indices.sort_unstable();
+        indices.dedup();
+        indices.len()
+    }
+
+    /// Hosts that ran client-side events for `mailbox` (its devices' hosts).
+    pub fn hosts_of_mailbox(&self, mailbox: MailboxId) -> Vec<Host> {
+        let mut hosts: Vec<Host> = self
+            .events
+            .iter()
+            .filter(|event| event.kind.client_mailbox() == Some(mailbox))
+            .map(|event| event.host)
+            .collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        hosts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(n: u8) -> EmailId {
+        EmailId([n; 16])
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_bad_text() {
+        let bytes = [0x00, 0x7f, 0x80, 0xff, 0x3e];
+        assert_eq!(hex_encode(&bytes), "007f80ff3e");
+        assert_eq!(hex_decode("007F80ff3e").as_deref(), Some(&bytes[..]));
+        assert_eq!(hex_decode("abc"), None);
+        assert_eq!(hex_decode("zz"), None);
+    }
+
+    #[test]
+    fn host_names_round_trip() {
+        for host in [
+            Host::Raida(7),
+            Host::Client(12),
+            Host::Adversary,
+            Host::World,
+        ] {
+            assert_eq!(host.to_string().parse::<Host>(), Ok(host));
+        }
+        assert_eq!(Host::Raida(7).to_string(), "raida07");
+        assert!("raidaX".parse::<Host>().is_err());
+        assert!("server1".parse::<Host>().is_err());
+    }
+
+    #[test]
+    fn events_serialize_to_json_with_hex_and_back() {
+        let event = Event {
+            at_sim_us: 1_500_000,
+            host: Host::Client(1),
+            kind: EventKind::TellReceived {
+                mailbox: MailboxId { denom: 1, sn: 42 },
+                device: 2,
+                beacon: 7,
+                record: Bytes(vec![0xde, 0xad]),
+                via: PollKind::Ping,
+            },
+        };
+        let json = serde_json::to_string(&event).expect("serializes");
+        assert!(json.contains("\"record\":\"dead\""), "{json}");
+        assert!(json.contains("\"event\":\"tell_received\""), "{json}");
+        assert!(json.contains("\"host\":\"client01\""), "{json}");
+        let back: Event = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, event);
+
+        let fault = Event {
+            at_sim_us: 3,
+            host: Host::World,
+            kind: EventKind::FaultFired {
+                fault: FaultKind::StripeLost {
+                    email_id: email(0xab),
+                    file_type: 1,
+                    stripe_index: 3,
+                },
+                hosts: vec![Host::Raida(3)],
+                detail: String::new(),
+            },
+        };
+        let json = serde_json::to_string(&fault).expect("serializes");
+        assert!(json.contains(&"ab".repeat(16)), "{json}");
+        let back: Event = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, fault);
+    }
+
+    #[test]
+    fn tell_key_reads_header_fields() {
+        let mut record = vec![0u8; FILE_HEADER_SIZE_BYTES];
+        record[..16].copy_from_slice(&[9; 16]);
+        record[EDIT_SEQUENCE_OFFSET] = 4;
+        record[46..50].copy_from_slice(&1234u32.to_be_bytes());
+        assert_eq!(tell_key(&record), Some((email(9), 4)));
+        assert_eq!(tell_total_file_size(&record), Some(1234));
+        assert_eq!(tell_key(&record[..63]), None);
+        assert_eq!(tell_total_file_size(&record[..49]), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "history time went backwards")]
+    fn push_rejects_time_going_backwards() {
+        let mut history = History::new();
+        let phase = EventKind::PhaseChange {
+            phase: Phase::Safety,
+        };
+        history.record(10, Host::World, phase.clone());
+        history.record(9, Host::World, phase);
+    }
+
+    #[test]
+    fn queries_find_phase_stripes_and_hosts() {
+        let mut history = History::new();
+        let mailbox = MailboxId { denom: 0, sn: 5 };
+        for (at, index) in [(1, 2u8), (2, 2), (3, 4)] {
+            history.record(
+                at,
+                Host::World,
+                EventKind::FaultFired {
+                    fault: FaultKind::StripeCorrupted {
+                        email_id: email(1),
+                        file_type: 1,
+                        stripe_index: index,
+                    },
+                    hosts: vec![],
+                    detail: String::new(),
+                },
+            );
+        }
+        history.record(
+            4,
+            Host::Client(3),
+            EventKind::PollFailed {
+                mailbox,
+                device: 0,
+                beacon: 1,
+                via: PollKind::Peek,
+                status: None,
+                reason: "timeout".into(),
+            },
+        );
+        history.record(
+            5,
+            Host::World,
+            EventKind::PhaseChange {
+                phase: Phase::Healed,
+            },
+        );
+        assert_eq!(history.stripes_damaged(email(1), 1, 2), 1);
+        assert_eq!(history.stripes_damaged(email(1), 1, 9), 2);
+        assert_eq!(history.stripes_damaged(email(1), 10, 9), 0);
+        assert_eq!(history.hosts_of_mailbox(mailbox), vec![Host::Client(3)]);
+        assert_eq!(history.healed_at_us(), Some(5));
+        assert_eq!(history.end_us(), 5);
+        assert_eq!(
+            History::from_events(history.events().iter().rev().cloned().collect()),
+            Err(HistoryError::TimeWentBackwards { index: 1 })
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Every bound the simulator's configuration and checkers rely on, in one place.
+//!
+//! Protocol facts (offsets, counts) are copied from the protocol pages and DECISIONS.md so
+//! the simulator does not reach into the wire crate while it is in flux; the compile-time
+//! asserts at the bottom keep the numbers consistent with one another.
+
+/// The fixed start of simulated time: 2026-01-01T00:00:00Z as Unix seconds. The world
+/// passes it to `turmoil::Builder::epoch`; every host clock is this plus elapsed sim time.
+pub const SIM_EPOCH_UNIX_S: i64 = 1_767_225_600;
+/// [`SIM_EPOCH_UNIX_S`] in microseconds.
+pub const SIM_EPOCH_UNIX_US: i64 = SIM_EPOCH_UNIX_S * US_PER_S_I64;
+
+/// Microseconds in one second.
+pub const US_PER_S: u64 = 1_000_000;
+/// [`US_PER_S`] as a signed number, for clock arithmetic.
+pub const US_PER_S_I64: i64 = 1_000_000;
+/// Microseconds in one millisecond.
+pub const US_PER_MS: u64 = 1_000;
+/// Parts per million: the unit of clock drift.
+pub const PPM_PER_UNIT: i64 = 1_000_000;
+
+/// RAIDA servers in a full network (indices 0..=24).
+pub const RAIDA_COUNT_MAX: u8 = 25;
+/// Stripes of one file the tell's file header can describe (`stripe_count` 1..=32).
+pub const STRIPE_COUNT_MAX: u8 = 32;
+/// Data stripes of one file: one parity stripe must still fit in [`STRIPE_COUNT_MAX`].
+pub const DATA_STRIPES_MAX: u8 = STRIPE_COUNT_MAX - 1;
+/// Data stripes per file when a scenario does not say (DECISIONS.md: typically 7).
+pub const DATA_STRIPES_DEFAULT: u8 = 7;
+/// Largest stripe one upload request can carry (DECISIONS.md: 65,535 − 48 − 38 − 2).
+pub const STRIPE_SIZE_BYTES_MAX: u32 = 65_447;
+
+/// Recipients of one tell (`address_count` is one byte and must be > 0).
+pub const RECIPIENTS_MAX: u8 = 255;
+/// Attachments of one email the workload may generate (file types 0x0A, 0x0B, ...).
+pub const ATTACHMENTS_MAX: u8 = 32;
+/// Mailboxes one scenario may create.
+pub const MAILBOXES_MAX: u32 = 100_000;
+/// Devices polling one mailbox.
+pub const DEVICES_PER_MAILBOX_MAX: u16 = 64;
+/// Client hosts (turmoil cost grows with the cube of the host count; see the turmoil notes).
+pub const CLIENT_HOSTS_MAX: u16 = 16;
+/// Emails one scenario may send.
+pub const EMAILS_MAX: u32 = 1_000_000;
+/// Seeds in one scenario's default list.
+pub const SEEDS_COUNT_MAX: usize = 100_000;
+
+/// Simulation tick bounds, milliseconds.
+pub const TICK_MS_MIN: u32 = 1;
+/// See [`TICK_MS_MIN`].
+pub const TICK_MS_MAX: u32 = 1_000;
+/// Longest safety phase, seconds (one simulated day).
+pub const DURATION_S_MAX: u32 = 86_400;
+/// Longest healed-phase bound, seconds.
+pub const HEAL_S_MAX: u32 = 86_400;
+/// turmoil's pending-connect capacity per listener, bounds.
+pub const TCP_CAPACITY_MIN: u32 = 1;
+/// See [`TCP_CAPACITY_MIN`].
+pub const TCP_CAPACITY_MAX: u32 = 1 << 20;
+
+/// Largest per-host clock offset a scenario may ask for, seconds.
+pub const CLOCK_SKEW_S_MAX: u32 = 86_400;
+/// Largest per-host clock drift a scenario may ask for, parts per million.
+pub const CLOCK_DRIFT_PPM_MAX: u32 = 100_000;
+/// Smallest magnitude of one generated clock step, seconds.
+pub const CLOCK_STEP_S_MIN: u32 = 30;
+/// Largest magnitude of one generated clock step, seconds: three tell windows, so most
+/// steps jump across the 60-second timestamp window.
+pub const CLOCK_STEP_S_MAX: u32 = 180;
+/// Largest one-way link latency, milliseconds.
+pub const LATENCY_MS_MAX: u32 = 60_000;
+/// Largest crash rate, crashes per host per simulated minute.
+pub const CRASH_RATE_PER_HOST_PER_MIN_MAX: f64 = 60.0;
+
+/// Server setting bounds (DECISIONS.md names and defaults).
+pub const TELL_SKEW_S_DEFAULT: u32 = 60;
+/// See [`TELL_SKEW_S_DEFAULT`].
+pub const TELL_SKEW_S_MAX: u32 = 86_400;
+/// Default long-poll timeout, seconds.
+pub const PING_TIMEOUT_S_DEFAULT: u32 = 900;
+/// Longest long-poll timeout a scenario may set, seconds.
+pub const PING_TIMEOUT_S_MAX: u32 = 86_400;
+/// The long-poll timeout statuses a client must accept (17 is the server default).
+pub const PING_TIMEOUT_STATUSES: [u8; 2] = [17, 245];
+/// `tell_count` is one byte.
+pub const MAX_TELLS_PER_REPLY_MAX: u16 = 255;
+/// Default cap on one ping/peek reply, bytes (1 MiB).
+pub const MAX_REPLY_BYTES_DEFAULT: u32 = 1 << 20;
+/// Smallest reply cap: the 8-byte array header plus one minimal record (64 + 32 + 16).
+pub const MAX_REPLY_BYTES_MIN: u32 = 8 + 64 + 32 + 16;
+/// Largest reply cap a scenario may set, bytes.
+pub const MAX_REPLY_BYTES_MAX: u32 = 1 << 26;
+
+/// Tell status codes the checkers reason about.
+pub const STATUS_SUCCESS: u8 = 250;
+/// Zero deliveries (every recipient skipped or rejected).
+pub const STATUS_WRONG_RAIDA: u8 = 18;
+/// Field validation failed, including a timestamp outside the window.
+pub const STATUS_INVALID_PARAMETER: u8 = 198;
+
+/// Tell record (file header) layout facts used by the checkers.
+pub const FILE_HEADER_SIZE_BYTES: usize = 64;
+/// `total_file_size` occupies file-header bytes 46..50 (big-endian u32).
+pub const TOTAL_FILE_SIZE_OFFSET: usize = 46;
+/// End (exclusive) of `total_file_size`.
+pub const TOTAL_FILE_SIZE_END: usize = TOTAL_FILE_SIZE_OFFSET + 4;
+/// `edit_sequence` is file-header byte 57.
+pub const EDIT_SEQUENCE_OFFSET: usize = 57;
+/// The beacon overwrites `total_file_size` only when the sender's value is more than this
+/// many percent below its estimate.
+pub const TOTAL_FILE_SIZE_SLACK_PERCENT: u64 = 5;
+
+const _: () = assert!(DATA_STRIPES_DEFAULT >= 1 && DATA_STRIPES_DEFAULT <= DATA_STRIPES_MAX);
+const _: () = assert!(DATA_STRIPES_DEFAULT < RAIDA_COUNT_MAX);
+const _: () = assert!((DATA_STRIPES_MAX as u16) < STRIPE_COUNT_MAX as u16);
+const _: () = assert!(TOTAL_FILE_SIZE_END <= FILE_HEADER_SIZE_BYTES);
+const _: () = assert!(EDIT_SEQUENCE_OFFSET < FILE_HEADER_SIZE_BYTES);
+const _: () = assert!(TOTAL_FILE_SIZE_END <= EDIT_SEQUENCE_OFFSET);
+const _: () = assert!(CLOCK_STEP_S_MIN <= CLOCK_STEP_S_MAX);
+const _: () = assert!(CLOCK_STEP_S_MAX > TELL_SKEW_S_DEFAULT);
+const _: () = assert!(TELL_SKEW_S_DEFAULT <= TELL_SKEW_S_MAX);
+const _: () = assert!(PING_TIMEOUT_S_DEFAULT <= PING_TIMEOUT_S_MAX);
+const _: () = assert!(MAX_REPLY_BYTES_MIN <= MAX_REPLY_BYTES_DEFAULT);
+const _: () = assert!(MAX_REPLY_BYTES_DEFAULT <= MAX_REPLY_BYTES_MAX);
+const _: () = assert!(TICK_MS_MIN <= TICK_MS_MAX);
+const _: () = assert!(TCP_CAPACITY_MIN <= TCP_CAPACITY_MAX);
+const _: () = assert!(SIM_EPOCH_UNIX_S > 0);
+// Elapsed sim time of a whole run (safety + healed) in µs fits an i64 with room for drift.
+const _: () =
+    assert!(((DURATION_S_MAX as u64 + HEAL_S_MAX as u64) * US_PER_S) < (i64::MAX as u64) / 4);
