@@ -1,0 +1,12 @@
+//! Fuzz `EchoBody::from_bytes`: never panics, and whatever decodes re-encodes byte-identical.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use qmail_wire::body::EchoBody;
+use qmail_wire::Codec;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(value) = EchoBody::from_bytes(data) {
+        assert_eq!(value.to_bytes(), data);
+    }
+});
