@@ -178,6 +178,19 @@ impl LockerLedger {
         Ok(())
     }
 
+    /// Gives `amount` back to an existing locker (the refund of a spend whose service then
+    /// failed). Returns false, changing nothing, for an unknown locker or on overflow.
+    pub fn credit(&mut self, code: &LockerCode, amount: u64) -> bool {
+        let Some(balance) = self.balances.get_mut(code) else {
+            return false;
+        };
+        let Some(credited) = balance.checked_add(amount) else {
+            return false;
+        };
+        *balance = credited;
+        true
+    }
+
     /// Number of lockers.
     pub fn len(&self) -> usize {
         self.balances.len()
@@ -286,6 +299,20 @@ mod tests {
         ledger
             .spend(&code("ABC"), 0)
             .expect("zero from an empty locker");
+    }
+
+    #[test]
+    fn credit_refunds_existing_lockers_only() {
+        let mut ledger = LockerLedger::new();
+        ledger.insert(code("ABC"), 5);
+        ledger.spend(&code("ABC"), 2).expect("spend");
+        assert!(ledger.credit(&code("ABC"), 2));
+        assert_eq!(ledger.balance(&code("ABC")), Some(5));
+        assert!(!ledger.credit(&code("XYZ"), 1), "unknown locker");
+        assert_eq!(ledger.balance(&code("XYZ")), None);
+        ledger.insert(code("MAX"), u64::MAX);
+        assert!(!ledger.credit(&code("MAX"), 1), "overflow");
+        assert_eq!(ledger.balance(&code("MAX")), Some(u64::MAX));
     }
 
     #[test]

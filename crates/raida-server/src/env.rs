@@ -9,9 +9,15 @@
 //! The locker ledger and the RNG change while requests run; they sit behind `std` mutexes
 //! that are only ever taken inside the closures of [`Env::with_lockers`] / [`Env::with_rng`],
 //! so a lock can never be held across an `.await`.
+//!
+//! The command handlers also find here the inbox watch that wakes parked pings
+//! ([`Env::watch`]), the per-coin rate limiter ([`Env::rate_limiter`]), the observer that
+//! records what they decide ([`Env::observer`], a no-op unless [`Env::with_observer`] installs
+//! one) and the request counter ([`Env::next_request_id`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rand_chacha::rand_core::SeedableRng;
@@ -21,10 +27,13 @@ use crate::clock::{Clock, SystemClock};
 use crate::coins::{CoinTable, InboxFees, LockerLedger};
 use crate::fs::{Fs, NoopHook, RealFs, SimFs, StepHook};
 use crate::limits;
+use crate::observer::{NullObserver, Observer};
+use crate::rate_limit::RateLimiter;
 use crate::settings::{Settings, SettingsError};
 use crate::store::inbox::InboxStore;
 use crate::store::stripes::StripeStore;
 use crate::store::{StoreError, StoreIo};
+use crate::watch::InboxWatch;
 
 /// Why an environment could not be built.
 #[derive(Debug)]
@@ -106,6 +115,10 @@ pub struct Env {
     inbox_fees: InboxFees,
     inbox: InboxStore,
     stripes: StripeStore,
+    watch: InboxWatch,
+    rate_limiter: RateLimiter,
+    observer: Arc<dyn Observer>,
+    request_seq: AtomicU64,
 }
 
 impl Env {
@@ -136,6 +149,7 @@ impl Env {
             parts.root.join(&parts.settings.stripe_root),
             parts.settings.stripe_dir_fsync,
         );
+        let rate_limiter = RateLimiter::new(parts.settings.rate_limit);
         Ok(Env {
             clock: parts.clock,
             fs: parts.fs,
@@ -149,7 +163,18 @@ impl Env {
             inbox_fees: parts.inbox_fees,
             inbox,
             stripes,
+            watch: InboxWatch::new(),
+            rate_limiter,
+            observer: Arc::new(NullObserver),
+            request_seq: AtomicU64::new(0),
         })
+    }
+
+    /// This environment with `observer` receiving every server event (replaces the no-op
+    /// default).
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Env {
+        self.observer = observer;
+        self
     }
 
     /// The real daemon's environment: machine clock, real disk, no step hook, this PID.
@@ -259,6 +284,26 @@ impl Env {
     /// The stripes.
     pub fn stripes(&self) -> &StripeStore {
         &self.stripes
+    }
+
+    /// The inbox watch that wakes parked pings.
+    pub fn watch(&self) -> &InboxWatch {
+        &self.watch
+    }
+
+    /// The per-coin rate limiter (`rate_limit` setting).
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.rate_limiter
+    }
+
+    /// The observer of server events.
+    pub fn observer(&self) -> &dyn Observer {
+        self.observer.as_ref()
+    }
+
+    /// A fresh request id: 1, 2, 3, … in the order requests arrive.
+    pub fn next_request_id(&self) -> u64 {
+        self.request_seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Runs `f` on the locker ledger (the lock is released when `f` returns).

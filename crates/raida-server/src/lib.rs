@@ -10,14 +10,26 @@
 //! clock and turmoil's simulated disk. Behaviours the protocol pages leave open are named
 //! [`settings`]; sizes and ranges live in [`limits`].
 //!
-//! This layer does not know the wire format: tell records and stripes are opaque bytes here
-//! (except byte 57 of a tell, its edit_sequence).
+//! The storage layer does not know the wire format: tell records and stripes are opaque bytes
+//! there (except byte 57 of a tell, its edit_sequence). The command layer on top of it
+//! ([`handler`]: decrypt, validate, dispatch; [`handlers`]: one module per command) speaks the
+//! wire through `qmail-wire`, wakes parked pings through [`watch`], drops floods through
+//! [`rate_limit`] and reports every decision to an [`observer`].
 
 pub mod clock;
 pub mod coins;
+pub mod daemon;
 pub mod env;
+pub mod front;
 pub mod fs;
+pub mod handler;
+pub mod handlers;
+#[cfg(target_os = "linux")]
+pub mod inotify;
 pub mod limits;
+pub mod observer;
 pub mod provision;
+pub mod rate_limit;
 pub mod settings;
 pub mod store;
+pub mod watch;

@@ -100,7 +100,22 @@ pub const CONNECTIONS_MAX: usize = 1 << 20;
 /// Largest provisioning file the parser accepts.
 pub const PROVISION_FILE_SIZE_BYTES_MAX: usize = 64 << 20;
 
+/// Offset of `total_file_size` (4 bytes, big-endian) inside the file header (tell page).
+pub const TOTAL_FILE_SIZE_OFFSET: usize = 46;
+
+/// Size of `total_file_size`.
+pub const TOTAL_FILE_SIZE_SIZE_BYTES: usize = 4;
+
+/// When the inbox watch holds this many mailbox channels, a subscribe sweeps the ones nobody
+/// waits on any more.
+pub const WATCHED_MAILBOXES_SWEEP_COUNT: usize = 4_096;
+
+/// When the rate limiter counts this many coins, an admission sweeps the past windows.
+pub const RATE_LIMIT_SWEEP_COUNT: usize = 4_096;
+
 const _: () = assert!(EDIT_SEQUENCE_OFFSET < TELL_FILE_HEADER_SIZE_BYTES);
+const _: () = assert!(TOTAL_FILE_SIZE_OFFSET + TOTAL_FILE_SIZE_SIZE_BYTES <= EDIT_SEQUENCE_OFFSET);
+const _: () = assert!(WATCHED_MAILBOXES_SWEEP_COUNT >= 1 && RATE_LIMIT_SWEEP_COUNT >= 1);
 // A tell with the most servers (32) and one manifest entry must fit in one request.
 const _: () = assert!(TELL_FILE_HEADER_SIZE_BYTES + 32 * 32 + 16 <= TELL_BLOB_SIZE_BYTES_MAX);
 const _: () = assert!(TELL_BLOB_SIZE_BYTES_MAX == 65_405);

@@ -16,7 +16,8 @@
 //! Two knobs are this crate's own, not DECISIONS.md's: `stripe_dir_fsync` (whether an upload
 //! syncs the stripe directory after its rename; default on, so an acknowledged stripe survives
 //! power loss) and the storage roots `mailbox_root` / `stripe_root` (relative to the server's
-//! data directory).
+//! data directory). The TCP front's bounds (`max_connections`, `max_parked_pings`,
+//! `read_timeout_s`, `idle_timeout_s`) are this crate's too: the pages describe none.
 
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
@@ -92,6 +93,10 @@ pub struct Settings {
     pub max_parked_pings: usize,
     /// How long the server waits for the rest of a request, in seconds.
     pub read_timeout_s: u64,
+    /// How long an open connection may sit between requests (no byte of a next request)
+    /// before the front closes it, in seconds. A parked ping is not idle: it waits up to
+    /// `ping_timeout_s`.
+    pub idle_timeout_s: u64,
     /// Directory of the mailboxes, relative to the server's data directory.
     pub mailbox_root: PathBuf,
     /// Directory of the stored stripes, relative to the server's data directory.
@@ -116,6 +121,7 @@ impl Default for Settings {
             max_connections: 1024,
             max_parked_pings: 4096,
             read_timeout_s: 30,
+            idle_timeout_s: 60,
             mailbox_root: PathBuf::from("mailboxes"),
             stripe_root: PathBuf::from("stripes"),
         }
@@ -277,6 +283,12 @@ impl Settings {
             1,
             limits::READ_TIMEOUT_S_MAX,
         )?;
+        check_range(
+            "idle_timeout_s",
+            self.idle_timeout_s,
+            1,
+            limits::READ_TIMEOUT_S_MAX,
+        )?;
         check_relative_dir("mailbox_root", &self.mailbox_root)?;
         check_relative_dir("stripe_root", &self.stripe_root)?;
         if self.mailbox_root == self.stripe_root {
@@ -433,6 +445,13 @@ mod tests {
                     ..Settings::default()
                 },
                 "read_timeout_s",
+            ),
+            (
+                Settings {
+                    idle_timeout_s: 0,
+                    ..Settings::default()
+                },
+                "idle_timeout_s",
             ),
         ];
         for (settings, expected_key) in cases {

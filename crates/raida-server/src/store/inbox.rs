@@ -130,6 +130,17 @@ pub struct DeleteReport {
     pub replaced_count: usize,
 }
 
+/// What a delete did with one item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteFate {
+    /// The file held the delivered bytes and was removed.
+    Removed,
+    /// The file was already gone (another poll took it).
+    AlreadyGone,
+    /// A newer publish replaced the file since it was read; it was left for the next poll.
+    Replaced,
+}
+
 /// The inboxes of one server.
 #[derive(Debug)]
 pub struct InboxStore {
@@ -357,16 +368,35 @@ impl InboxStore {
         mailbox: Mailbox,
         items: &[InboxItem],
     ) -> Result<DeleteReport, StoreError> {
+        let (report, _fates) = self.delete_itemized(mailbox, items).await?;
+        Ok(report)
+    }
+
+    /// [`InboxStore::delete`], also saying what happened to each item (same order as
+    /// `items`), so an auditor knows exactly which tells left the inbox.
+    pub async fn delete_itemized(
+        &self,
+        mailbox: Mailbox,
+        items: &[InboxItem],
+    ) -> Result<(DeleteReport, Vec<DeleteFate>), StoreError> {
         let dir = self.inbox_dir(mailbox);
         let mut report = DeleteReport::default();
+        let mut fates = Vec::with_capacity(items.len());
         for item in items {
             assert_eq!(
                 item.path.parent(),
                 Some(dir.as_path()),
                 "item of another inbox"
             );
-            self.delete_one(item, &mut report).await?;
+            let fate = self.delete_one(item).await?;
+            match fate {
+                DeleteFate::Removed => report.removed_count += 1,
+                DeleteFate::AlreadyGone => report.already_gone_count += 1,
+                DeleteFate::Replaced => report.replaced_count += 1,
+            }
+            fates.push(fate);
         }
+        assert_eq!(fates.len(), items.len());
         if self.dir_fsync && report.removed_count > 0 {
             self.io
                 .fs()
@@ -375,38 +405,28 @@ impl InboxStore {
                 .map_err(io_error("fsync inbox", &dir))?;
             self.io.reached(Step::TellDeleteDirSynced, &dir).await;
         }
-        Ok(report)
+        Ok((report, fates))
     }
 
-    async fn delete_one(
-        &self,
-        item: &InboxItem,
-        report: &mut DeleteReport,
-    ) -> Result<(), StoreError> {
+    async fn delete_one(&self, item: &InboxItem) -> Result<DeleteFate, StoreError> {
         let _locked = self.publish_lock.lock().await;
         let current = match self.io.fs().read(&item.path).await {
             Ok(current) => current,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                report.already_gone_count += 1;
-                return Ok(());
+                return Ok(DeleteFate::AlreadyGone);
             }
             Err(error) => return Err(io_error("re-read tell", &item.path)(error)),
         };
         self.io.reached(Step::TellDeleteChecked, &item.path).await;
         if current != item.bytes {
-            report.replaced_count += 1;
-            return Ok(());
+            return Ok(DeleteFate::Replaced);
         }
         match self.io.fs().remove_file(&item.path).await {
             Ok(()) => {
                 self.io.reached(Step::TellDeleted, &item.path).await;
-                report.removed_count += 1;
-                Ok(())
+                Ok(DeleteFate::Removed)
             }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                report.already_gone_count += 1;
-                Ok(())
-            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(DeleteFate::AlreadyGone),
             Err(error) => Err(io_error("remove tell", &item.path)(error)),
         }
     }
@@ -783,6 +803,49 @@ mod tests {
         assert_eq!(left[0].bytes, newer);
         let again = f.store.delete(MAILBOX, &items[..1]).await.expect("delete");
         assert_eq!(again.already_gone_count, 1);
+    }
+
+    #[tokio::test]
+    async fn delete_itemized_reports_each_fate_in_order() {
+        let f = fixture();
+        for n in [10u8, 11, 12] {
+            f.store
+                .publish_tell(MAILBOX, guid(n), &blob(0, n, 64))
+                .await
+                .expect("publish");
+        }
+        let items = f
+            .store
+            .scan(MAILBOX, None, ScanBudget::UNLIMITED)
+            .await
+            .expect("scan");
+        assert_eq!(items.len(), 3);
+        std::fs::remove_file(&items[0].path).expect("taken by another poll");
+        f.store
+            .publish_tell(MAILBOX, items[2].guid, &blob(1, 9, 64))
+            .await
+            .expect("newer edit");
+        let (report, fates) = f
+            .store
+            .delete_itemized(MAILBOX, &items)
+            .await
+            .expect("delete");
+        assert_eq!(
+            fates,
+            vec![
+                DeleteFate::AlreadyGone,
+                DeleteFate::Removed,
+                DeleteFate::Replaced
+            ]
+        );
+        assert_eq!(
+            report,
+            DeleteReport {
+                removed_count: 1,
+                already_gone_count: 1,
+                replaced_count: 1
+            }
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
