@@ -4,6 +4,56 @@
 //! stripes, sending an email (upload the stripes, then tell the recipient's beacon), receiving
 //! (ping and peek the beacon), downloading the stripes, reassembling and checking each file,
 //! and the `qmail` command that drives all of it.
+//!
+//! # Layers
+//!
+//! ```text
+//!  send      send_email: stripe, upload (70) every stripe, tell (71) every beacon;
+//!            build_tell / send_tell_record for replays; placement rule
+//!  receive   ping (72) / peek (73) → Poll; tell-list parser keeping raw record bytes
+//!  download  download_email: download (74) every stripe, rebuild, CRC-check
+//!    |
+//!  client    Client: identity, directory, config, clock, RNG, connector, observer;
+//!            one request = fresh challenge + nonce, encrypt, round trip, verify, retry; echo
+//!  transport Connector (TokioConnector), one bounded round trip per connection
+//!  join      bounded, ordered concurrency inside one task
+//!    |
+//!  stripe    bit-interleaved striping + XOR parity, reassembly, CRC-32 repair
+//!  identity, directory, config, profile (the TOML file), clock, observer, error, limits
+//! ```
+//!
+//! # Determinism
+//!
+//! The library reads no OS clock, draws no OS randomness and starts no thread: the caller
+//! injects a [`clock::Clock`], a seeded `rand_chacha::ChaCha8Rng` and a
+//! [`transport::Connector`], so the simulator can run it on turmoil's network and clock.
+//! Concurrency is the `join` module's index-ordered polling inside the calling task.
 
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod directory;
+pub mod download;
+pub mod error;
+pub mod identity;
+mod join;
 pub mod limits;
+pub mod observer;
+pub mod profile;
+pub mod receive;
+pub mod send;
 pub mod stripe;
+pub mod transport;
+
+pub use client::{Client, ClientParts};
+pub use clock::{Clock, ManualClock};
+pub use config::{Config, SendPolicy};
+pub use directory::{BeaconRule, Directory};
+pub use download::{DownloadedFile, PageRequest};
+pub use error::{ClientError, RaidaRef};
+pub use identity::{Guid, Identity, LockerCode, MailboxId};
+pub use observer::{ClientObserver, NoopObserver};
+pub use receive::{Poll, PollKind, ReceivedTell};
+pub use send::{Email, Placement, Recipient, SendReport, TellOutcome, TellRouting, TellSpec};
+pub use stripe::DataStripeCount;
+pub use transport::{Connector, TokioConnector};

@@ -134,6 +134,6 @@ const _: () = assert!(RETRY_BACKOFF_MS_DEFAULT <= RETRY_BACKOFF_MS_MAX_DEFAULT);
 const _: () = assert!(CONCURRENCY_DEFAULT >= 1 && CONCURRENCY_DEFAULT <= CONCURRENCY_MAX);
 const _: () = assert!(CONCURRENCY_MAX < 64);
 // Body plus attachments fit the manifest's one-byte file_count.
-const _: () = assert!(1 + ATTACHMENTS_PER_EMAIL_MAX <= qmail_wire::limits::FILES_PER_MANIFEST_MAX);
+const _: () = assert!(ATTACHMENTS_PER_EMAIL_MAX < qmail_wire::limits::FILES_PER_MANIFEST_MAX);
 const _: () = assert!(FILE_TYPE_ATTACHMENT_FIRST == qmail_wire::tell::FILE_TYPE_ATTACHMENT_FIRST);
 const _: () = assert!(RECIPIENTS_PER_TELL_MAX == qmail_wire::limits::RECIPIENTS_PER_TELL_MAX);

@@ -1,0 +1,440 @@
+//! The [`Client`]: identity, directory, settings and the injected clock, RNG, connector and
+//! observer, plus the request core every command goes through.
+//!
+//! # One request
+//!
+//! `Client::request` builds a fresh challenge (12 random bytes + CRC-32) and nonce from the
+//! seeded RNG, lets the command build its body around that challenge, encrypts it under this
+//! mailbox's AN on the target RAIDA (AES-128-CTR, counter from block 0), and runs one
+//! `transport::round_trip`. The reply must name the target RAIDA and the command's
+//! group and echo request bytes 30–31; a success reply must carry the signature (challenge
+//! XOR AN, DECISIONS.md "Response header") and its payload is decrypted from the block that
+//! `response_counter` names. Error statuses come back as they are: the command decides what
+//! they mean (a ping's 17 and 245 are "poll again").
+//!
+//! # Retries
+//!
+//! A command passes how many retries it allows: [`Config::retries_max`] for the idempotent
+//! upload, download, peek and echo, 0 for ping (the caller polls again) and tell (see
+//! [`Config::tell_retries_max`], handled by the send layer). A retry follows an I/O failure,
+//! a timeout, or a transient status (194, 254), after a doubling backoff, on a fresh
+//! connection with a fresh challenge and nonce. A bad reply (wrong signature, payload that
+//! does not decode) is not retried: the network does not corrupt, so it would recur.
+//!
+//! # Determinism
+//!
+//! Nothing here reads the OS clock or RNG or starts a thread. The RNG sits behind a `std`
+//! mutex taken only for the few statements that draw from it, never across an `.await`.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qmail_wire::body::EchoBody;
+use qmail_wire::crypto::{signature, Challenge, Key};
+use qmail_wire::header::{Command, EncryptionType};
+use qmail_wire::limits::CHALLENGE_RANDOM_SIZE_BYTES;
+use qmail_wire::packet::{decrypt_response_body, encode_request, PayloadCipher, RequestMeta};
+use qmail_wire::preamble::Preamble;
+use qmail_wire::{Codec, Status};
+use rand::RngCore;
+use rand_chacha::ChaCha8Rng;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::error::{ClientError, RaidaRef, ReplyFault};
+use crate::identity::{Guid, Identity};
+use crate::observer::{ClientObserver, NoopObserver};
+use crate::transport::{round_trip, Connector, RawReply, Timeouts};
+
+/// Everything [`Client::new`] needs.
+pub struct ClientParts<C: Connector> {
+    /// Who this client is.
+    pub identity: Identity,
+    /// Where the RAIDAs are and which is each mailbox's beacon.
+    pub directory: Arc<Directory>,
+    /// Settings.
+    pub config: Config,
+    /// Opens connections.
+    pub connector: C,
+    /// Stamps tells.
+    pub clock: Arc<dyn Clock>,
+    /// Draws nonces, challenges and GUIDs.
+    pub rng: ChaCha8Rng,
+    /// Watches.
+    pub observer: Arc<dyn ClientObserver>,
+}
+
+impl<C: Connector> fmt::Debug for ClientParts<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientParts")
+            .field("identity", &self.identity)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Connector> ClientParts<C> {
+    /// Parts with the default config and no observer.
+    pub fn new(
+        identity: Identity,
+        directory: Arc<Directory>,
+        connector: C,
+        clock: Arc<dyn Clock>,
+        rng: ChaCha8Rng,
+    ) -> Self {
+        Self {
+            identity,
+            directory,
+            config: Config::default(),
+            connector,
+            clock,
+            rng,
+            observer: Arc::new(NoopObserver),
+        }
+    }
+}
+
+/// A QMail client for one mailbox. Cheap to share behind an `Arc`; every method takes
+/// `&self`, and the futures it returns are `Send`.
+pub struct Client<C: Connector> {
+    identity: Identity,
+    directory: Arc<Directory>,
+    config: Config,
+    connector: C,
+    clock: Arc<dyn Clock>,
+    rng: Mutex<ChaCha8Rng>,
+    observer: Arc<dyn ClientObserver>,
+}
+
+impl<C: Connector> fmt::Debug for Client<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("mailbox", &self.identity.mailbox)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A reply that answers its request: its status and, for a success with a payload, the
+/// decrypted payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub status_code: u8,
+    pub payload: Option<Vec<u8>>,
+    /// Attempts it took (1 = no retry).
+    pub attempts: u32,
+}
+
+impl Reply {
+    /// Whether the status is 250.
+    pub fn is_success(&self) -> bool {
+        self.status_code == Status::Success.code()
+    }
+}
+
+/// How one command is sent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestPlan {
+    pub raida: RaidaRef,
+    pub command: Command,
+    pub retries_max: u32,
+    pub read_header_timeout: Duration,
+}
+
+impl<C: Connector> Client<C> {
+    /// A client, after checking the identity and the settings.
+    pub fn new(parts: ClientParts<C>) -> Result<Self, ClientError> {
+        parts.config.validate()?;
+        parts
+            .identity
+            .validate()
+            .map_err(|error| ClientError::InvalidInput {
+                reason: error.to_string(),
+            })?;
+        Ok(Self {
+            identity: parts.identity,
+            directory: parts.directory,
+            config: parts.config,
+            connector: parts.connector,
+            clock: parts.clock,
+            rng: Mutex::new(parts.rng),
+            observer: parts.observer,
+        })
+    }
+
+    /// Who this client is.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The directory.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The injected clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// The observer.
+    pub(crate) fn observer(&self) -> &dyn ClientObserver {
+        self.observer.as_ref()
+    }
+
+    /// This mailbox's beacon.
+    pub fn own_beacon(&self) -> u8 {
+        self.directory.beacon_of(self.identity.mailbox)
+    }
+
+    /// A new email GUID from the seeded RNG.
+    pub fn random_guid(&self) -> Guid {
+        self.random_bytes()
+    }
+
+    pub(crate) fn random_bytes<const N: usize>(&self) -> [u8; N] {
+        let mut bytes = [0u8; N];
+        self.rng
+            .lock()
+            .expect("the RNG lock is never held across a panic")
+            .fill_bytes(&mut bytes);
+        bytes
+    }
+
+    /// RAIDA `raida_index` at its directory address.
+    pub fn raida(&self, raida_index: u8) -> Result<RaidaRef, ClientError> {
+        let addr = self
+            .directory
+            .addr(raida_index)
+            .ok_or_else(|| ClientError::InvalidInput {
+                reason: format!("RAIDA index {raida_index} is outside 0..=24"),
+            })?;
+        Ok(RaidaRef {
+            index: raida_index,
+            addr,
+        })
+    }
+
+    /// The preamble of a request to RAIDA `raida_index`: this mailbox and its AN there.
+    pub(crate) fn preamble(&self, raida_index: u8, challenge: Challenge) -> Preamble {
+        let an = *self
+            .identity
+            .an(raida_index)
+            .expect("RaidaRef indexes are checked to be 0..=24");
+        Preamble::new(
+            challenge,
+            self.identity.mailbox.denomination,
+            self.identity.mailbox.serial_number,
+            an,
+        )
+    }
+
+    /// The plan of an idempotent command (retried `retries_max` times).
+    pub(crate) fn idempotent_plan(&self, raida: RaidaRef, command: Command) -> RequestPlan {
+        RequestPlan {
+            raida,
+            command,
+            retries_max: self.config.retries_max,
+            read_header_timeout: self.config.request_timeout,
+        }
+    }
+
+    /// Sends one command, retrying as its plan allows; see the module docs.
+    pub(crate) async fn request(
+        &self,
+        plan: RequestPlan,
+        mut build_body: impl FnMut(Challenge) -> Vec<u8>,
+    ) -> Result<Reply, ClientError> {
+        let attempts_max = plan.retries_max.saturating_add(1);
+        let mut attempt = 1;
+        loop {
+            let outcome = self.attempt(plan, attempt, &mut build_body).await;
+            let retry = match &outcome {
+                Ok(reply) => Status::from_code(reply.status_code).is_some_and(|status| {
+                    matches!(status, Status::Filesystem | Status::MemoryAlloc)
+                }),
+                Err(error) => error.is_transient(),
+            };
+            if !retry || attempt >= attempts_max {
+                return outcome;
+            }
+            tokio::time::sleep(self.config.backoff_before_retry(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        plan: RequestPlan,
+        attempt: u32,
+        build_body: &mut impl FnMut(Challenge) -> Vec<u8>,
+    ) -> Result<Reply, ClientError> {
+        let challenge = Challenge::from_random(self.random_bytes::<CHALLENGE_RANDOM_SIZE_BYTES>());
+        let nonce = self.random_bytes();
+        let body_plain = build_body(challenge);
+        let key = *self
+            .identity
+            .an(plan.raida.index)
+            .expect("RaidaRef indexes are checked to be 0..=24");
+        let meta = RequestMeta {
+            raida_id: plan.raida.index,
+            command: plan.command,
+            encryption_type: EncryptionType::Aes128Ctr,
+            key_denomination: self.identity.mailbox.denomination,
+            key_serial_number: self.identity.mailbox.serial_number,
+            nonce,
+        };
+        let packet = encode_request(&meta, &key, &body_plain);
+        let timeouts = Timeouts {
+            connect: self.config.connect_timeout,
+            write: self.config.request_timeout,
+            read_header: plan.read_header_timeout,
+            read_body: self.config.request_timeout,
+        };
+        self.observer
+            .request_sent(plan.raida, plan.command, attempt);
+        let checked =
+            match round_trip(&self.connector, plan.raida, plan.command, &packet, timeouts).await {
+                Ok(raw) => {
+                    self.observer
+                        .request_answered(plan.raida, plan.command, raw.header.status);
+                    let expected = Expected {
+                        meta: &meta,
+                        key: &key,
+                        challenge: &challenge,
+                        body_plain_size_bytes: body_plain.len(),
+                    };
+                    self.check_reply(plan, &expected, raw, attempt)
+                }
+                Err(error) => Err(error),
+            };
+        if let Err(error) = &checked {
+            self.observer
+                .request_failed(plan.raida, plan.command, error);
+        }
+        checked
+    }
+
+    fn check_reply(
+        &self,
+        plan: RequestPlan,
+        expected: &Expected<'_>,
+        raw: RawReply,
+        attempts: u32,
+    ) -> Result<Reply, ClientError> {
+        let bad = |fault| ClientError::BadReply {
+            raida: plan.raida,
+            command: plan.command,
+            fault,
+        };
+        let header = &raw.header;
+        if header.raida_id != plan.raida.index {
+            return Err(bad(ReplyFault::WrongRaidaId {
+                found: header.raida_id,
+            }));
+        }
+        if header.command_group != plan.command.group() {
+            return Err(bad(ReplyFault::WrongCommandGroup {
+                found: header.command_group,
+            }));
+        }
+        let echo_expected = expected.meta.header(0).echo_bytes();
+        if header.echo != echo_expected {
+            return Err(bad(ReplyFault::EchoMismatch {
+                expected: echo_expected,
+                found: header.echo,
+            }));
+        }
+        if header.status != Status::Success.code() {
+            // Error replies come before or without the challenge: no signature to check, and
+            // no payload to read.
+            return Ok(Reply {
+                status_code: header.status,
+                payload: None,
+                attempts,
+            });
+        }
+        if header.signature != signature(expected.challenge, expected.key) {
+            return Err(bad(ReplyFault::BadSignature));
+        }
+        let cipher = PayloadCipher {
+            key: *expected.key,
+            nonce: expected.meta.nonce,
+            start_block: self
+                .config
+                .response_counter
+                .start_block(expected.body_plain_size_bytes),
+        };
+        let payload = decrypt_response_body(header, &raw.body, &cipher)
+            .map_err(|error| bad(ReplyFault::Decode(error)))?;
+        Ok(Reply {
+            status_code: header.status,
+            payload,
+            attempts,
+        })
+    }
+
+    /// Echo (group 0, code 0): is RAIDA `raida_index` up and does it know this mailbox's
+    /// coin? Retried like every idempotent command; success is a signed 250 with no payload.
+    pub async fn echo(&self, raida_index: u8) -> Result<(), ClientError> {
+        let raida = self.raida(raida_index)?;
+        let plan = self.idempotent_plan(raida, Command::Echo);
+        let reply = self
+            .request(plan, |challenge| EchoBody { challenge }.to_bytes())
+            .await?;
+        expect_status_only(plan, &reply)
+    }
+}
+
+/// What a reply is checked against.
+struct Expected<'a> {
+    meta: &'a RequestMeta,
+    key: &'a Key,
+    challenge: &'a Challenge,
+    body_plain_size_bytes: usize,
+}
+
+/// A status-only command's reply: 250 with no payload, else the status as an error.
+pub(crate) fn expect_status_only(plan: RequestPlan, reply: &Reply) -> Result<(), ClientError> {
+    if !reply.is_success() {
+        return Err(status_error(plan, reply.status_code));
+    }
+    match &reply.payload {
+        None => Ok(()),
+        Some(payload) => Err(ClientError::BadReply {
+            raida: plan.raida,
+            command: plan.command,
+            fault: ReplyFault::UnexpectedPayload {
+                size_bytes: payload.len(),
+            },
+        }),
+    }
+}
+
+/// A payload command's reply: 250 with a payload, else an error.
+pub(crate) fn expect_payload(plan: RequestPlan, reply: Reply) -> Result<Vec<u8>, ClientError> {
+    if !reply.is_success() {
+        return Err(status_error(plan, reply.status_code));
+    }
+    reply.payload.ok_or(ClientError::BadReply {
+        raida: plan.raida,
+        command: plan.command,
+        fault: ReplyFault::MissingPayload,
+    })
+}
+
+/// The error for an unwanted status.
+pub(crate) fn status_error(plan: RequestPlan, status_code: u8) -> ClientError {
+    ClientError::Status {
+        raida: plan.raida,
+        command: plan.command,
+        status_code,
+    }
+}

@@ -1,0 +1,275 @@
+//! Client settings: timeouts, retries, the AES response counter, the stripe width, the send
+//! policy and the storage duration, with defaults and validated limits.
+//!
+//! Every default and bound is a constant in [`crate::limits`]. The settings that DECISIONS.md
+//! names keep its names: `response_counter` (`restart` default, `continue`) must match the
+//! servers'; `ping_read_timeout` must exceed the servers' `ping_timeout_s` (900 s default) or a
+//! parked ping is abandoned before the beacon answers it.
+
+use std::fmt;
+use std::time::Duration;
+
+use qmail_wire::body::StorageDuration;
+use qmail_wire::crypto::ResponseCounter;
+
+use crate::limits::{
+    CONCURRENCY_DEFAULT, CONCURRENCY_MAX, CONNECT_TIMEOUT_MS_DEFAULT,
+    DATA_STRIPE_COUNT_PLACEABLE_MAX, PING_READ_TIMEOUT_S_DEFAULT, PING_READ_TIMEOUT_S_MAX,
+    REQUEST_TIMEOUT_MS_DEFAULT, RETRIES_MAX_DEFAULT, RETRIES_MAX_LIMIT, RETRY_BACKOFF_MS_DEFAULT,
+    RETRY_BACKOFF_MS_MAX_DEFAULT, TIMEOUT_MS_MAX,
+};
+use crate::stripe::DataStripeCount;
+
+/// When a send may tell the beacons although some stripes could not be stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SendPolicy {
+    /// Every stripe of every file must be stored (default).
+    #[default]
+    AllStripes,
+    /// At most one stripe per file may be missing: the recipient rebuilds it from parity, but
+    /// the email then survives no further loss.
+    AllowOneMissingPerFile,
+}
+
+impl SendPolicy {
+    /// Most stripes of one file that may be missing when the tell goes out.
+    pub const fn missing_per_file_max(self) -> usize {
+        match self {
+            SendPolicy::AllStripes => 0,
+            SendPolicy::AllowOneMissingPerFile => 1,
+        }
+    }
+}
+
+/// Client settings. See the module docs; every field's default is in [`Config::default`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Bound on one TCP connect. Default 5 s; 1 ms ..= 1 h.
+    pub connect_timeout: Duration,
+    /// Bound on writing one request, and on each read of its reply (header, then body).
+    /// Default 10 s; 1 ms ..= 1 h.
+    pub request_timeout: Duration,
+    /// Bound on waiting for a ping's reply header: must exceed the beacon's `ping_timeout_s`.
+    /// Default 960 s (900 + 60); more than `request_timeout`, at most one day.
+    pub ping_read_timeout: Duration,
+    /// Retries after the first attempt of an idempotent request (upload, download, peek,
+    /// echo), each on a fresh connection. Default 3; at most 16.
+    pub retries_max: u32,
+    /// Retries of a tell. Default 0: a tell is not idempotent for the recipient (a retry
+    /// after a lost reply can deliver the same record twice if a poll read it in between).
+    /// At most 16.
+    pub tell_retries_max: u32,
+    /// First backoff before a retry; doubles per retry. Default 200 ms.
+    pub retry_backoff: Duration,
+    /// Cap on one backoff. Default 5 s; at least `retry_backoff`.
+    pub retry_backoff_max: Duration,
+    /// Where a response payload's AES-CTR counter starts; must match the servers'.
+    pub response_counter: ResponseCounter,
+    /// N, the data stripes per file (plus one parity stripe). Default 7; at most 24, since
+    /// every stripe goes to a distinct RAIDA.
+    pub data_stripe_count: DataStripeCount,
+    /// Whether a send may tell with one stripe per file missing. Default: no.
+    pub send_policy: SendPolicy,
+    /// How long the storage RAIDAs keep uploaded stripes. Default one month.
+    pub storage_duration: StorageDuration,
+    /// Requests one send or download keeps in flight. Default 8; 1 ..= 32.
+    pub concurrency_max: usize,
+    /// File-header byte 23, the sender's device tag (logged by beacons, not enforced).
+    pub device_id: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_millis(CONNECT_TIMEOUT_MS_DEFAULT),
+            request_timeout: Duration::from_millis(REQUEST_TIMEOUT_MS_DEFAULT),
+            ping_read_timeout: Duration::from_secs(PING_READ_TIMEOUT_S_DEFAULT),
+            retries_max: RETRIES_MAX_DEFAULT,
+            tell_retries_max: 0,
+            retry_backoff: Duration::from_millis(RETRY_BACKOFF_MS_DEFAULT),
+            retry_backoff_max: Duration::from_millis(RETRY_BACKOFF_MS_MAX_DEFAULT),
+            response_counter: ResponseCounter::Restart,
+            data_stripe_count: DataStripeCount::DEFAULT,
+            send_policy: SendPolicy::AllStripes,
+            storage_duration: StorageDuration::Month,
+            concurrency_max: CONCURRENCY_DEFAULT,
+            device_id: 0,
+        }
+    }
+}
+
+/// A setting outside its limits: names the setting, the value and the allowed range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The setting's field name.
+    pub setting: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "setting `{}`: {}", self.setting, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(setting: &'static str, reason: String) -> ConfigError {
+    ConfigError { setting, reason }
+}
+
+fn check_timeout(setting: &'static str, value: Duration) -> Result<(), ConfigError> {
+    let max = Duration::from_millis(TIMEOUT_MS_MAX);
+    if value < Duration::from_millis(1) || value > max {
+        return Err(error(
+            setting,
+            format!("{value:?} is outside 1ms..={max:?}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Checks every setting against its limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_timeout("connect_timeout", self.connect_timeout)?;
+        check_timeout("request_timeout", self.request_timeout)?;
+        let ping_max = Duration::from_secs(PING_READ_TIMEOUT_S_MAX);
+        if self.ping_read_timeout <= self.request_timeout || self.ping_read_timeout > ping_max {
+            return Err(error(
+                "ping_read_timeout",
+                format!(
+                    "{:?} must exceed request_timeout ({:?}) and be at most {ping_max:?}",
+                    self.ping_read_timeout, self.request_timeout
+                ),
+            ));
+        }
+        for (setting, value) in [
+            ("retries_max", self.retries_max),
+            ("tell_retries_max", self.tell_retries_max),
+        ] {
+            if value > RETRIES_MAX_LIMIT {
+                return Err(error(
+                    setting,
+                    format!("{value} is more than {RETRIES_MAX_LIMIT}"),
+                ));
+            }
+        }
+        check_timeout("retry_backoff", self.retry_backoff)?;
+        check_timeout("retry_backoff_max", self.retry_backoff_max)?;
+        if self.retry_backoff_max < self.retry_backoff {
+            return Err(error(
+                "retry_backoff_max",
+                format!(
+                    "{:?} is less than retry_backoff ({:?})",
+                    self.retry_backoff_max, self.retry_backoff
+                ),
+            ));
+        }
+        if self.data_stripe_count.get() > DATA_STRIPE_COUNT_PLACEABLE_MAX {
+            return Err(error(
+                "data_stripe_count",
+                format!(
+                    "{} is more than {DATA_STRIPE_COUNT_PLACEABLE_MAX}: the {} stripes of a \
+                     file go to distinct RAIDAs",
+                    self.data_stripe_count,
+                    self.data_stripe_count.stripe_count()
+                ),
+            ));
+        }
+        if !(1..=CONCURRENCY_MAX).contains(&self.concurrency_max) {
+            return Err(error(
+                "concurrency_max",
+                format!("{} is outside 1..={CONCURRENCY_MAX}", self.concurrency_max),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The backoff before retry number `retry` (1 for the first retry): `retry_backoff ×
+    /// 2^(retry−1)`, capped at `retry_backoff_max`.
+    pub fn backoff_before_retry(&self, retry: u32) -> Duration {
+        assert!(retry >= 1, "retry numbers start at 1");
+        let factor = 1u32.checked_shl(retry - 1).unwrap_or(u32::MAX);
+        self.retry_backoff
+            .checked_mul(factor)
+            .unwrap_or(self.retry_backoff_max)
+            .min(self.retry_backoff_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::default();
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.data_stripe_count.get(), 7);
+        assert!(config.ping_read_timeout > Duration::from_secs(900));
+    }
+
+    #[test]
+    fn each_limit_is_named() {
+        let cases: Vec<(&str, Config)> = vec![
+            (
+                "connect_timeout",
+                Config {
+                    connect_timeout: Duration::ZERO,
+                    ..Config::default()
+                },
+            ),
+            (
+                "ping_read_timeout",
+                Config {
+                    ping_read_timeout: Duration::from_secs(5),
+                    ..Config::default()
+                },
+            ),
+            (
+                "retries_max",
+                Config {
+                    retries_max: 17,
+                    ..Config::default()
+                },
+            ),
+            (
+                "retry_backoff_max",
+                Config {
+                    retry_backoff_max: Duration::from_millis(10),
+                    ..Config::default()
+                },
+            ),
+            (
+                "data_stripe_count",
+                Config {
+                    data_stripe_count: DataStripeCount::new(25).expect("stripeable"),
+                    ..Config::default()
+                },
+            ),
+            (
+                "concurrency_max",
+                Config {
+                    concurrency_max: 0,
+                    ..Config::default()
+                },
+            ),
+        ];
+        for (setting, config) in cases {
+            let error = config.validate().expect_err(setting);
+            assert_eq!(error.setting, setting, "{error}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_then_caps() {
+        let config = Config::default();
+        assert_eq!(config.backoff_before_retry(1), Duration::from_millis(200));
+        assert_eq!(config.backoff_before_retry(2), Duration::from_millis(400));
+        assert_eq!(config.backoff_before_retry(5), Duration::from_millis(3_200));
+        assert_eq!(config.backoff_before_retry(6), Duration::from_secs(5));
+        assert_eq!(config.backoff_before_retry(40), Duration::from_secs(5));
+    }
+}

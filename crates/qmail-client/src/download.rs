@@ -1,0 +1,436 @@
+//! Downloading an email from its tell record: fetch every stripe of every manifest file from
+//! the storage RAIDAs, in parallel, page by page, and rebuild each file.
+//!
+//! # Which stripe is where
+//!
+//! The record's server entries map stripe index → RAIDA (`server_id`) and its address (bytes
+//! 20–27, IPv4-mapped; the directory's address for that RAIDA when the marker is not
+//! `FF FF`). Every manifest file is striped over the same entries (see [`crate::send`]):
+//! stripe index `i < N` is data stripe `i`, index N (`stripe_type` 1) is the parity stripe,
+//! with N = `stripe_count − 1` and `parity_algo` 0.
+//!
+//! # Pages
+//!
+//! A stripe is fetched with download (74) from page 0 upward; every page but the last holds
+//! 256 KiB, a shorter page ends the stripe (DECISIONS.md, "Download"). Since a stripe is at
+//! most 65,447 bytes, a well-behaved RAIDA answers with one short page; more pages than the
+//! stripe's size allows, or a stripe that is not exactly `ceil(original_size / N)` bytes, is a
+//! lying RAIDA and that stripe counts as missing.
+//!
+//! # Faults
+//!
+//! One stripe missing (RAIDA down, stripe expired, wrong length) is rebuilt from the others.
+//! One stripe present but wrong is found when the manifest carries a CRC-32
+//! (`crc32_present`): [`stripe::reassemble_verified`] tries each single-stripe rebuild and
+//! keeps the one the CRC-32 accepts. Two bad stripes, or a parity mismatch with no CRC-32 to
+//! say which stripe lies, end in [`ClientError::FileUnrecoverable`] naming the stripes and
+//! their errors: never in wrong bytes. Without a CRC-32, though, a wrong stripe *plus* a
+//! missing one cannot be told apart from good data; this client always sends CRC-32s.
+//!
+//! Legacy (manifest v0) records are refused: they have no manifest, and their only size, the
+//! header's total_file_size, may have been raised by the beacon's size estimate, so trimming
+//! by it could return padding as data.
+
+use std::net::SocketAddr;
+
+use qmail_wire::body::DownloadBody;
+use qmail_wire::header::Command;
+use qmail_wire::limits::{PAGE_NUMBER_MAX, STRIPE_SIZE_BYTES_MAX};
+use qmail_wire::response::DownloadPage;
+use qmail_wire::tell::{
+    TellRecord, FILE_TYPE_BODY, MANIFEST_VERSION_CURRENT, PARITY_ALGO_RAID5_XOR, STRIPE_TYPE_DATA,
+    STRIPE_TYPE_PARITY,
+};
+use qmail_wire::Codec;
+
+use crate::client::{expect_payload, Client};
+use crate::error::{ClientError, RaidaRef, ReplyFault, StripeFailure};
+use crate::identity::{Guid, LockerCode};
+use crate::join::join_bounded;
+use crate::limits::{PAGE_SIZE_BYTES, RAIDA_COUNT};
+use crate::observer::StripeRebuilt;
+use crate::stripe::{self, DataStripeCount, StripeFault};
+use crate::transport::Connector;
+
+/// One downloaded, checked file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownloadedFile {
+    /// 0x01 body, 0x0A.. attachments.
+    pub file_type: u8,
+    /// The original bytes (CRC-32 checked when the record carries one).
+    pub bytes: Vec<u8>,
+    /// The stripe index rebuilt from the others, if one was.
+    pub rebuilt_stripe: Option<usize>,
+    /// Why that stripe was rebuilt: missing, or present but corrupt.
+    pub fault: Option<StripeFault>,
+}
+
+/// Which page of which stored stripe to fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The email GUID.
+    pub guid: Guid,
+    /// The file.
+    pub file_type: u8,
+    /// Page number, 0..=16,777,215.
+    pub page_number: u32,
+    /// Locker code (the record's; read, not enforced by the server).
+    pub locker_code: LockerCode,
+}
+
+/// One stripe slot of the record.
+#[derive(Clone, Copy, Debug)]
+struct StripeSource {
+    /// The RAIDA index the entry names (may be out of range in a bad record).
+    server_id: u8,
+    /// Where to reach it, when it can be reached.
+    addr: Option<SocketAddr>,
+}
+
+/// One manifest file to fetch.
+#[derive(Clone, Copy, Debug)]
+struct FilePlan {
+    file_type: u8,
+    original_size_bytes: u64,
+    stripe_size_bytes: usize,
+    crc32: Option<u32>,
+}
+
+/// A record checked for download.
+#[derive(Clone, Debug)]
+struct DownloadPlan {
+    guid: Guid,
+    locker_code: LockerCode,
+    data_stripe_count: DataStripeCount,
+    /// By stripe index.
+    sources: Vec<StripeSource>,
+    files: Vec<FilePlan>,
+}
+
+impl<C: Connector> Client<C> {
+    /// Download (74): one page of one stored stripe from `raida` (retried). The page must be
+    /// the one asked for (file type, page number's low byte).
+    pub async fn download_page(
+        &self,
+        raida: RaidaRef,
+        request: &PageRequest,
+    ) -> Result<DownloadPage, ClientError> {
+        if usize::from(raida.index) >= RAIDA_COUNT {
+            return Err(ClientError::InvalidInput {
+                reason: format!("RAIDA index {} is outside 0..=24", raida.index),
+            });
+        }
+        if request.page_number > PAGE_NUMBER_MAX {
+            return Err(ClientError::InvalidInput {
+                reason: format!("page number {} does not fit 24 bits", request.page_number),
+            });
+        }
+        let plan = self.idempotent_plan(raida, Command::Download);
+        let reply = self
+            .request(plan, |challenge| {
+                DownloadBody {
+                    preamble: self.preamble(raida.index, challenge),
+                    guid: request.guid,
+                    locker_code: request.locker_code,
+                    file_type: request.file_type,
+                    bytes_per_page: 0,
+                    page_number: request.page_number,
+                }
+                .to_bytes()
+            })
+            .await?;
+        let payload = expect_payload(plan, reply)?;
+        let bad = |fault| ClientError::BadReply {
+            raida,
+            command: Command::Download,
+            fault,
+        };
+        let page = DownloadPage::from_bytes(&payload).map_err(|e| bad(ReplyFault::Decode(e)))?;
+        let page_number_low = request.page_number.to_be_bytes()[3];
+        if page.file_type != request.file_type || page.page_number_low != page_number_low {
+            return Err(bad(ReplyFault::WrongPage {
+                reason: format!(
+                    "asked for file type {:#04x} page {}, got file type {:#04x} page {}",
+                    request.file_type, request.page_number, page.file_type, page.page_number_low
+                ),
+            }));
+        }
+        Ok(page)
+    }
+
+    /// Every manifest file of `record`, downloaded and checked; fails on the first file that
+    /// cannot be rebuilt (see [`Client::download_files`] for per-file results).
+    pub async fn download_email(
+        &self,
+        record: &TellRecord,
+    ) -> Result<Vec<DownloadedFile>, ClientError> {
+        self.download_files(record).await?.into_iter().collect()
+    }
+
+    /// Downloads every manifest file of `record`: the outer error says the record cannot be
+    /// downloaded from at all; each file has its own result.
+    pub async fn download_files(
+        &self,
+        record: &TellRecord,
+    ) -> Result<Vec<Result<DownloadedFile, ClientError>>, ClientError> {
+        let plan = plan_download(record)?;
+        let mut jobs = Vec::new();
+        for (file_position, file) in plan.files.iter().enumerate() {
+            for (stripe_index, source) in plan.sources.iter().enumerate() {
+                jobs.push((file_position, stripe_index, *file, *source));
+            }
+        }
+        let futures: Vec<_> = jobs
+            .iter()
+            .map(|(_, _, file, source)| self.fetch_stripe(&plan, file, source))
+            .collect();
+        let mut fetched = join_bounded(futures, self.config().concurrency_max)
+            .await
+            .into_iter();
+        let mut results = Vec::with_capacity(plan.files.len());
+        for file in &plan.files {
+            let stripes: Vec<Result<Vec<u8>, ClientError>> =
+                fetched.by_ref().take(plan.sources.len()).collect();
+            assert_eq!(stripes.len(), plan.sources.len());
+            results.push(self.rebuild_file(&plan, file, stripes));
+        }
+        assert!(fetched.next().is_none());
+        Ok(results)
+    }
+
+    /// Fetches one whole stripe, page by page; it must be exactly the planned size.
+    async fn fetch_stripe(
+        &self,
+        plan: &DownloadPlan,
+        file: &FilePlan,
+        source: &StripeSource,
+    ) -> Result<Vec<u8>, ClientError> {
+        if file.stripe_size_bytes == 0 {
+            // An empty file has empty stripes: nothing to fetch.
+            return Ok(Vec::new());
+        }
+        let addr = source
+            .addr
+            .or_else(|| self.directory().addr(source.server_id));
+        let raida = match addr {
+            Some(addr) if usize::from(source.server_id) < RAIDA_COUNT => RaidaRef {
+                index: source.server_id,
+                addr,
+            },
+            _ => {
+                return Err(ClientError::InvalidInput {
+                    reason: format!(
+                        "server entry names RAIDA {} with no usable address",
+                        source.server_id
+                    ),
+                })
+            }
+        };
+        let pages_max = file.stripe_size_bytes / PAGE_SIZE_BYTES + 1;
+        let mut stripe = Vec::with_capacity(file.stripe_size_bytes);
+        for page_number in 0..pages_max {
+            let request = PageRequest {
+                guid: plan.guid,
+                file_type: file.file_type,
+                page_number: u32::try_from(page_number).expect("a stripe has few pages"),
+                locker_code: plan.locker_code,
+            };
+            let page = self.download_page(raida, &request).await?;
+            stripe.extend_from_slice(&page.data);
+            if stripe.len() > file.stripe_size_bytes {
+                break;
+            }
+            if page.is_last() {
+                break;
+            }
+        }
+        if stripe.len() != file.stripe_size_bytes {
+            return Err(ClientError::BadReply {
+                raida,
+                command: Command::Download,
+                fault: ReplyFault::WrongPage {
+                    reason: format!(
+                        "stripe of file {:#04x} is {} bytes (or more pages than fit), \
+                         expected {}",
+                        file.file_type,
+                        stripe.len(),
+                        file.stripe_size_bytes
+                    ),
+                },
+            });
+        }
+        Ok(stripe)
+    }
+
+    /// Rebuilds one file from its fetched stripes; see the module docs.
+    fn rebuild_file(
+        &self,
+        plan: &DownloadPlan,
+        file: &FilePlan,
+        fetched: Vec<Result<Vec<u8>, ClientError>>,
+    ) -> Result<DownloadedFile, ClientError> {
+        let mut failures = Vec::new();
+        let mut stripes: Vec<Option<Vec<u8>>> = Vec::with_capacity(fetched.len());
+        for (stripe_index, result) in fetched.into_iter().enumerate() {
+            match result {
+                Ok(stripe) => stripes.push(Some(stripe)),
+                Err(error) => {
+                    failures.push(StripeFailure {
+                        file_type: file.file_type,
+                        stripe_index,
+                        raida_index: plan.sources[stripe_index].server_id,
+                        error,
+                    });
+                    stripes.push(None);
+                }
+            }
+        }
+        let reassembled = stripe::reassemble_verified(
+            &stripes,
+            plan.data_stripe_count,
+            file.original_size_bytes,
+            file.crc32,
+        )
+        .map_err(|cause| ClientError::FileUnrecoverable {
+            email_id: plan.guid,
+            file_type: file.file_type,
+            failures,
+            cause,
+        })?;
+        assert_eq!(reassembled.file.len() as u64, file.original_size_bytes);
+        if let Some(crc32) = file.crc32 {
+            assert_eq!(stripe::file_crc32(&reassembled.file), crc32);
+        }
+        if let Some(fault) = reassembled.fault {
+            self.observer().stripe_rebuilt(&StripeRebuilt {
+                email_id: plan.guid,
+                file_type: file.file_type,
+                fault,
+                raida_index: plan.sources[fault.stripe_index()].server_id,
+            });
+        }
+        Ok(DownloadedFile {
+            file_type: file.file_type,
+            bytes: reassembled.file,
+            rebuilt_stripe: reassembled.fault.map(StripeFault::stripe_index),
+            fault: reassembled.fault,
+        })
+    }
+}
+
+/// Checks a record for download and lays out what to fetch; see the module docs.
+fn plan_download(record: &TellRecord) -> Result<DownloadPlan, ClientError> {
+    let header = &record.file_header;
+    let guid = header.email_id;
+    let unusable = |reason: String| ClientError::RecordUnusable {
+        email_id: guid,
+        reason,
+    };
+    if header.manifest_version != MANIFEST_VERSION_CURRENT {
+        return Err(unusable(format!(
+            "manifest version {} (only v1 records list their files and sizes)",
+            header.manifest_version
+        )));
+    }
+    if header.parity_algo != PARITY_ALGO_RAID5_XOR {
+        return Err(unusable(format!(
+            "unknown parity_algo {}",
+            header.parity_algo
+        )));
+    }
+    if usize::from(header.stripe_count) != record.servers.len() {
+        return Err(unusable(format!(
+            "stripe_count {} but {} server entries",
+            header.stripe_count,
+            record.servers.len()
+        )));
+    }
+    let data_stripe_count = DataStripeCount::from_stripe_count(record.servers.len())
+        .map_err(|error| unusable(error.to_string()))?;
+    let sources = plan_sources(record, data_stripe_count).map_err(unusable)?;
+    let files = plan_files(record, data_stripe_count).map_err(unusable)?;
+    Ok(DownloadPlan {
+        guid,
+        locker_code: header.locker_code,
+        data_stripe_count,
+        sources,
+        files,
+    })
+}
+
+/// The source of each stripe index: every index 0..=N exactly once, parity at N.
+fn plan_sources(
+    record: &TellRecord,
+    data_stripe_count: DataStripeCount,
+) -> Result<Vec<StripeSource>, String> {
+    let mut sources: Vec<Option<StripeSource>> = vec![None; record.servers.len()];
+    for entry in &record.servers {
+        let stripe_index = usize::from(entry.stripe_index);
+        let Some(slot) = sources.get_mut(stripe_index) else {
+            return Err(format!("stripe index {stripe_index} is out of range"));
+        };
+        if slot.is_some() {
+            return Err(format!("stripe index {stripe_index} appears twice"));
+        }
+        let stripe_type_expected = if stripe_index == data_stripe_count.parity_stripe_index() {
+            STRIPE_TYPE_PARITY
+        } else {
+            STRIPE_TYPE_DATA
+        };
+        if entry.stripe_type != stripe_type_expected {
+            return Err(format!(
+                "stripe index {stripe_index} has stripe_type {}, expected {stripe_type_expected}",
+                entry.stripe_type
+            ));
+        }
+        *slot = Some(StripeSource {
+            server_id: entry.server_id,
+            addr: entry.socket_addr().map(SocketAddr::V4),
+        });
+    }
+    Ok(sources
+        .into_iter()
+        .map(|source| source.expect("M distinct indexes below M fill M slots"))
+        .collect())
+}
+
+/// The files of the manifest: body first, distinct types, sizes a stripe set can carry.
+fn plan_files(
+    record: &TellRecord,
+    data_stripe_count: DataStripeCount,
+) -> Result<Vec<FilePlan>, String> {
+    let header = &record.file_header;
+    if !record.manifest_excess.is_empty() || record.manifest.is_empty() {
+        return Err(format!(
+            "manifest_len {} is not a whole, non-empty list of 16-byte entries",
+            header.manifest_len
+        ));
+    }
+    if record.manifest.first().map(|entry| entry.file_type) != Some(FILE_TYPE_BODY) {
+        return Err("the first manifest entry is not the body".to_string());
+    }
+    let mut files: Vec<FilePlan> = Vec::with_capacity(record.manifest.len());
+    for entry in &record.manifest {
+        if files.iter().any(|file| file.file_type == entry.file_type) {
+            return Err(format!(
+                "file type {:#04x} is listed twice",
+                entry.file_type
+            ));
+        }
+        let stripe_size_bytes = stripe::stripe_size_bytes(entry.original_size, data_stripe_count);
+        if stripe_size_bytes > STRIPE_SIZE_BYTES_MAX as u64 {
+            return Err(format!(
+                "file {:#04x} of {} bytes needs {stripe_size_bytes}-byte stripes, more than \
+                 an upload carries",
+                entry.file_type, entry.original_size
+            ));
+        }
+        files.push(FilePlan {
+            file_type: entry.file_type,
+            original_size_bytes: entry.original_size,
+            stripe_size_bytes: usize::try_from(stripe_size_bytes).expect("at most 65,447"),
+            crc32: header.crc32_present().then_some(entry.crc32),
+        });
+    }
+    Ok(files)
+}
