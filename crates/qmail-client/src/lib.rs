@@ -19,7 +19,9 @@
 //!  join      bounded, ordered concurrency inside one task
 //!    |
 //!  stripe    bit-interleaved striping + XOR parity, reassembly, CRC-32 repair
+//!  rs        the same data stripes + k Reed–Solomon parity stripes (parity_algo 1)
 //!  identity, directory, config, profile (the TOML file), clock, observer, error, limits
+//!
 //! ```
 //!
 //! # Determinism
@@ -41,6 +43,7 @@ pub mod limits;
 pub mod observer;
 pub mod profile;
 pub mod receive;
+pub mod rs;
 pub mod send;
 pub mod stripe;
 pub mod transport;

@@ -47,6 +47,42 @@ const _: () = assert!(FILE_SIZE_BYTES_MAX <= u32::MAX as u64);
 const _: () = assert!(STRIPE_SIZE_BYTES_MAX <= u32::MAX as u64);
 
 // ---------------------------------------------------------------------------------------------
+// Reed–Solomon striping (`parity_algo` 1, module `rs`): N data stripes plus k parity stripes.
+// ---------------------------------------------------------------------------------------------
+
+/// Fewest parity stripes under `parity_algo` 1 (Reed–Solomon over GF(2^8)).
+pub const RS_PARITY_STRIPE_COUNT_MIN: usize = 1;
+
+/// Most stripes (N data plus k parity) under `parity_algo` 1: the tell's `stripe_count` bound.
+pub const RS_STRIPE_COUNT_MAX: usize = STRIPE_COUNT_MAX;
+
+/// Most parity stripes under `parity_algo` 1: every stripe but the one data stripe a file
+/// needs at least. Any given N allows k up to `RS_STRIPE_COUNT_MAX - N`.
+pub const RS_PARITY_STRIPE_COUNT_MAX: usize = RS_STRIPE_COUNT_MAX - DATA_STRIPE_COUNT_MIN;
+
+/// Parity stripes a caller picks when it has no reason to choose: 7 data + 2 parity survive
+/// any two lost servers with 9 of the 25 RAIDAs.
+pub const RS_PARITY_STRIPE_COUNT_DEFAULT: usize = 2;
+
+/// Elements of GF(2^8), the field the Reed–Solomon code works in. The Cauchy matrix behind it
+/// needs N + k distinct elements, one per stripe.
+pub const GF_ELEMENT_COUNT: usize = 256;
+
+const _: () = assert!(RS_PARITY_STRIPE_COUNT_MIN >= 1);
+const _: () = assert!(RS_PARITY_STRIPE_COUNT_MIN <= RS_PARITY_STRIPE_COUNT_DEFAULT);
+const _: () = assert!(RS_PARITY_STRIPE_COUNT_DEFAULT <= RS_PARITY_STRIPE_COUNT_MAX);
+// The smallest file shape (one data stripe) can take every allowed parity count.
+const _: () = assert!(DATA_STRIPE_COUNT_MIN + RS_PARITY_STRIPE_COUNT_MAX <= RS_STRIPE_COUNT_MAX);
+// The widest data stripe count still takes at least one parity stripe.
+const _: () = assert!(DATA_STRIPE_COUNT_MAX + RS_PARITY_STRIPE_COUNT_MIN <= RS_STRIPE_COUNT_MAX);
+// N + k fits the tell's stripe_count (1..=32) and the field has an element per stripe.
+const _: () = assert!(RS_STRIPE_COUNT_MAX <= qmail_wire::limits::STRIPE_COUNT_MAX);
+const _: () = assert!(RS_STRIPE_COUNT_MAX <= GF_ELEMENT_COUNT);
+const _: () = assert!(GF_ELEMENT_COUNT == u8::MAX as usize + 1);
+// The default shape can be placed on distinct RAIDAs.
+const _: () = assert!(DATA_STRIPE_COUNT_DEFAULT + RS_PARITY_STRIPE_COUNT_DEFAULT <= RAIDA_COUNT);
+
+// ---------------------------------------------------------------------------------------------
 // Network, retries and placement: the bounds `Config` is validated against.
 // ---------------------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@
 //!
 //!  validate   the server's byte-level rules, each returning the exact Status to send
 //!  reserved   the catalogue of reserved bytes (structure, offset, size, scope)
+//!  extension  the claim registry: which protocol extension owns which reserved bytes
 //! ```
 //!
 //! # How a server uses it
@@ -60,6 +61,7 @@ pub mod body;
 pub mod codec;
 pub mod crypto;
 pub mod error;
+pub mod extension;
 pub mod header;
 pub mod limits;
 pub mod packet;
