@@ -22,6 +22,8 @@
 //!  rs        the same data stripes + k Reed–Solomon parity stripes (parity_algo 1)
 //!  identity, directory, config, profile (the TOML file), clock, observer, error, limits
 //!
+//!  cli       the `qmail` command (bin/qmail.rs is its thin `main`): init, send, ping,
+//!            peek, list, fetch; received tells kept in a state directory
 //! ```
 //!
 //! # Determinism
@@ -31,6 +33,7 @@
 //! [`transport::Connector`], so the simulator can run it on turmoil's network and clock.
 //! Concurrency is the `join` module's index-ordered polling inside the calling task.
 
+pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -21,7 +21,9 @@
 //! of server entries describes every file (the tell has `stripe_count` entries, not one per
 //! file), and no RAIDA holds two stripes of one (GUID, file_type) (it keeps only one).
 //! Which RAIDAs, by rendezvous hashing: rank every RAIDA index `r` in 0..25 by
-//! `CRC-32(GUID ‖ r)` (IEEE; `r` as one byte), ties by `r`; stripe index `i` goes to the RAIDA
+//! [`placement_rank`]`(GUID, r)` (FNV-1a-64 over `GUID ‖ r`, then the SplitMix64 finaliser;
+//! not CRC-32, whose linearity gave only 32 distinct 8-RAIDA sets), ties by `r`; stripe index
+//! `i` goes to the RAIDA
 //! ranked `i` (so the parity stripe, index N, to the one ranked N). Anyone holding the GUID
 //! can recompute it ([`Placement::from_guid`]), and emails spread evenly over the RAIDAs.
 //!
@@ -46,7 +48,7 @@
 use std::collections::BTreeMap;
 
 use qmail_wire::body::{TellBody, UploadBody};
-use qmail_wire::crypto::crc32;
+
 use qmail_wire::header::Command;
 use qmail_wire::limits::{BODY_SIZE_BYTES_MAX, COIN_ID_CLOUDCOIN, STRIPE_SIZE_BYTES_MAX};
 use qmail_wire::tell::{
@@ -174,16 +176,29 @@ pub struct Placement {
     raidas: Vec<u8>,
 }
 
+/// The rendezvous-hash rank of RAIDA `raida_index` for `guid`: FNV-1a-64 over the 16 GUID
+/// bytes and the index byte, then the SplitMix64 finaliser so every output bit depends
+/// non-linearly on every input bit.
+pub fn placement_rank(guid: &Guid, raida_index: u8) -> u64 {
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    let fnv = guid
+        .iter()
+        .chain(std::iter::once(&raida_index))
+        .fold(FNV_OFFSET, |hash, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+        });
+    let mut z = fnv.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 impl Placement {
     /// The rendezvous-hash placement of the module docs: N+1 distinct RAIDAs for `guid`.
     pub fn from_guid(guid: &Guid, data_stripe_count: DataStripeCount) -> Result<Self, ClientError> {
-        let mut ranked: Vec<(u32, u8)> = (0..RAIDA_COUNT as u8)
-            .map(|raida_index| {
-                let mut key = [0u8; 17];
-                key[..16].copy_from_slice(guid);
-                key[16] = raida_index;
-                (crc32(&key), raida_index)
-            })
+        let mut ranked: Vec<(u64, u8)> = (0..RAIDA_COUNT as u8)
+            .map(|raida_index| (placement_rank(guid, raida_index), raida_index))
             .collect();
         ranked.sort_unstable();
         let raidas = ranked
@@ -833,16 +848,29 @@ mod tests {
         let guid = [0x5A; 16];
         let placement =
             Placement::from_guid(&guid, DataStripeCount::new(2).expect("valid")).expect("fits");
-        let mut ranked: Vec<(u32, u8)> = (0..25u8)
-            .map(|r| {
-                let mut key = guid.to_vec();
-                key.push(r);
-                (crc32fast::hash(&key), r)
-            })
-            .collect();
+        let mut ranked: Vec<(u64, u8)> = (0..25u8).map(|r| (placement_rank(&guid, r), r)).collect();
         ranked.sort();
         let expected: Vec<u8> = ranked.iter().take(3).map(|(_, r)| *r).collect();
         assert_eq!(placement.raidas(), expected.as_slice());
+    }
+
+    #[test]
+    fn placements_spread_over_many_raida_sets() {
+        // CRC-32 ranking gave only 32 distinct 8-RAIDA sets over 20,000 GUIDs; a
+        // non-linear rank must give thousands.
+        let sets: std::collections::BTreeSet<Vec<u8>> = (0u32..2_000)
+            .map(|i| {
+                let mut guid = [0u8; 16];
+                guid[..4].copy_from_slice(&i.to_be_bytes());
+                let placement =
+                    Placement::from_guid(&guid, DataStripeCount::new(7).expect("valid"))
+                        .expect("fits");
+                let mut raidas = placement.raidas().to_vec();
+                raidas.sort_unstable();
+                raidas
+            })
+            .collect();
+        assert!(sets.len() > 1_000, "only {} distinct sets", sets.len());
     }
 
     #[test]
