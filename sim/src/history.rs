@@ -543,6 +543,8 @@ pub enum EventKind {
         device: u16,
         /// The email.
         email_id: EmailId,
+        /// The revision (file-header byte 57) of the record it downloaded from.
+        edit_sequence: u8,
         /// The file.
         file_type: u8,
         /// Why.

@@ -29,12 +29,17 @@
 //! - [`checkers`]: one module per invariant over a history.
 //! - [`trace`]: compact trace lines, JSON lines and the run digest.
 //! - [`report`]: run summaries, verdicts and replay commands.
+//! - [`run`]: running seeds one by one or on worker threads; scaling scenarios for CI.
+//! - [`world`]: the turmoil world (RAIDA, client and adversary hosts, faults, recorder)
+//!   and [`world::run_seed`].
 
 pub mod checkers;
 pub mod clock;
 pub mod history;
 pub mod limits;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod trace;
+pub mod world;

@@ -110,6 +110,47 @@ pub const EDIT_SEQUENCE_OFFSET: usize = 57;
 /// many percent below its estimate.
 pub const TOTAL_FILE_SIZE_SLACK_PERCENT: u64 = 5;
 
+/// World timing (the harness and the simulated clients). A crashed RAIDA stays down for a
+/// seeded time in this range, seconds, before the world restarts it.
+pub const CRASH_DOWNTIME_S_MIN: u32 = 1;
+/// See [`CRASH_DOWNTIME_S_MIN`].
+pub const CRASH_DOWNTIME_S_MAX: u32 = 10;
+/// A partition lasts a seeded time in this range, seconds, before the world repairs it.
+pub const PARTITION_S_MIN: u32 = 2;
+/// See [`PARTITION_S_MIN`].
+pub const PARTITION_S_MAX: u32 = 15;
+/// A lost or corrupted stripe is damaged within this many seconds of being stored.
+pub const STRIPE_FAULT_DELAY_S_MAX: u32 = 5;
+/// Largest occurrence count a crash-at-step plan is armed at (geometric draws are capped).
+pub const CRASH_STEP_OCCURRENCE_MAX: u64 = 1_000_000;
+/// A revision is sent this many seconds after the revision before it, bounds.
+pub const REVISION_DELAY_S_MIN: u32 = 1;
+/// See [`REVISION_DELAY_S_MIN`].
+pub const REVISION_DELAY_S_MAX: u32 = 10;
+/// The adversary replays a captured tell this many seconds after it was sent, bounds. Kept
+/// under the default tell window so most replays pass the timestamp check.
+pub const REPLAY_DELAY_S_MIN: u32 = 1;
+/// See [`REPLAY_DELAY_S_MIN`].
+pub const REPLAY_DELAY_S_MAX: u32 = 45;
+/// A peek device polls again after a seeded pause in this range, milliseconds.
+pub const PEEK_INTERVAL_MS_MIN: u32 = 500;
+/// See [`PEEK_INTERVAL_MS_MIN`].
+pub const PEEK_INTERVAL_MS_MAX: u32 = 3_000;
+/// A device pauses this long after a failed poll before the next one, milliseconds.
+pub const POLL_FAILURE_BACKOFF_MS: u32 = 1_000;
+/// A device retries a failed download after this many seconds.
+pub const DOWNLOAD_RETRY_S: u32 = 5;
+/// Downloads of one file a device attempts before it gives up for good.
+pub const DOWNLOAD_ATTEMPTS_MAX: u32 = 64;
+/// How often each RAIDA's disk-maintenance task looks for work, milliseconds.
+pub const MAINTENANCE_POLL_MS: u32 = 50;
+/// How often the healed phase checks whether every expected delivery is done, milliseconds.
+pub const QUIESCENCE_CHECK_MS: u32 = 1_000;
+/// The client's ping read timeout exceeds the beacon's ping timeout by this much, seconds.
+pub const PING_READ_MARGIN_S: u32 = 30;
+/// Balance of every simulated locker: never the limiting factor.
+pub const LOCKER_BALANCE: u64 = 1 << 40;
+
 const _: () = assert!(DATA_STRIPES_DEFAULT >= 1 && DATA_STRIPES_DEFAULT <= DATA_STRIPES_MAX);
 const _: () = assert!(DATA_STRIPES_DEFAULT < RAIDA_COUNT_MAX);
 const _: () = assert!((DATA_STRIPES_MAX as u16) < STRIPE_COUNT_MAX as u16);
@@ -128,3 +169,12 @@ const _: () = assert!(SIM_EPOCH_UNIX_S > 0);
 // Elapsed sim time of a whole run (safety + healed) in µs fits an i64 with room for drift.
 const _: () =
     assert!(((DURATION_S_MAX as u64 + HEAL_S_MAX as u64) * US_PER_S) < (i64::MAX as u64) / 4);
+const _: () = assert!(CRASH_DOWNTIME_S_MIN >= 1 && CRASH_DOWNTIME_S_MIN <= CRASH_DOWNTIME_S_MAX);
+const _: () = assert!(PARTITION_S_MIN >= 1 && PARTITION_S_MIN <= PARTITION_S_MAX);
+const _: () = assert!(REVISION_DELAY_S_MIN >= 1 && REVISION_DELAY_S_MIN <= REVISION_DELAY_S_MAX);
+const _: () = assert!(REPLAY_DELAY_S_MIN <= REPLAY_DELAY_S_MAX);
+const _: () = assert!(REPLAY_DELAY_S_MAX < TELL_SKEW_S_DEFAULT);
+const _: () = assert!(PEEK_INTERVAL_MS_MIN >= 1 && PEEK_INTERVAL_MS_MIN <= PEEK_INTERVAL_MS_MAX);
+const _: () = assert!(CRASH_STEP_OCCURRENCE_MAX >= 1);
+const _: () = assert!(DOWNLOAD_ATTEMPTS_MAX >= 1 && DOWNLOAD_RETRY_S >= 1);
+const _: () = assert!(MAINTENANCE_POLL_MS >= 1 && QUIESCENCE_CHECK_MS >= 1);

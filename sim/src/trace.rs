@@ -205,13 +205,14 @@ fn columns(kind: &EventKind) -> (String, String, String) {
             mailbox,
             device,
             email_id,
+            edit_sequence,
             file_type,
             reason,
         } => (
             none(),
             none(),
             format!(
-                "e={} f={file_type:#04x} m={mailbox} d={device} reason={reason:?}",
+                "e={} es={edit_sequence} f={file_type:#04x} m={mailbox} d={device} reason={reason:?}",
                 email_id.short()
             ),
         ),

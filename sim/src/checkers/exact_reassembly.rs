@@ -9,6 +9,9 @@
 //!   corrupted by then, unless the failure came during the safety phase after a network,
 //!   crash or tell-before-upload fault (a storage RAIDA may simply have been unreachable, or
 //!   the stripes not there yet). With two or more stripes destroyed a failure is expected.
+//!   A failure of an older revision is never a violation when a newer revision of the email
+//!   was sent: a revision re-uploads every stripe under the same GUID, so from the newer
+//!   revision's first upload on the older record's files are gone (its CRC no longer matches).
 
 use std::collections::BTreeMap;
 
@@ -37,10 +40,11 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
             EventKind::DownloadFailed {
                 mailbox,
                 email_id,
+                edit_sequence,
                 file_type,
                 reason,
                 ..
-            } => {
+            } if !superseded(history, *email_id, *edit_sequence) => {
                 let damaged = faults.stripes_damaged(*email_id, *file_type, event.at_sim_us);
                 let in_safety = healed_at.is_none_or(|at| event.at_sim_us < at);
                 let excused = in_safety && disruption.before(*email_id, event.at_sim_us);
@@ -79,6 +83,13 @@ fn sent_files_by_email(history: &History) -> BTreeMap<EmailId, Vec<FileSent>> {
         }
     }
     sent
+}
+
+/// Whether a revision newer than `edit_sequence` of the email was sent (at any time).
+fn superseded(history: &History, email_id: EmailId, edit_sequence: u8) -> bool {
+    history
+        .sent_revisions(email_id)
+        .any(|(sent, _)| sent > edit_sequence)
 }
 
 /// Why a downloaded file is not any sent revision's file, or `None` when it is one.
@@ -160,6 +171,7 @@ mod tests {
             mailbox: BOB,
             device: 0,
             email_id: email(1),
+            edit_sequence: 0,
             file_type,
             reason: "crc mismatch".into(),
         }
@@ -235,5 +247,34 @@ mod tests {
             .push(Host::Client(1), failed(0x0A))
             .build();
         assert_eq!(run(&no_fault).len(), 1);
+    }
+
+    #[test]
+    fn an_older_revision_overwritten_by_a_newer_one_may_fail() {
+        let history = Builder::new()
+            .email_sent(email(1), 0, &[BOB])
+            .push(Host::Client(1), failed(1))
+            .email_sent(email(1), 1, &[BOB])
+            .healed()
+            .push(Host::Client(1), failed(0x0A))
+            .build();
+        assert_eq!(run(&history), vec![]);
+        let newest_fails = Builder::new()
+            .email_sent(email(1), 0, &[BOB])
+            .email_sent(email(1), 1, &[BOB])
+            .healed()
+            .push(
+                Host::Client(1),
+                EventKind::DownloadFailed {
+                    mailbox: BOB,
+                    device: 0,
+                    email_id: email(1),
+                    edit_sequence: 1,
+                    file_type: 1,
+                    reason: "crc mismatch".into(),
+                },
+            )
+            .build();
+        assert_eq!(run(&newest_fails).len(), 1);
     }
 }

@@ -1,0 +1,232 @@
+//! `raida-sim`: run, replay and sweep simulation scenarios.
+//!
+//! ```text
+//! raida-sim run SCENARIO.toml [--seed N]
+//! raida-sim replay SCENARIO.toml --seed N [--trace-out FILE]
+//! raida-sim sweep SCENARIO.toml --seeds A..B [--jobs K]
+//! ```
+//!
+//! Exit status: 0 when the scenario's expectations hold (no unexpected violation, no host
+//! failure, and — over the scenario's default seeds — every `expect.must_find` invariant
+//! violated by some seed), 1 when they do not, 2 for a bad scenario file or arguments.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use raida_sim::report::{render_wall_time, replay_command, Outcome, SeedOutcome};
+use raida_sim::run::{
+    default_trace_path, parse_seed_range, run_one, sweep, write_json_trace, SeedRun,
+};
+use raida_sim::scenario::Scenario;
+
+/// Deterministic simulation of the QMail RAIDA protocol.
+#[derive(Debug, Parser)]
+#[command(name = "raida-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one seed, or every default seed of the scenario one after another.
+    Run {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Run only this seed (must_find is then not judged).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Run one seed and print its full trace.
+    Replay {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The seed.
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the JSON-lines trace (default SCENARIO-NAME.seed-N.trace.jsonl).
+        #[arg(long)]
+        trace_out: Option<PathBuf>,
+    },
+    /// Run a range of seeds on worker threads and list the failing ones.
+    Sweep {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Seeds `A..B` or `A..=B`.
+        #[arg(long)]
+        seeds: String,
+        /// Worker threads, each running whole simulations.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
+}
+
+const EXIT_FAIL: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+
+fn load(path: &Path) -> Result<Scenario, ExitCode> {
+    Scenario::load(path).map_err(|error| {
+        eprintln!("error: {error}");
+        ExitCode::from(EXIT_BAD_INPUT)
+    })
+}
+
+/// Prints one seed's summary (or failure) and its wall time.
+fn print_run(scenario: &Scenario, run: &SeedRun) {
+    match &run.result {
+        Ok(result) => {
+            print!("{}", result.summary(scenario).render());
+            if let Some(error) = &result.error {
+                println!(
+                    "host failure: {error}\n  replay: {}",
+                    replay_command(&scenario.file_name, run.seed)
+                );
+            }
+        }
+        Err(panic) => println!(
+            "run scenario={} seed={} PANICKED: {panic}\n  replay: {}",
+            scenario.name,
+            run.seed,
+            replay_command(&scenario.file_name, run.seed)
+        ),
+    }
+    println!("{}", render_wall_time(run.wall));
+}
+
+/// Judges runs as a whole: the scenario's outcome plus host failures and panics.
+fn verdict(scenario: &Scenario, runs: &[SeedRun]) -> bool {
+    let outcomes: Vec<SeedOutcome> = runs
+        .iter()
+        .filter_map(|run| run.result.as_ref().ok().map(|r| r.outcome.clone()))
+        .collect();
+    let outcome = Outcome::from_seeds(scenario, outcomes);
+    for run in runs {
+        if let Some(line) = run
+            .failure_line(scenario)
+            .filter(|_| run.result.as_ref().map_or(true, |r| r.error.is_some()))
+        {
+            println!("{line}");
+        }
+    }
+    print!("{}", outcome.render());
+    outcome.passed()
+        && runs
+            .iter()
+            .all(|run| run.result.as_ref().is_ok_and(|r| r.error.is_none()))
+}
+
+fn exit(passed: bool) -> ExitCode {
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAIL)
+    }
+}
+
+fn run(path: &Path, seed: Option<u64>) -> ExitCode {
+    let scenario = match load(path) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    let seeds = seed.map_or_else(|| scenario.seeds.clone(), |seed| vec![seed]);
+    let mut runs = Vec::with_capacity(seeds.len());
+    for seed in seeds {
+        let run = run_one(&scenario, seed);
+        print_run(&scenario, &run);
+        runs.push(run);
+    }
+    exit(verdict(&scenario, &runs))
+}
+
+fn replay(path: &Path, seed: u64, trace_out: Option<PathBuf>) -> ExitCode {
+    let scenario = match load(path) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    let run = run_one(&scenario, seed);
+    if let Ok(result) = &run.result {
+        for line in &result.trace_lines {
+            println!("{line}");
+        }
+        let trace_path = trace_out.unwrap_or_else(|| default_trace_path(&scenario, seed));
+        match write_json_trace(result, &trace_path) {
+            Ok(lines) => println!("trace: {lines} events written to {}", trace_path.display()),
+            Err(error) => {
+                eprintln!("error: cannot write {}: {error}", trace_path.display());
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    print_run(&scenario, &run);
+    exit(run.passed())
+}
+
+fn sweep_command(path: &Path, seeds: &str, jobs: usize) -> ExitCode {
+    let scenario = match load(path) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    let range = match parse_seed_range(seeds) {
+        Ok(range) => range,
+        Err(message) => {
+            eprintln!("error: --seeds {message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let seeds: Vec<u64> = range.collect();
+    let bar = ProgressBar::new(seeds.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {elapsed} ({msg})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut failed = 0u64;
+    let runs = sweep(&scenario, &seeds, jobs, |run| {
+        if !run.passed() {
+            failed += 1;
+            if let Some(line) = run.failure_line(&scenario) {
+                bar.println(line);
+            }
+        }
+        bar.set_message(format!("{failed} failing"));
+        bar.inc(1);
+    });
+    bar.finish();
+    let failing: Vec<&SeedRun> = runs.iter().filter(|run| !run.passed()).collect();
+    println!(
+        "sweep {}: {} seeds, {} failing",
+        scenario.name,
+        runs.len(),
+        failing.len()
+    );
+    exit(verdict(&scenario, &runs))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(EXIT_BAD_INPUT)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Run { scenario, seed } => run(&scenario, seed),
+        Command::Replay {
+            scenario,
+            seed,
+            trace_out,
+        } => replay(&scenario, seed, trace_out),
+        Command::Sweep {
+            scenario,
+            seeds,
+            jobs,
+        } => sweep_command(&scenario, &seeds, jobs),
+    }
+}

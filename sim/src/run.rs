@@ -1,0 +1,242 @@
+//! Running seeds: one after another, or many at once on worker threads.
+//!
+//! A simulation is single-threaded and self-contained (its own turmoil `Sim`, its own
+//! runtimes, its own recorder), so a sweep hands whole seeds to `jobs` worker threads; each
+//! thread builds and runs its simulations alone. A panic inside a run (a bug in a host or in
+//! the world) is caught per seed and reported as that seed's failure, so one bad seed does not
+//! hide the others.
+//!
+//! [`scaled_for_tests`] shrinks a scenario for CI (the determinism meta-test runs every
+//! scenario file): it keeps every setting that decides *what* can happen — faults, server
+//! settings, topology shape — and cuts only *how much* happens.
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::ops::Range;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::report::replay_command;
+use crate::scenario::Scenario;
+use crate::trace::JsonLinesWriter;
+use crate::world::{run_seed, RunResult};
+
+/// One seed's run, or why it could not finish.
+#[derive(Debug)]
+pub struct SeedRun {
+    /// The seed.
+    pub seed: u64,
+    /// The run, or the panic message.
+    pub result: Result<RunResult, String>,
+    /// Wall time it took (never part of a summary or trace).
+    pub wall: Duration,
+}
+
+impl SeedRun {
+    /// Whether the seed met the scenario's expectations and no host failed or panicked.
+    pub fn passed(&self) -> bool {
+        self.result.as_ref().is_ok_and(RunResult::passed)
+    }
+
+    /// One line saying why a failing seed failed, with its replay command.
+    pub fn failure_line(&self, scenario: &Scenario) -> Option<String> {
+        let why = match &self.result {
+            Err(panic) => format!("panicked: {panic}"),
+            Ok(run) if run.passed() => return None,
+            Ok(run) => match &run.error {
+                Some(error) => format!("host software failed: {error}"),
+                None => {
+                    let names: Vec<&str> =
+                        run.outcome.unexpected.iter().map(|i| i.name()).collect();
+                    format!("unexpected {}", names.join(", "))
+                }
+            },
+        };
+        Some(format!(
+            "seed {} FAILED: {why}\n  replay: {}",
+            self.seed,
+            replay_command(&scenario.file_name, self.seed)
+        ))
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Runs one seed, catching a panic.
+pub fn run_one(scenario: &Scenario, seed: u64) -> SeedRun {
+    // Wall time measures the harness only; it never reaches simulated code.
+    let started = Instant::now();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| run_seed(scenario, seed)))
+        .map_err(|payload| panic_message(payload.as_ref()));
+    SeedRun {
+        seed,
+        result,
+        wall: started.elapsed(),
+    }
+}
+
+/// Runs `seeds` on `jobs` worker threads (at least one), calling `on_done` as each seed
+/// finishes (in completion order). Returns the runs in seed-list order.
+pub fn sweep(
+    scenario: &Scenario,
+    seeds: &[u64],
+    jobs: usize,
+    mut on_done: impl FnMut(&SeedRun),
+) -> Vec<SeedRun> {
+    let jobs = jobs.clamp(1, seeds.len().max(1));
+    let next = AtomicU64::new(0);
+    let (sender, receiver) = mpsc::channel::<(usize, SeedRun)>();
+    let mut runs: Vec<Option<SeedRun>> = (0..seeds.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let sender = sender.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let position =
+                    usize::try_from(next.fetch_add(1, Ordering::SeqCst)).unwrap_or(usize::MAX);
+                let Some(seed) = seeds.get(position) else {
+                    return;
+                };
+                if sender.send((position, run_one(scenario, *seed))).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(sender);
+        for (position, run) in receiver.iter() {
+            on_done(&run);
+            if let Some(slot) = runs.get_mut(position) {
+                *slot = Some(run);
+            }
+        }
+    });
+    runs.into_iter().flatten().collect()
+}
+
+/// Parses a seed range `A..B` (or `A..=B`) as the CLI takes it.
+pub fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
+    let (start, end, inclusive) = if let Some((a, b)) = text.split_once("..=") {
+        (a, b, true)
+    } else if let Some((a, b)) = text.split_once("..") {
+        (a, b, false)
+    } else {
+        return Err(format!("{text:?} is not a range A..B or A..=B"));
+    };
+    let parse = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{part:?} in {text:?} is not a non-negative integer"))
+    };
+    let start = parse(start)?;
+    let end = parse(end)?;
+    let end = if inclusive {
+        end.checked_add(1)
+            .ok_or_else(|| format!("{text:?} ends past u64"))?
+    } else {
+        end
+    };
+    if start >= end {
+        return Err(format!("{text:?} holds no seed"));
+    }
+    Ok(start..end)
+}
+
+/// The default JSON-lines trace file of a replay: `SCENARIO-NAME.seed-N.trace.jsonl`.
+pub fn default_trace_path(scenario: &Scenario, seed: u64) -> PathBuf {
+    PathBuf::from(format!("{}.seed-{seed}.trace.jsonl", scenario.name))
+}
+
+/// Writes a run's history as JSON lines.
+pub fn write_json_trace(run: &RunResult, path: &Path) -> io::Result<u64> {
+    let mut writer = JsonLinesWriter::new(BufWriter::new(File::create(path)?));
+    writer.write_history(&run.history)?;
+    let lines = writer.lines();
+    writer.into_inner()?;
+    Ok(lines)
+}
+
+/// A smaller copy of `scenario` for CI: at most `emails` emails and `mailboxes` mailboxes,
+/// a safety phase of at most `duration_s` seconds (the send window shrinks with it) and a
+/// heal bound of at most `heal_s`. Everything else — faults, server settings, devices per
+/// mailbox, client hosts, beacon policy — is kept, so the scaled run takes the same code
+/// paths, only fewer times.
+pub fn scaled_for_tests(
+    scenario: &Scenario,
+    emails: u32,
+    mailboxes: u32,
+    duration_s: u32,
+    heal_s: u32,
+) -> Scenario {
+    let mut scaled = scenario.clone();
+    scaled.workload.emails = scaled.workload.emails.min(emails);
+    scaled.topology.mailboxes = scaled.topology.mailboxes.min(mailboxes).max(1);
+    let recipients_cap = u8::try_from(scaled.topology.mailboxes).unwrap_or(u8::MAX);
+    scaled.workload.recipients_max = scaled.workload.recipients_max.min(recipients_cap);
+    scaled.workload.recipients_min = scaled
+        .workload
+        .recipients_min
+        .min(scaled.workload.recipients_max);
+    scaled.sim.duration_s = scaled.sim.duration_s.min(duration_s).max(1);
+    scaled.workload.send_window_s = scaled
+        .workload
+        .send_window_s
+        .min(scaled.sim.duration_s)
+        .max(1);
+    scaled.sim.heal_s = scaled.sim.heal_s.min(heal_s).max(1);
+    scaled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges_parse_and_refuse_nonsense() {
+        assert_eq!(parse_seed_range("3..6"), Ok(3..6));
+        assert_eq!(parse_seed_range("3..=6"), Ok(3..7));
+        for bad in ["6..3", "3..3", "a..b", "7", "1..=18446744073709551615"] {
+            assert!(parse_seed_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scaling_keeps_faults_and_bounds_size() {
+        let scenario = Scenario::from_toml_str(
+            "[scenario]\nname = \"big\"\n[sim]\nduration_s = 100\nheal_s = 200\n\
+             [topology]\nmailboxes = 50\n[workload]\nemails = 500\nrecipients_max = 5\n\
+             send_window_s = 80\n[faults]\npacket_loss = 0.1\n",
+            "big.toml",
+        )
+        .expect("parses");
+        let scaled = scaled_for_tests(&scenario, 8, 4, 20, 30);
+        assert_eq!(scaled.workload.emails, 8);
+        assert_eq!(scaled.topology.mailboxes, 4);
+        assert_eq!(scaled.workload.recipients_max, 4);
+        assert_eq!(scaled.sim.duration_s, 20);
+        assert_eq!(scaled.workload.send_window_s, 20);
+        assert_eq!(scaled.sim.heal_s, 30);
+        assert_eq!(scaled.faults, scenario.faults);
+        assert_eq!(scaled.server, scenario.server);
+    }
+
+    #[test]
+    fn default_trace_file_names_scenario_and_seed() {
+        let scenario =
+            Scenario::from_toml_str("[scenario]\nname = \"smoke\"\n", "smoke.toml").expect("ok");
+        assert_eq!(
+            default_trace_path(&scenario, 3),
+            PathBuf::from("smoke.seed-3.trace.jsonl")
+        );
+    }
+}

@@ -1,0 +1,446 @@
+//! The simulated RAIDA hosts: a real `raida-server` on turmoil's clock, disk and network.
+//!
+//! Each RAIDA is a turmoil host (`sim.host`, so `Sim::bounce` restarts it) whose software
+//! builds an [`Env::sim`] from:
+//! - a [`SimClock`]: the host's [`HostClock`] (offset, drift, steps) read at turmoil's
+//!   simulated time; file mtimes (un-skewed simulated time) are read through the same clock;
+//! - a [`CrashHook`] sharing a [`CrashPlan`] with the harness, which arms it and polls it;
+//! - a [`SimObserver`] turning the server's events into history events (tell handled,
+//!   accepted, skipped, deleted) and telling the harness about stored stripes;
+//! - the scenario's server settings and this RAIDA's coins, lockers and inbox fees;
+//!
+//! and then serves `raida_server::front::serve` on a turmoil `TcpListener`. Beside it runs a
+//! small disk-maintenance task that takes commands from the harness (lose or corrupt one
+//! stored stripe) and carries them out on the host's simulated disk through `SimFs`: that is
+//! how stripe faults act, without any special server code.
+//!
+//! Request numbers in the history are `boot << 40 | request_id`: the server numbers requests
+//! from 1 on every boot, and a restarted beacon must not pair its new requests with the old
+//! boot's acknowledgements.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use qmail_client::send::Placement;
+use qmail_client::stripe::DataStripeCount;
+use raida_server::clock::system_time_to_unix_us;
+use raida_server::coins::{CoinTable, InboxFees, LockerLedger};
+use raida_server::env::Env;
+use raida_server::fs::{CrashHook, CrashPlan, Fs, SimFs};
+use raida_server::observer::{Observer, ServerEvent};
+use raida_server::settings::Settings;
+use raida_server::store::inbox::DeleteFate;
+use raida_server::store::{Guid, Mailbox};
+
+use super::net::RAIDA_PORT;
+use super::recorder::{Recorder, StoredStripe};
+use crate::clock::HostClock;
+use crate::history::{EmailId, EventKind, FaultKind, Host, MailboxId};
+use crate::limits::{EDIT_SEQUENCE_OFFSET, MAINTENANCE_POLL_MS};
+use crate::seed::splitmix64;
+
+/// Where a simulated RAIDA keeps its data (each host has its own disk).
+pub const RAIDA_DATA_ROOT: &str = "/raida";
+
+/// Bits the request id keeps below the boot number in history request numbers.
+const REQUEST_ID_BITS: u32 = 40;
+
+/// A host's wall clock over turmoil's simulated time. Implements the server's and the
+/// client's clock traits, so a RAIDA and a client host read time the same way.
+#[derive(Clone, Debug)]
+pub struct SimClock {
+    clock: HostClock,
+}
+
+impl SimClock {
+    /// A clock reading `clock`.
+    pub fn new(clock: HostClock) -> SimClock {
+        SimClock { clock }
+    }
+
+    /// The underlying host clock.
+    pub fn host_clock(&self) -> &HostClock {
+        &self.clock
+    }
+
+    /// Simulated microseconds elapsed now (inside a turmoil host).
+    fn elapsed_us() -> u64 {
+        let elapsed = turmoil::sim_elapsed().expect("a simulated clock is read inside a host");
+        u64::try_from(elapsed.as_micros()).expect("simulated time fits u64 microseconds")
+    }
+
+    /// This host's wall clock now, Unix microseconds (never before 1970).
+    pub fn now_unix_us(&self) -> u64 {
+        u64::try_from(self.clock.unix_us_at(Self::elapsed_us())).unwrap_or(0)
+    }
+
+    /// This host's wall clock now, whole Unix seconds.
+    pub fn now_unix_s(&self) -> i64 {
+        self.clock.unix_s_at(Self::elapsed_us())
+    }
+}
+
+impl raida_server::clock::Clock for SimClock {
+    fn now_unix_us(&self) -> u64 {
+        SimClock::now_unix_us(self)
+    }
+
+    fn fs_time_to_unix_us(&self, fs_time: SystemTime) -> u64 {
+        let fs_unix_us = i64::try_from(system_time_to_unix_us(fs_time)).unwrap_or(i64::MAX);
+        u64::try_from(self.clock.fs_time_to_host_unix_us(fs_unix_us)).unwrap_or(0)
+    }
+}
+
+impl qmail_client::clock::Clock for SimClock {
+    fn now_unix_s(&self) -> u64 {
+        u64::try_from(SimClock::now_unix_s(self)).unwrap_or(0)
+    }
+}
+
+/// What the harness asks a RAIDA's maintenance task to do to one stored stripe.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MaintenanceAction {
+    /// Delete the stripe file (durably).
+    Lose,
+    /// Flip one data byte, chosen by `seed`, writing the file back atomically.
+    Corrupt {
+        /// Picks the byte.
+        seed: u64,
+    },
+}
+
+/// One maintenance command.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct MaintenanceCommand {
+    /// The file GUID.
+    pub email_id: EmailId,
+    /// The file.
+    pub file_type: u8,
+    /// What to do.
+    pub action: MaintenanceAction,
+}
+
+/// Everything one RAIDA host needs to boot, shared by all its boots and the harness.
+#[derive(Debug)]
+pub struct RaidaHost {
+    index: u8,
+    clock: SimClock,
+    settings: Settings,
+    coins: CoinTable,
+    lockers: LockerLedger,
+    inbox_fees: InboxFees,
+    rng_seed: u64,
+    data_stripes: DataStripeCount,
+    crash_plan: Arc<Mutex<CrashPlan>>,
+    boots: AtomicU32,
+    recorder: Recorder,
+    maintenance: Mutex<VecDeque<MaintenanceCommand>>,
+}
+
+/// The parts of a [`RaidaHost`] drawn from the seed and the scenario.
+#[derive(Debug)]
+pub struct RaidaHostParts {
+    /// RAIDA index.
+    pub index: u8,
+    /// Its clock.
+    pub clock: HostClock,
+    /// Server settings.
+    pub settings: Settings,
+    /// Coins (every mailbox's AN on this RAIDA).
+    pub coins: CoinTable,
+    /// Lockers.
+    pub lockers: LockerLedger,
+    /// Inbox fees.
+    pub inbox_fees: InboxFees,
+    /// Seed of the server RNG (mixed with the boot number).
+    pub rng_seed: u64,
+    /// The senders' stripe width (to name a damaged stripe by its index).
+    pub data_stripes: DataStripeCount,
+}
+
+impl RaidaHost {
+    /// A host description; `recorder` receives its events.
+    pub fn new(parts: RaidaHostParts, recorder: Recorder) -> RaidaHost {
+        RaidaHost {
+            index: parts.index,
+            clock: SimClock::new(parts.clock),
+            settings: parts.settings,
+            coins: parts.coins,
+            lockers: parts.lockers,
+            inbox_fees: parts.inbox_fees,
+            rng_seed: parts.rng_seed,
+            data_stripes: parts.data_stripes,
+            crash_plan: Arc::new(Mutex::new(CrashPlan::new())),
+            boots: AtomicU32::new(0),
+            recorder,
+            maintenance: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The RAIDA index.
+    pub fn index(&self) -> u8 {
+        self.index
+    }
+
+    /// The host's clock.
+    pub fn clock(&self) -> &SimClock {
+        &self.clock
+    }
+
+    /// The crash plan shared with the host's step hook.
+    pub fn crash_plan(&self) -> MutexGuard<'_, CrashPlan> {
+        // Poisoned: a host panicked while counting a step; the run is already lost.
+        self.crash_plan.lock().expect("crash plan lock poisoned")
+    }
+
+    /// How often the software has started.
+    pub fn boot_count(&self) -> u32 {
+        self.boots.load(Ordering::SeqCst)
+    }
+
+    /// Queues a maintenance command (the harness).
+    pub fn push_maintenance(&self, command: MaintenanceCommand) {
+        self.queue().push_back(command);
+    }
+
+    fn queue(&self) -> MutexGuard<'_, VecDeque<MaintenanceCommand>> {
+        self.maintenance
+            .lock()
+            .expect("maintenance queue lock poisoned")
+    }
+}
+
+/// One boot of a RAIDA host's software: build the environment, start maintenance, serve.
+pub async fn run_raida(host: Arc<RaidaHost>) -> turmoil::Result {
+    let boot = host.boots.fetch_add(1, Ordering::SeqCst) + 1;
+    let observer = SimObserver {
+        raida: host.index,
+        boot,
+        recorder: host.recorder.clone(),
+    };
+    let env = Env::sim(
+        Arc::new(host.clock.clone()),
+        Arc::new(CrashHook::new(host.crash_plan.clone())),
+        PathBuf::from(RAIDA_DATA_ROOT),
+        host.index,
+        host.settings.clone(),
+        (
+            host.coins.clone(),
+            host.lockers.clone(),
+            host.inbox_fees.clone(),
+        ),
+        splitmix64(host.rng_seed ^ u64::from(boot)),
+        boot,
+    )?
+    .with_observer(Arc::new(observer));
+    env.prepare().await?;
+    let env = Arc::new(env);
+    tokio::spawn(maintain(env.clone(), host.clone()));
+    let listener =
+        turmoil::net::TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), RAIDA_PORT)).await?;
+    raida_server::front::serve(listener, env).await?;
+    Ok(())
+}
+
+/// The maintenance task: carries out the harness's stripe commands on this host's disk.
+async fn maintain(env: Arc<Env>, host: Arc<RaidaHost>) {
+    loop {
+        let next = host.queue().pop_front();
+        match next {
+            Some(command) => apply_maintenance(&env, &host, command).await,
+            None => tokio::time::sleep(Duration::from_millis(u64::from(MAINTENANCE_POLL_MS))).await,
+        }
+    }
+}
+
+async fn apply_maintenance(env: &Env, host: &RaidaHost, command: MaintenanceCommand) {
+    // The sender's placement rule is public: recompute which stripe this RAIDA holds.
+    let Some(stripe_index) = Placement::from_guid(&command.email_id.0, host.data_stripes)
+        .ok()
+        .and_then(|placement| placement.raidas().iter().position(|r| *r == host.index))
+        .and_then(|index| u8::try_from(index).ok())
+    else {
+        return;
+    };
+    let path = env
+        .stripes()
+        .stripe_path(Guid(command.email_id.0), command.file_type);
+    let done = match command.action {
+        MaintenanceAction::Lose => lose_file(&path).await,
+        MaintenanceAction::Corrupt { seed } => corrupt_file(&path, seed).await,
+    };
+    let Some(detail) = done else {
+        return;
+    };
+    let fault = match command.action {
+        MaintenanceAction::Lose => FaultKind::StripeLost {
+            email_id: command.email_id,
+            file_type: command.file_type,
+            stripe_index,
+        },
+        MaintenanceAction::Corrupt { .. } => FaultKind::StripeCorrupted {
+            email_id: command.email_id,
+            file_type: command.file_type,
+            stripe_index,
+        },
+    };
+    host.recorder.record(
+        Host::Raida(host.index),
+        EventKind::FaultFired {
+            fault,
+            hosts: vec![Host::Raida(host.index)],
+            detail,
+        },
+    );
+}
+
+/// Deletes a file and syncs its directory; `None` when there was nothing to delete.
+async fn lose_file(path: &Path) -> Option<String> {
+    SimFs.remove_file(path).await.ok()?;
+    if let Some(dir) = path.parent() {
+        // Best effort: an unsynced removal may come back after a crash, which is a (rarer)
+        // loss that never happened; the fault is recorded either way.
+        let _ = SimFs.sync_dir(dir).await;
+    }
+    Some(format!("deleted {}", path.display()))
+}
+
+/// Rewrites a stripe file with one data byte flipped (temp file, fsync, rename, dir sync).
+/// `None` when the file is missing or holds no data bytes.
+async fn corrupt_file(path: &Path, seed: u64) -> Option<String> {
+    let mut bytes = SimFs.read(path).await.ok()?;
+    let header = raida_server::limits::STRIPE_FILE_HEADER_SIZE_BYTES;
+    let data_len = bytes.len().checked_sub(header).filter(|len| *len > 0)?;
+    let offset = header + usize::try_from(seed % data_len as u64).ok()?;
+    let byte = bytes.get_mut(offset)?;
+    *byte ^= 0xFF;
+    let temp = path.with_extension("corrupt.tmp");
+    let mut file = SimFs.create_new(&temp).await.ok()?;
+    file.write_all(&bytes).await.ok()?;
+    file.sync_all().await.ok()?;
+    file.close().await.ok()?;
+    SimFs.rename(&temp, path).await.ok()?;
+    if let Some(dir) = path.parent() {
+        let _ = SimFs.sync_dir(dir).await;
+    }
+    Some(format!("flipped byte {offset} of {}", path.display()))
+}
+
+/// Turns server events into history events.
+#[derive(Debug)]
+struct SimObserver {
+    raida: u8,
+    boot: u32,
+    recorder: Recorder,
+}
+
+fn mailbox_id(mailbox: Mailbox) -> MailboxId {
+    MailboxId {
+        denom: mailbox.denomination,
+        sn: mailbox.serial_number,
+    }
+}
+
+impl SimObserver {
+    fn request(&self, request_id: u64) -> u64 {
+        assert!(request_id < 1 << REQUEST_ID_BITS, "request ids stay small");
+        (u64::from(self.boot) << REQUEST_ID_BITS) | request_id
+    }
+
+    fn record(&self, kind: EventKind) {
+        self.recorder.record(Host::Raida(self.raida), kind);
+    }
+}
+
+impl Observer for SimObserver {
+    fn observe(&self, event: &ServerEvent<'_>) {
+        match *event {
+            ServerEvent::TellHandled {
+                request_id,
+                email_id,
+                edit_sequence,
+                routing_timestamp_s,
+                header_timestamp_s,
+                server_clock_unix_s,
+                status,
+                rule,
+                ..
+            } => self.record(EventKind::TellHandled {
+                beacon: self.raida,
+                request: self.request(request_id),
+                email_id: EmailId(email_id.0),
+                edit_sequence,
+                status,
+                routing_timestamp_s,
+                header_timestamp_s,
+                beacon_clock_unix_s: i64::try_from(server_clock_unix_s).unwrap_or(i64::MAX),
+                reason: rule.map(|rule| format!("{rule:?}")),
+            }),
+            ServerEvent::TellPublished {
+                request_id,
+                mailbox,
+                guid,
+                edit_sequence,
+                stored,
+                ..
+            } => self.record(EventKind::TellAccepted {
+                beacon: self.raida,
+                request: self.request(request_id),
+                mailbox: mailbox_id(mailbox),
+                email_id: EmailId(guid.0),
+                edit_sequence,
+                record: stored.to_vec().into(),
+            }),
+            ServerEvent::TellSkipped {
+                request_id,
+                mailbox,
+                guid,
+                incoming_edit_sequence,
+                existing_edit_sequence,
+                ..
+            } => self.record(EventKind::TellSkipped {
+                beacon: self.raida,
+                request: self.request(request_id),
+                mailbox: mailbox_id(mailbox),
+                email_id: EmailId(guid.0),
+                edit_sequence: incoming_edit_sequence,
+                existing_edit_sequence,
+            }),
+            ServerEvent::TellsDeleted {
+                mailbox,
+                tells,
+                fates,
+                ..
+            } => {
+                for (tell, fate) in tells.iter().zip(fates) {
+                    if *fate != DeleteFate::Removed {
+                        continue;
+                    }
+                    self.record(EventKind::TellDeleted {
+                        beacon: self.raida,
+                        mailbox: mailbox_id(mailbox),
+                        email_id: EmailId(tell.guid.0),
+                        edit_sequence: tell.bytes.get(EDIT_SEQUENCE_OFFSET).copied().unwrap_or(0),
+                    });
+                }
+            }
+            ServerEvent::StripeStored {
+                guid, file_type, ..
+            } => self.recorder.note_stripe_stored(StoredStripe {
+                raida: self.raida,
+                email_id: EmailId(guid.0),
+                file_type,
+            }),
+            ServerEvent::RequestHandled { .. }
+            | ServerEvent::RecipientRefused { .. }
+            | ServerEvent::TellsRead { .. }
+            | ServerEvent::PingParked { .. }
+            | ServerEvent::PingResumed { .. }
+            | ServerEvent::PingTimedOut { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The simulated world: one seed in, one recorded and checked run out.
+//!
+//! [`run_seed`] builds a turmoil simulation from a [`Scenario`] and a seed, drives it through
+//! the safety phase (faults on) and the healed phase (faults repaired, bounded by
+//! `sim.heal_s`), and hands the recorded [`History`] to the checkers.
+//!
+//! Everything derives from the seed through a [`SeedTree`]: the fault rates (swarm mode,
+//! stream `"faults"`), each host's clock (`("clock.raida", i)`, `("clock.client", i)`,
+//! `"clock.adversary"`), every mailbox's coin ANs and the workload (`"workload"` subtree),
+//! the fault schedule (`"faults.*"`), each server's RNG (`("raida.rng", i)`) and turmoil's
+//! own RNG (key of `"turmoil"`: message latencies, link breaks, host order per step).
+//!
+//! The world has these hosts, registered in this order (turmoil's cost grows about with
+//! the cube of the host count, so clients are few hosts running many tasks):
+//! - `raida0`..`raida{n-1}`: real servers ([`hosts`]);
+//! - `client0`..: the mailboxes' senders and devices ([`workload`]);
+//! - `mallory`, only when the seed replays or duplicates tells: the adversary.
+//!
+//! The harness loop: apply due faults, `Sim::step`, flush the recorder, poll crash plans
+//! and draw stripe damage ([`faults`]). At `sim.duration_s` it heals everything and records
+//! the phase change; it stops as soon as every expected delivery and download is done (see
+//! [`World::quiescent`]) or `sim.heal_s` has passed.
+
+pub mod faults;
+pub mod hosts;
+pub mod net;
+pub mod recorder;
+pub mod workload;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use qmail_client::stripe::DataStripeCount;
+use raida_server::coins::{CoinTable, InboxFees, LockerLedger};
+use raida_server::settings::{DeleteOnRead, ResponseCounterSetting, Settings};
+
+use self::faults::FaultDriver;
+use self::hosts::{run_raida, RaidaHost, RaidaHostParts};
+use self::net::{client_host_name, raida_host_name, ADVERSARY_HOST_NAME};
+use self::recorder::Recorder;
+use self::workload::{Plan, Progress};
+use crate::checkers::{
+    acked_tells, check_all, receipts, sent_files, CheckContext, Deliveries, Faults, Violation,
+};
+use crate::clock::HostClock;
+use crate::history::{EventKind, History, Host, Phase};
+use crate::limits::{LOCKER_BALANCE, QUIESCENCE_CHECK_MS, SIM_EPOCH_UNIX_S, US_PER_MS, US_PER_S};
+use crate::report::{RunSummary, SeedOutcome};
+use crate::scenario::{self, ResolvedFaults, Scenario};
+use crate::seed::SeedTree;
+use crate::trace::{trace_digest, trace_line};
+
+/// Extra simulated time turmoil is allowed beyond safety + heal (it never ends a run: the
+/// harness stops stepping first).
+const TURMOIL_DURATION_MARGIN_S: u64 = 60;
+
+/// Client ports turmoil hands out. Its default (49152..=65535) wraps around within a minute
+/// on a busy client host, and turmoil panics when a reused port meets a server that still
+/// holds the old connection ("already connected"); the wider range makes a port's reuse
+/// come long after any server let go of it.
+const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 1024..=65535;
+
+/// What one seed's run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    /// The seed.
+    pub seed: u64,
+    /// The fault rates this seed ran with.
+    pub faults: ResolvedFaults,
+    /// Everything that happened.
+    pub history: History,
+    /// Broken invariants, oldest first.
+    pub violations: Vec<Violation>,
+    /// The seed judged against the scenario's expectations.
+    pub outcome: SeedOutcome,
+    /// Simulated time when the run stopped, microseconds.
+    pub sim_end_us: u64,
+    /// The compact trace, one line per event.
+    pub trace_lines: Vec<String>,
+    /// FNV-1a-64 of the JSON-lines trace.
+    pub digest: u64,
+    /// Set when host software failed (returned an error): a bug, whatever the invariants say.
+    pub error: Option<String>,
+}
+
+impl RunResult {
+    /// The run's summary (parameters, counts, invariants, violations with replay commands).
+    pub fn summary<'a>(&'a self, scenario: &'a Scenario) -> RunSummary<'a> {
+        RunSummary::new(
+            scenario,
+            self.seed,
+            &self.faults,
+            &self.history,
+            &self.violations,
+            self.sim_end_us,
+        )
+    }
+
+    /// True when every violation was expected and no host failed.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.outcome.passed()
+    }
+}
+
+/// The harness's view of the running world, shared with the fault driver.
+#[derive(Debug)]
+pub struct World {
+    pub(crate) recorder: Recorder,
+    pub(crate) raidas: Vec<Arc<RaidaHost>>,
+    pub(crate) raida_ips: Vec<IpAddr>,
+    pub(crate) client_ips: Vec<IpAddr>,
+    pub(crate) client_hosts: u16,
+    pub(crate) progress: Arc<Progress>,
+}
+
+impl World {
+    pub(crate) fn raida_count(&self) -> u8 {
+        u8::try_from(self.raidas.len()).expect("at most 25 RAIDAs")
+    }
+
+    pub(crate) fn raida(&self, raida: u8) -> &RaidaHost {
+        self.raidas
+            .get(usize::from(raida))
+            .expect("raida index within the topology")
+    }
+
+    /// True when nothing the healed phase waits for is left: every sender and the
+    /// adversary finished, every tell a beacon acknowledged reached its mailbox (or a named
+    /// fault destroyed it), and every received email's files were downloaded by some device
+    /// of the mailbox (or two or more of a file's stripes were destroyed).
+    pub fn quiescent(&self) -> bool {
+        if !self.progress.idle() {
+            return false;
+        }
+        self.recorder.with_history(|history| {
+            let receipts = receipts(history);
+            let deliveries = Deliveries::new(&receipts);
+            let faults = Faults::new(history);
+            let delivered = acked_tells(history).iter().all(|acked| {
+                deliveries.delivered_at(acked).is_some()
+                    || faults
+                        .loss_cause(acked.beacon, acked.mailbox, acked.at_sim_us)
+                        .is_some()
+            });
+            if !delivered {
+                return false;
+            }
+            let sent = sent_files(history);
+            let downloaded = downloaded_files(history);
+            receipts.iter().all(|receipt| {
+                let Some((email_id, edit_sequence)) = receipt.key else {
+                    return true;
+                };
+                let Some(files) = sent.get(&(email_id, edit_sequence)) else {
+                    return true;
+                };
+                files.iter().all(|file| {
+                    downloaded.contains(&(receipt.mailbox, email_id, file.file_type))
+                        || faults.stripes_damaged(email_id, file.file_type, u64::MAX) >= 2
+                        || self
+                            .progress
+                            .gave_up(receipt.mailbox, email_id, file.file_type)
+                })
+            })
+        })
+    }
+}
+
+fn downloaded_files(
+    history: &History,
+) -> std::collections::BTreeSet<(crate::history::MailboxId, crate::history::EmailId, u8)> {
+    history
+        .events()
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::DownloadDone {
+                mailbox,
+                email_id,
+                file_type,
+                ..
+            } => Some((*mailbox, *email_id, *file_type)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The server settings a scenario asks for (unset keys keep the server's defaults).
+pub fn server_settings(scenario: &Scenario) -> Settings {
+    let mut settings = Settings::default();
+    let s = &scenario.server;
+    if let Some(value) = s.delete_on_read {
+        settings.delete_on_read = match value {
+            scenario::DeleteOnRead::BeforeReply => DeleteOnRead::BeforeReply,
+            scenario::DeleteOnRead::AfterReply => DeleteOnRead::AfterReply,
+        };
+    }
+    if let Some(value) = s.ping_timeout_s {
+        settings.ping_timeout_s = u64::from(value);
+    }
+    if let Some(value) = s.ping_timeout_status {
+        settings.ping_timeout_status = value;
+    }
+    settings.tell_skew_s = u64::from(s.tell_skew_s_or_default());
+    if let Some(value) = s.max_tells_per_reply {
+        settings.max_tells_per_reply = usize::from(value);
+    }
+    if let Some(value) = s.max_reply_bytes {
+        settings.max_reply_bytes = usize::try_from(value).unwrap_or(usize::MAX);
+    }
+    if let Some(value) = s.upload_fee {
+        settings.upload_fee = value;
+    }
+    if let Some(value) = s.inbox_fee {
+        settings.inbox_fee_default = value;
+    }
+    if let Some(value) = s.inbox_dir_fsync {
+        settings.inbox_dir_fsync = value;
+    }
+    if let Some(value) = s.response_counter {
+        settings.response_counter = match value {
+            scenario::ResponseCounter::Restart => ResponseCounterSetting::Restart,
+            scenario::ResponseCounter::Continue => ResponseCounterSetting::Continue,
+        };
+    }
+    // The world connects many devices to few beacons; the front's defaults are sized for a
+    // real machine. Let the scenario's tcp_capacity bound connections instead.
+    let connections = usize::try_from(scenario.sim.tcp_capacity).unwrap_or(usize::MAX);
+    settings.max_connections = settings.max_connections.max(connections);
+    settings
+}
+
+/// This RAIDA's coins, lockers and inbox fees: every mailbox's AN here, every mailbox's
+/// lockers with a balance that never runs out.
+fn raida_tables(plan: &Plan, raida: u8) -> (CoinTable, LockerLedger, InboxFees) {
+    let mut coins = CoinTable::new();
+    let mut lockers = LockerLedger::new();
+    for mailbox in &plan.mailboxes {
+        let an = *mailbox
+            .ans
+            .get(usize::from(raida))
+            .expect("one AN per RAIDA");
+        coins.insert(mailbox.id.denom, mailbox.id.sn, an);
+        lockers.insert(mailbox.upload_locker, LOCKER_BALANCE);
+        lockers.insert(mailbox.fee_locker, LOCKER_BALANCE);
+    }
+    (coins, lockers, InboxFees::new())
+}
+
+fn us(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).expect("simulated time fits u64 microseconds")
+}
+
+/// The turmoil builder of one run.
+fn builder(scenario: &Scenario, faults: &ResolvedFaults, tree: &SeedTree) -> turmoil::Builder {
+    let mut builder = turmoil::Builder::new();
+    let run_s = u64::from(scenario.sim.duration_s)
+        + u64::from(scenario.sim.heal_s)
+        + TURMOIL_DURATION_MARGIN_S;
+    builder
+        .rng_seed(tree.stream_key("turmoil"))
+        .epoch(UNIX_EPOCH + Duration::from_secs(SIM_EPOCH_UNIX_S.unsigned_abs()))
+        .tick_duration(Duration::from_millis(u64::from(scenario.sim.tick_ms)))
+        .simulation_duration(Duration::from_secs(run_s))
+        .tcp_capacity(usize::try_from(scenario.sim.tcp_capacity).unwrap_or(usize::MAX))
+        .min_message_latency(Duration::from_millis(u64::from(faults.latency_ms_min)))
+        .max_message_latency(Duration::from_millis(u64::from(
+            faults.latency_ms_max.max(faults.latency_ms_min),
+        )))
+        .ephemeral_ports(EPHEMERAL_PORTS)
+        .enable_random_order();
+    builder
+}
+
+/// Runs one seed of a scenario to the end and checks it.
+pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
+    let tree = SeedTree::new(seed);
+    let faults = ResolvedFaults::for_seed(&scenario.faults, &tree);
+    let plan = Plan::generate(scenario, &faults, &tree.subtree("workload"));
+    let safety_us = scenario.safety_phase_us();
+    let raida_clocks: Vec<HostClock> = (0..scenario.topology.raidas)
+        .map(|raida| {
+            HostClock::generate(
+                &mut tree.stream_for_host("clock.raida", u64::from(raida)),
+                &faults,
+                safety_us,
+            )
+        })
+        .collect();
+    let client_clocks: Vec<HostClock> = (0..scenario.topology.client_hosts)
+        .map(|client| {
+            HostClock::generate(
+                &mut tree.stream_for_host("clock.client", u64::from(client)),
+                &faults,
+                safety_us,
+            )
+        })
+        .collect();
+    let adversary_clock =
+        HostClock::generate(&mut tree.stream("clock.adversary"), &faults, safety_us);
+
+    let recorder = Recorder::new();
+    let settings = server_settings(scenario);
+    let mut sim = builder(scenario, &faults, &tree).build();
+
+    let raidas: Vec<Arc<RaidaHost>> = raida_clocks
+        .iter()
+        .enumerate()
+        .map(|(index, clock)| {
+            let index = u8::try_from(index).expect("at most 25 RAIDAs");
+            let (coins, lockers, inbox_fees) = raida_tables(&plan, index);
+            Arc::new(RaidaHost::new(
+                RaidaHostParts {
+                    index,
+                    clock: clock.clone(),
+                    settings: settings.clone(),
+                    coins,
+                    lockers,
+                    inbox_fees,
+                    rng_seed: tree.stream_key_for_host("raida.rng", u64::from(index)),
+                    data_stripes: DataStripeCount::new(usize::from(scenario.workload.data_stripes))
+                        .expect("scenario validation bounds data_stripes"),
+                },
+                recorder.clone(),
+            ))
+        })
+        .collect();
+    let raida_ips: Vec<IpAddr> = raidas
+        .iter()
+        .map(|host| {
+            let name = raida_host_name(host.index());
+            let ip = sim.lookup(name.as_str());
+            let host = host.clone();
+            sim.host(name, move || run_raida(host.clone()));
+            ip
+        })
+        .collect();
+
+    let directory = workload::directory(&plan, &raida_ips);
+    let config = workload::client_config(scenario, &settings);
+    let needs_adversary = plan.needs_adversary();
+    let shared = Arc::new(workload::Shared::new(
+        plan,
+        directory,
+        config,
+        settings.ping_timeout_status,
+        recorder.clone(),
+    ));
+    let client_ips: Vec<IpAddr> = client_clocks
+        .iter()
+        .enumerate()
+        .map(|(index, clock)| {
+            let index = u16::try_from(index).expect("client hosts fit u16");
+            let name = client_host_name(index);
+            let ip = sim.lookup(name.as_str());
+            let host = Arc::new(workload::ClientHost::new(
+                index,
+                clock.clone(),
+                shared.clone(),
+            ));
+            sim.host(name, move || workload::run_client_host(host.clone()));
+            ip
+        })
+        .collect();
+    if needs_adversary {
+        let host = Arc::new(workload::AdversaryHost::new(
+            adversary_clock.clone(),
+            shared.clone(),
+            tree.stream_key("adversary"),
+        ));
+        sim.host(ADVERSARY_HOST_NAME, move || {
+            workload::run_adversary(host.clone())
+        });
+    }
+
+    let world = World {
+        recorder: recorder.clone(),
+        raidas,
+        raida_ips,
+        client_ips,
+        client_hosts: scenario.topology.client_hosts,
+        progress: shared.progress.clone(),
+    };
+    let mut clocks: Vec<(Host, &HostClock)> = Vec::new();
+    for (index, clock) in raida_clocks.iter().enumerate() {
+        clocks.push((Host::Raida(u8::try_from(index).unwrap_or(u8::MAX)), clock));
+    }
+    for (index, clock) in client_clocks.iter().enumerate() {
+        clocks.push((
+            Host::Client(u16::try_from(index).unwrap_or(u16::MAX)),
+            clock,
+        ));
+    }
+    if needs_adversary {
+        clocks.push((Host::Adversary, &adversary_clock));
+    }
+    let mut driver = FaultDriver::new(scenario, &faults, &tree, &clocks);
+    let (sim_end_us, error) = drive(scenario, &mut sim, &world, &mut driver);
+
+    let history = recorder.take_history();
+    let violations = check_all(&history, &CheckContext::from_scenario(scenario));
+    let outcome = SeedOutcome::new(scenario, seed, &violations);
+    let trace_lines = history.events().iter().map(trace_line).collect();
+    let digest = trace_digest(&history);
+    RunResult {
+        seed,
+        faults,
+        history,
+        violations,
+        outcome,
+        sim_end_us,
+        trace_lines,
+        digest,
+        error,
+    }
+}
+
+/// The harness loop. Returns the simulated end time and the host failure, if any.
+fn drive(
+    scenario: &Scenario,
+    sim: &mut turmoil::Sim<'_>,
+    world: &World,
+    driver: &mut FaultDriver,
+) -> (u64, Option<String>) {
+    let safety_end_us = scenario.safety_phase_us();
+    let heal_end_us = safety_end_us + u64::from(scenario.sim.heal_s) * US_PER_S;
+    let check_every_us = u64::from(QUIESCENCE_CHECK_MS) * US_PER_MS;
+    world.recorder.record_at(
+        0,
+        Host::World,
+        EventKind::PhaseChange {
+            phase: Phase::Safety,
+        },
+    );
+    driver.start(sim, world);
+    let mut healed = false;
+    let mut next_check_us = safety_end_us;
+    loop {
+        let now_us = us(sim.elapsed());
+        if !healed && now_us >= safety_end_us {
+            world.progress.set_healed();
+            driver.heal(now_us, sim, world);
+            world.recorder.record_at(
+                now_us,
+                Host::World,
+                EventKind::PhaseChange {
+                    phase: Phase::Healed,
+                },
+            );
+            healed = true;
+        }
+        if healed {
+            if now_us >= heal_end_us {
+                return (now_us, None);
+            }
+            if now_us >= next_check_us {
+                world.recorder.flush();
+                if world.quiescent() {
+                    return (now_us, None);
+                }
+                next_check_us = now_us + check_every_us;
+            }
+        } else {
+            driver.apply_due(now_us, sim, world);
+        }
+        if let Err(error) = sim.step() {
+            world.recorder.flush();
+            return (us(sim.elapsed()), Some(error.to_string()));
+        }
+        world.recorder.flush();
+        driver.after_step(us(sim.elapsed()), sim, world);
+    }
+}

@@ -1,0 +1,305 @@
+//! The shared recorder: every host and the harness append events here, time-stamped with
+//! simulated time, never wall time.
+//!
+//! turmoil runs hosts one after another inside one `Sim::step`, in a seeded random order, and
+//! each host's clock runs ahead inside its tick. So events arrive slightly out of time order
+//! within one step (host A at +8 ms, then host B at +2 ms). The recorder therefore buffers a
+//! step's events and [`Recorder::flush`] (called by the harness after every step) sorts them
+//! by time — stably, so events of one instant keep their arrival order, which is itself
+//! determined by the seed — before appending them to the [`History`]. Every event of step
+//! `k` lies in `[k·tick, (k+1)·tick]` and the harness records its own events at step
+//! boundaries, so the history stays in non-decreasing time.
+//!
+//! Some events are known only after the fact but belong at an earlier instant: a tell
+//! attempt is recorded (with the status that came back) when it finishes, yet it was sent
+//! when the request went out, and a recipient may receive the tell before the sender hears
+//! back. [`Recorder::reserve`] takes the instant (and the arrival order) when the request goes
+//! out; [`Recorder::complete`] fills the event in later. Until every reservation at or before
+//! an instant is completed or cancelled, [`Recorder::flush`] holds back the events from that
+//! instant on, so the history stays in time order.
+//!
+//! The recorder also carries side channels that are not history events: stripes the servers
+//! stored (the harness draws stripe loss and corruption from them).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::history::{EmailId, Event, EventKind, History, Host};
+use crate::limits::US_PER_S;
+
+/// One stripe a RAIDA reported stored (its observer's "stripe stored").
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct StoredStripe {
+    /// The storage RAIDA.
+    pub raida: u8,
+    /// The file GUID (the email id).
+    pub email_id: EmailId,
+    /// The file.
+    pub file_type: u8,
+}
+
+/// A reserved place in the history: an instant and an arrival number.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Reservation {
+    at_sim_us: u64,
+    sequence: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    history: History,
+    /// (time, arrival number, event) not yet in the history.
+    pending: Vec<(u64, u64, Event)>,
+    /// Open reservations: arrival number → time.
+    open: BTreeMap<u64, u64>,
+    next_sequence: u64,
+    stored_stripes: Vec<StoredStripe>,
+}
+
+impl Inner {
+    fn sequence(&mut self) -> u64 {
+        self.next_sequence += 1;
+        self.next_sequence
+    }
+}
+
+/// The run's recorder. Cheap to clone; every clone appends to the same history.
+#[derive(Clone, Debug, Default)]
+pub struct Recorder {
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// Simulated time of the host currently running, microseconds since the run's epoch.
+///
+/// Panics outside a turmoil host: only simulated code records with the host's time.
+pub fn host_now_us() -> u64 {
+    let elapsed = turmoil::sim_elapsed().expect("recording outside a turmoil host");
+    u64::try_from(elapsed.as_micros()).expect("simulated time fits u64 microseconds")
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A poisoned lock means a host panicked while recording: the run is already lost.
+        self.inner.lock().expect("recorder lock poisoned")
+    }
+
+    /// Records `kind` on `host` at the current host's simulated time (inside a host).
+    pub fn record(&self, host: Host, kind: EventKind) {
+        self.record_at(host_now_us(), host, kind);
+    }
+
+    /// Records `kind` on `host` at `at_sim_us` (the harness, between steps).
+    pub fn record_at(&self, at_sim_us: u64, host: Host, kind: EventKind) {
+        let mut inner = self.lock();
+        let sequence = inner.sequence();
+        inner.pending.push((
+            at_sim_us,
+            sequence,
+            Event {
+                at_sim_us,
+                host,
+                kind,
+            },
+        ));
+    }
+
+    /// Reserves the current host instant for an event recorded later with
+    /// [`Recorder::complete`] (inside a host).
+    pub fn reserve(&self) -> Reservation {
+        let at_sim_us = host_now_us();
+        let mut inner = self.lock();
+        let sequence = inner.sequence();
+        inner.open.insert(sequence, at_sim_us);
+        Reservation {
+            at_sim_us,
+            sequence,
+        }
+    }
+
+    /// Records `kind` on `host` at the reserved instant.
+    pub fn complete(&self, reservation: Reservation, host: Host, kind: EventKind) {
+        let mut inner = self.lock();
+        let removed = inner.open.remove(&reservation.sequence);
+        assert!(removed.is_some(), "a reservation is completed once");
+        inner.pending.push((
+            reservation.at_sim_us,
+            reservation.sequence,
+            Event {
+                at_sim_us: reservation.at_sim_us,
+                host,
+                kind,
+            },
+        ));
+    }
+
+    /// Gives a reservation up without an event.
+    pub fn cancel(&self, reservation: Reservation) {
+        self.lock().open.remove(&reservation.sequence);
+    }
+
+    /// Moves the buffered events into the history in time order (arrival order within an
+    /// instant), up to the earliest open reservation. An event older than the history's end
+    /// (impossible with the step discipline above, but a wrong clock must not abort a run)
+    /// is clamped to the end.
+    pub fn flush(&self) {
+        self.flush_events(false);
+    }
+
+    /// Flushes up to the earliest open reservation, or everything when `all`.
+    fn flush_events(&self, all: bool) {
+        let mut inner = self.lock();
+        let watermark = if all {
+            None
+        } else {
+            inner.open.values().min().copied()
+        };
+        let mut pending = std::mem::take(&mut inner.pending);
+        pending.sort_by_key(|(at, sequence, _)| (*at, *sequence));
+        let held_from = watermark.map_or(pending.len(), |watermark| {
+            pending.partition_point(|(at, _, _)| *at < watermark)
+        });
+        inner.pending = pending.split_off(held_from);
+        for (_, _, mut event) in pending {
+            let end_us = inner.history.end_us();
+            debug_assert!(
+                event.at_sim_us >= end_us || end_us - event.at_sim_us <= US_PER_S,
+                "event {} µs older than the history",
+                end_us - event.at_sim_us
+            );
+            event.at_sim_us = event.at_sim_us.max(end_us);
+            inner.history.push(event);
+        }
+    }
+
+    /// Runs `f` on the history recorded so far (flushed events only).
+    pub fn with_history<R>(&self, f: impl FnOnce(&History) -> R) -> R {
+        f(&self.lock().history)
+    }
+
+    /// Flushes everything — cancelling reservations still open (attempts the run ended
+    /// before they finished) — and hands out the history, leaving an empty one.
+    pub fn take_history(&self) -> History {
+        self.lock().open.clear();
+        self.flush_events(true);
+        std::mem::take(&mut self.lock().history)
+    }
+
+    /// Events recorded so far (flushed only).
+    pub fn len(&self) -> usize {
+        self.lock().history.len()
+    }
+
+    /// True before the first flushed event.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A RAIDA stored a stripe (server observer).
+    pub fn note_stripe_stored(&self, stripe: StoredStripe) {
+        self.lock().stored_stripes.push(stripe);
+    }
+
+    /// The stripes stored since the last call, in the order they were stored.
+    pub fn take_stored_stripes(&self) -> Vec<StoredStripe> {
+        std::mem::take(&mut self.lock().stored_stripes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Phase;
+
+    fn phase() -> EventKind {
+        EventKind::PhaseChange {
+            phase: Phase::Safety,
+        }
+    }
+
+    #[test]
+    fn flush_sorts_one_step_stably_by_time() {
+        let recorder = Recorder::new();
+        recorder.record_at(8, Host::Raida(1), phase());
+        recorder.record_at(2, Host::Raida(2), phase());
+        recorder.record_at(8, Host::Raida(3), phase());
+        recorder.record_at(2, Host::Raida(4), phase());
+        assert!(
+            recorder.is_empty(),
+            "nothing is in the history before a flush"
+        );
+        recorder.flush();
+        let hosts: Vec<Host> =
+            recorder.with_history(|h| h.events().iter().map(|e| e.host).collect());
+        assert_eq!(
+            hosts,
+            vec![
+                Host::Raida(2),
+                Host::Raida(4),
+                Host::Raida(1),
+                Host::Raida(3)
+            ]
+        );
+        recorder.record_at(10, Host::World, phase());
+        let history = recorder.take_history();
+        assert_eq!(history.len(), 5);
+        assert_eq!(history.end_us(), 10);
+        assert!(recorder.is_empty());
+    }
+
+    #[test]
+    fn reservations_hold_later_events_back() {
+        let recorder = Recorder::new();
+        let early = {
+            let mut inner = recorder.lock();
+            let sequence = inner.sequence();
+            inner.open.insert(sequence, 5);
+            Reservation {
+                at_sim_us: 5,
+                sequence,
+            }
+        };
+        recorder.record_at(3, Host::Raida(1), phase());
+        recorder.record_at(7, Host::Raida(2), phase());
+        recorder.flush();
+        assert_eq!(recorder.len(), 1, "only the event before the reservation");
+        recorder.complete(early, Host::Client(0), phase());
+        recorder.flush();
+        let hosts: Vec<Host> =
+            recorder.with_history(|h| h.events().iter().map(|e| e.host).collect());
+        assert_eq!(hosts, vec![Host::Raida(1), Host::Client(0), Host::Raida(2)]);
+        let open = {
+            let mut inner = recorder.lock();
+            let sequence = inner.sequence();
+            inner.open.insert(sequence, 9);
+            sequence
+        };
+        recorder.record_at(10, Host::World, phase());
+        recorder.flush();
+        assert_eq!(recorder.len(), 3);
+        assert!(recorder.lock().open.contains_key(&open));
+        assert_eq!(
+            recorder.take_history().len(),
+            4,
+            "take_history drops open reservations"
+        );
+    }
+
+    #[test]
+    fn side_channels_hand_out_what_was_noted() {
+        let recorder = Recorder::new();
+        let email_id = EmailId([7; 16]);
+        let stored = StoredStripe {
+            raida: 3,
+            email_id,
+            file_type: 1,
+        };
+        recorder.note_stripe_stored(stored);
+        assert_eq!(recorder.take_stored_stripes(), vec![stored]);
+        assert!(recorder.take_stored_stripes().is_empty());
+    }
+}
