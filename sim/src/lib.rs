@@ -35,6 +35,8 @@
 
 pub mod checkers;
 pub mod clock;
+pub mod compare;
+pub mod extensions;
 pub mod history;
 pub mod limits;
 pub mod report;

@@ -142,6 +142,10 @@ pub const POLL_FAILURE_BACKOFF_MS: u32 = 1_000;
 pub const DOWNLOAD_RETRY_S: u32 = 5;
 /// Downloads of one file a device attempts before it gives up for good.
 pub const DOWNLOAD_ATTEMPTS_MAX: u32 = 64;
+/// A download attempt begun in the safety phase may end (and fail) this long after the
+/// heal; `exact_reassembly` still excuses such a failure by the faults before the heal.
+/// A real failure repeats every `DOWNLOAD_RETRY_S` and is judged once past this grace.
+pub const HEAL_DOWNLOAD_GRACE_S: u32 = 30;
 /// How often each RAIDA's disk-maintenance task looks for work, milliseconds.
 pub const MAINTENANCE_POLL_MS: u32 = 50;
 /// How often the healed phase checks whether every expected delivery is done, milliseconds.
@@ -177,4 +181,6 @@ const _: () = assert!(REPLAY_DELAY_S_MAX < TELL_SKEW_S_DEFAULT);
 const _: () = assert!(PEEK_INTERVAL_MS_MIN >= 1 && PEEK_INTERVAL_MS_MIN <= PEEK_INTERVAL_MS_MAX);
 const _: () = assert!(CRASH_STEP_OCCURRENCE_MAX >= 1);
 const _: () = assert!(DOWNLOAD_ATTEMPTS_MAX >= 1 && DOWNLOAD_RETRY_S >= 1);
+// A persistent download failure outlives the grace by many retries.
+const _: () = assert!(HEAL_DOWNLOAD_GRACE_S < DOWNLOAD_ATTEMPTS_MAX * DOWNLOAD_RETRY_S / 2);
 const _: () = assert!(MAINTENANCE_POLL_MS >= 1 && QUIESCENCE_CHECK_MS >= 1);

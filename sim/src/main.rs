@@ -4,7 +4,11 @@
 //! raida-sim run SCENARIO.toml [--seed N]
 //! raida-sim replay SCENARIO.toml --seed N [--trace-out FILE]
 //! raida-sim sweep SCENARIO.toml --seeds A..B [--jobs K]
+//! raida-sim compare SCENARIO.toml --seeds A..B --with EXT[,EXT]
 //! ```
+//!
+//! `compare` exits 0 after printing its table (it judges nothing), 2 for bad arguments or an
+//! unknown extension name.
 //!
 //! Exit status: 0 when the scenario's expectations hold (no unexpected violation, no host
 //! failure, and — over the scenario's default seeds — every `expect.must_find` invariant
@@ -16,6 +20,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use raida_sim::compare::{compare, render};
+use raida_sim::extensions::ExtensionName;
 use raida_sim::report::{render_wall_time, replay_command, Outcome, SeedOutcome};
 use raida_sim::run::{
     default_trace_path, parse_seed_range, run_one, sweep, write_json_trace, SeedRun,
@@ -61,6 +67,18 @@ enum Command {
         /// Worker threads, each running whole simulations.
         #[arg(long, default_value_t = 1)]
         jobs: usize,
+    },
+    /// Run the same seeds without and with protocol extensions and print a table.
+    Compare {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Seeds `A..B` or `A..=B`.
+        #[arg(long)]
+        seeds: String,
+        /// Extensions to add on every RAIDA and client, comma-separated
+        /// (replay_guard, delivery_ack, attachment_count).
+        #[arg(long = "with")]
+        with: String,
     },
 }
 
@@ -204,6 +222,45 @@ fn sweep_command(path: &Path, seeds: &str, jobs: usize) -> ExitCode {
     exit(verdict(&scenario, &runs))
 }
 
+fn compare_command(path: &Path, seeds: &str, with: &str) -> ExitCode {
+    let scenario = match load(path) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    let seeds: Vec<u64> = match parse_seed_range(seeds) {
+        Ok(range) => range.collect(),
+        Err(error) => {
+            eprintln!("error: --seeds: {error}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let mut names = Vec::new();
+    for name in with
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+    {
+        match ExtensionName::parse(name) {
+            Some(known) => names.push(known),
+            None => {
+                let known: Vec<&str> = ExtensionName::ALL.iter().map(|n| n.as_str()).collect();
+                eprintln!(
+                    "error: --with: unknown extension `{name}` (known: {})",
+                    known.join(", ")
+                );
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    if names.is_empty() {
+        eprintln!("error: --with names no extension");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let stats = compare(&scenario, &seeds, &names);
+    print!("{}", render(&scenario, &seeds, &stats));
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -228,5 +285,10 @@ fn main() -> ExitCode {
             seeds,
             jobs,
         } => sweep_command(&scenario, &seeds, jobs),
+        Command::Compare {
+            scenario,
+            seeds,
+            with,
+        } => compare_command(&scenario, &seeds, &with),
     }
 }

@@ -73,6 +73,7 @@
 //! must_find = []                # subset of violations that some default seed MUST produce
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
@@ -80,6 +81,8 @@ use std::path::Path;
 use rand::Rng;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+
+use crate::extensions::{ExtensionName, ExtensionsConfig, Which};
 use toml::Spanned;
 
 use crate::checkers::Invariant;
@@ -449,6 +452,9 @@ pub struct Scenario {
     pub server: ServerSettings,
     /// `[expect]`.
     pub expect: Expectations,
+    /// `[extensions]`: which RAIDAs and clients run which protocol extensions (none by
+    /// default).
+    pub extensions: ExtensionsConfig,
 }
 
 impl Scenario {
@@ -561,6 +567,8 @@ impl Scenario {
             |list: &[Invariant]| format!("{:?}", list.iter().map(|i| i.name()).collect::<Vec<_>>());
         put("expect.violations", names(&self.expect.violations));
         put("expect.must_find", names(&self.expect.must_find));
+        // Only listed when set, so scenarios without extensions print as before.
+        out.extend(self.extensions.parameters());
         out
     }
 }
@@ -823,6 +831,25 @@ struct RawFile {
     server: Field<RawServer>,
     #[serde(default)]
     expect: Field<RawExpect>,
+    #[serde(default)]
+    extensions: Field<RawExtensions>,
+}
+
+/// `[extensions]`: name → `"all"` or a list of indexes, for each side.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExtensions {
+    #[serde(default)]
+    raidas: Field<BTreeMap<String, RawWhich>>,
+    #[serde(default)]
+    clients: Field<BTreeMap<String, RawWhich>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum RawWhich {
+    Word(String),
+    Ids(Vec<u32>),
 }
 
 #[derive(Deserialize)]
@@ -1266,7 +1293,14 @@ impl RawFile {
             );
         }
 
+        let extensions = validate_extensions(
+            Self::section(doc, "extensions", &self.extensions),
+            self.extensions,
+            &topology,
+        )?;
+
         Ok(Scenario {
+            extensions,
             file_name: doc.file.to_string(),
             name,
             description,
@@ -1614,6 +1648,73 @@ fn validate_faults(
             0.0,
         )?,
     })
+}
+
+fn validate_extensions(
+    section: Section<'_, '_>,
+    raw: Field<RawExtensions>,
+    topology: &Topology,
+) -> Result<ExtensionsConfig, ScenarioError> {
+    let raw = raw.map(Spanned::into_inner).unwrap_or_default();
+    let raidas = extension_side(
+        &section,
+        "raidas",
+        &raw.raidas,
+        u32::from(topology.raidas),
+        false,
+    )?;
+    let clients = extension_side(&section, "clients", &raw.clients, topology.mailboxes, true)?;
+    Ok(ExtensionsConfig { raidas, clients })
+}
+
+/// One side of `[extensions]`: known names, `"all"` or indexes below `count`.
+fn extension_side(
+    section: &Section<'_, '_>,
+    side: &str,
+    raw: &Field<BTreeMap<String, RawWhich>>,
+    count: u32,
+    clients: bool,
+) -> Result<BTreeMap<ExtensionName, Which>, ScenarioError> {
+    let mut out = BTreeMap::new();
+    let Some(map) = raw.as_ref() else {
+        return Ok(out);
+    };
+    for (key, which) in map.get_ref() {
+        let field = format!("{side}.{key}");
+        let known: Vec<&str> = ExtensionName::ALL.iter().map(|n| n.as_str()).collect();
+        let Some(name) = ExtensionName::parse(key) else {
+            return section.fail(
+                &field,
+                raw,
+                format!("unknown extension `{key}` (known: {})", known.join(", ")),
+            );
+        };
+        if clients && !name.has_client_half() {
+            return section.fail(
+                &field,
+                raw,
+                format!("extension `{key}` runs on the beacon only; list it under raidas"),
+            );
+        }
+        let which = match which {
+            RawWhich::Word(word) if word == "all" => Which::All,
+            RawWhich::Word(word) => {
+                return section.fail(
+                    &field,
+                    raw,
+                    format!("{word:?} is neither \"all\" nor a list of indexes"),
+                )
+            }
+            RawWhich::Ids(ids) => {
+                if let Some(bad) = ids.iter().find(|&&id| id >= count) {
+                    return section.fail(&field, raw, format!("index {bad} is outside 0..{count}"));
+                }
+                Which::Ids(ids.iter().copied().collect())
+            }
+        };
+        out.insert(name, which);
+    }
+    Ok(out)
 }
 
 fn validate_server(

@@ -44,6 +44,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::error::{ClientError, RaidaRef, ReplyFault};
+use crate::extension::ClientExtensions;
 use crate::identity::{Guid, Identity};
 use crate::observer::{ClientObserver, NoopObserver};
 use crate::transport::{round_trip, Connector, RawReply, Timeouts};
@@ -106,6 +107,7 @@ pub struct Client<C: Connector> {
     clock: Arc<dyn Clock>,
     rng: Mutex<ChaCha8Rng>,
     observer: Arc<dyn ClientObserver>,
+    extensions: ClientExtensions,
 }
 
 impl<C: Connector> fmt::Debug for Client<C> {
@@ -161,7 +163,20 @@ impl<C: Connector> Client<C> {
             clock: parts.clock,
             rng: Mutex::new(parts.rng),
             observer: parts.observer,
+            extensions: ClientExtensions::none(),
         })
+    }
+
+    /// This client with the protocol extensions `extensions` active (replaces the empty
+    /// default, the unchanged protocol). The set was checked when it was built.
+    pub fn with_extensions(mut self, extensions: ClientExtensions) -> Self {
+        self.extensions = extensions;
+        self
+    }
+
+    /// The active protocol extensions.
+    pub fn extensions(&self) -> &ClientExtensions {
+        &self.extensions
     }
 
     /// Who this client is.
@@ -234,6 +249,14 @@ impl<C: Connector> Client<C> {
             self.identity.mailbox.serial_number,
             an,
         )
+    }
+
+    /// The preamble of a ping/peek attempt to `raida_index`, with the claimed bytes of the
+    /// active extensions.
+    pub(crate) fn poll_preamble(&self, raida_index: u8, challenge: Challenge) -> Preamble {
+        let mut preamble = self.preamble(raida_index, challenge);
+        self.extensions.poll_preamble(raida_index, &mut preamble);
+        preamble
     }
 
     /// The plan of an idempotent command (retried `retries_max` times).

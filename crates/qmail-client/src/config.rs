@@ -1,5 +1,5 @@
-//! Client settings: timeouts, retries, the AES response counter, the stripe width, the send
-//! policy and the storage duration, with defaults and validated limits.
+//! Client settings: timeouts, retries, the AES response counter, the stripe width, the parity
+//! scheme, the send policy and the storage duration, with defaults and validated limits.
 //!
 //! Every default and bound is a constant in [`crate::limits`]. The settings that DECISIONS.md
 //! names keep its names: `response_counter` (`restart` default, `continue`) must match the
@@ -15,10 +15,52 @@ use qmail_wire::crypto::ResponseCounter;
 use crate::limits::{
     CONCURRENCY_DEFAULT, CONCURRENCY_MAX, CONNECT_TIMEOUT_MS_DEFAULT,
     DATA_STRIPE_COUNT_PLACEABLE_MAX, PING_READ_TIMEOUT_S_DEFAULT, PING_READ_TIMEOUT_S_MAX,
-    REQUEST_TIMEOUT_MS_DEFAULT, RETRIES_MAX_DEFAULT, RETRIES_MAX_LIMIT, RETRY_BACKOFF_MS_DEFAULT,
-    RETRY_BACKOFF_MS_MAX_DEFAULT, TIMEOUT_MS_MAX,
+    RAIDA_COUNT, REQUEST_TIMEOUT_MS_DEFAULT, RETRIES_MAX_DEFAULT, RETRIES_MAX_LIMIT,
+    RETRY_BACKOFF_MS_DEFAULT, RETRY_BACKOFF_MS_MAX_DEFAULT, TIMEOUT_MS_MAX,
 };
-use crate::stripe::DataStripeCount;
+use crate::rs::{self, PARITY_ALGO_REED_SOLOMON};
+use crate::stripe::{DataStripeCount, PARITY_ALGO_XOR};
+
+/// The parity scheme of every file a send stripes (the tell file header's `parity_algo`).
+///
+/// Every stripe of a file goes to its own RAIDA, so N data stripes plus the parity stripes
+/// must fit the 25 RAIDAs: N + 1 ≤ 25 for [`Parity::Xor`], N + k ≤ 25 for
+/// [`Parity::ReedSolomon`] (checked by [`Config::validate`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Parity {
+    /// `parity_algo` 0: one XOR parity stripe; survives one lost stripe per file (default).
+    #[default]
+    Xor,
+    /// `parity_algo` 1 ([`crate::rs`]): `parity_count` Reed–Solomon parity stripes; survives
+    /// any `parity_count` lost stripes per file. 1 ≤ `parity_count`, N + `parity_count` ≤ 25.
+    ReedSolomon {
+        /// k, the parity stripes per file.
+        parity_count: u8,
+    },
+}
+
+impl Parity {
+    /// The parity stripes per file: 1 for XOR, k for Reed–Solomon.
+    pub const fn parity_stripe_count(self) -> usize {
+        match self {
+            Parity::Xor => 1,
+            Parity::ReedSolomon { parity_count } => parity_count as usize,
+        }
+    }
+
+    /// The stripes per file with `data_stripe_count` data stripes: N plus the parity stripes.
+    pub const fn stripe_count(self, data_stripe_count: DataStripeCount) -> usize {
+        data_stripe_count.get() + self.parity_stripe_count()
+    }
+
+    /// The tell file header's `parity_algo` for this scheme.
+    pub const fn parity_algo(self) -> u8 {
+        match self {
+            Parity::Xor => PARITY_ALGO_XOR,
+            Parity::ReedSolomon { .. } => PARITY_ALGO_REED_SOLOMON,
+        }
+    }
+}
 
 /// When a send may tell the beacons although some stripes could not be stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -65,9 +107,12 @@ pub struct Config {
     pub retry_backoff_max: Duration,
     /// Where a response payload's AES-CTR counter starts; must match the servers'.
     pub response_counter: ResponseCounter,
-    /// N, the data stripes per file (plus one parity stripe). Default 7; at most 24, since
-    /// every stripe goes to a distinct RAIDA.
+    /// N, the data stripes per file (plus the parity stripes of [`Config::parity`]). Default
+    /// 7; at most 24 with XOR parity, 25 − k with Reed–Solomon, since every stripe goes to a
+    /// distinct RAIDA.
     pub data_stripe_count: DataStripeCount,
+    /// The parity scheme. Default [`Parity::Xor`]; N + parity stripes ≤ 25 RAIDAs.
+    pub parity: Parity,
     /// Whether a send may tell with one stripe per file missing. Default: no.
     pub send_policy: SendPolicy,
     /// How long the storage RAIDAs keep uploaded stripes. Default one month.
@@ -90,6 +135,7 @@ impl Default for Config {
             retry_backoff_max: Duration::from_millis(RETRY_BACKOFF_MS_MAX_DEFAULT),
             response_counter: ResponseCounter::Restart,
             data_stripe_count: DataStripeCount::DEFAULT,
+            parity: Parity::Xor,
             send_policy: SendPolicy::AllStripes,
             storage_duration: StorageDuration::Month,
             concurrency_max: CONCURRENCY_DEFAULT,
@@ -178,6 +224,7 @@ impl Config {
                 ),
             ));
         }
+        self.check_parity()?;
         if !(1..=CONCURRENCY_MAX).contains(&self.concurrency_max) {
             return Err(error(
                 "concurrency_max",
@@ -185,6 +232,27 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Reed–Solomon's k is at least 1 and N + k fits the 25 RAIDAs (and the code's shape).
+    fn check_parity(&self) -> Result<(), ConfigError> {
+        let Parity::ReedSolomon { parity_count } = self.parity else {
+            return Ok(());
+        };
+        let data_count = self.data_stripe_count.get();
+        let parity_count = usize::from(parity_count);
+        if parity_count == 0 || data_count + parity_count > RAIDA_COUNT {
+            return Err(error(
+                "parity",
+                format!(
+                    "{data_count} data + {parity_count} Reed-Solomon parity stripes: need at \
+                     least 1 parity stripe and at most {RAIDA_COUNT} stripes in all, since the \
+                     stripes of a file go to distinct RAIDAs"
+                ),
+            ));
+        }
+        rs::check_shape(data_count, parity_count)
+            .map_err(|shape| error("parity", shape.to_string()))
     }
 
     /// The backoff before retry number `retry` (1 for the first retry): `retry_backoff ×
@@ -261,6 +329,31 @@ mod tests {
             let error = config.validate().expect_err(setting);
             assert_eq!(error.setting, setting, "{error}");
         }
+    }
+
+    #[test]
+    fn reed_solomon_fits_the_raidas() {
+        let with = |data_stripe_count: usize, parity_count: u8| Config {
+            data_stripe_count: DataStripeCount::new(data_stripe_count).expect("stripeable"),
+            parity: Parity::ReedSolomon { parity_count },
+            ..Config::default()
+        };
+        assert_eq!(with(7, 2).validate(), Ok(()));
+        assert_eq!(with(23, 2).validate(), Ok(()));
+        assert_eq!(with(1, 24).validate(), Ok(()));
+        for (n, k) in [(24, 2), (23, 3), (7, 19), (1, 25), (7, 0), (1, 255)] {
+            let error = with(n, k).validate().expect_err("N + k > 25 or k = 0");
+            assert_eq!(error.setting, "parity", "{error}");
+        }
+        // N = 24 with XOR parity is fine, but Reed-Solomon needs room for k ≥ 1 more.
+        assert_eq!(with(24, 1).validate(), Ok(()));
+        assert_eq!(Parity::ReedSolomon { parity_count: 2 }.parity_algo(), 1);
+        assert_eq!(Parity::Xor.parity_algo(), 0);
+        assert_eq!(
+            Parity::ReedSolomon { parity_count: 3 }.stripe_count(DataStripeCount::DEFAULT),
+            10
+        );
+        assert_eq!(Config::default().parity, Parity::Xor);
     }
 
     #[test]

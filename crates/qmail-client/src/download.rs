@@ -6,8 +6,13 @@
 //! The record's server entries map stripe index → RAIDA (`server_id`) and its address (bytes
 //! 20–27, IPv4-mapped; the directory's address for that RAIDA when the marker is not
 //! `FF FF`). Every manifest file is striped over the same entries (see [`crate::send`]):
-//! stripe index `i < N` is data stripe `i`, index N (`stripe_type` 1) is the parity stripe,
-//! with N = `stripe_count − 1` and `parity_algo` 0.
+//! stripe index `i < N` is data stripe `i` (`stripe_type` 0), the indexes from N on
+//! (`stripe_type` 1) are parity stripes. The header's `parity_algo` says which code:
+//!
+//! - 0, RAID-5 XOR ([`crate::stripe`]): one parity stripe, N = `stripe_count − 1`.
+//! - 1, Reed–Solomon ([`crate::rs`]): N = the entries of `stripe_type` 0, k = those of
+//!   `stripe_type` 1; any k stripes may be lost.
+//! - anything else: the record is refused ([`ClientError::RecordUnusable`]).
 //!
 //! # Pages
 //!
@@ -27,6 +32,11 @@
 //! their errors: never in wrong bytes. Without a CRC-32, though, a wrong stripe *plus* a
 //! missing one cannot be told apart from good data; this client always sends CRC-32s.
 //!
+//! Under Reed–Solomon, up to k missing stripes are rebuilt; more than k missing end in
+//! [`ClientError::FileUnrecoverable`] with cause `TooManyMissing` naming them. Every stripe
+//! beyond the N needed is checked against the rebuilt data, and the file against its CRC-32:
+//! a corrupt stripe that cannot be told apart is an error, never wrong bytes.
+//!
 //! Legacy (manifest v0) records are refused: they have no manifest, and their only size, the
 //! header's total_file_size, may have been raised by the beacon's size estimate, so trimming
 //! by it could return padding as data.
@@ -44,12 +54,14 @@ use qmail_wire::tell::{
 use qmail_wire::Codec;
 
 use crate::client::{expect_payload, Client};
+use crate::config::Parity;
 use crate::error::{ClientError, RaidaRef, ReplyFault, StripeFailure};
 use crate::identity::{Guid, LockerCode};
 use crate::join::join_bounded;
 use crate::limits::{PAGE_SIZE_BYTES, RAIDA_COUNT};
 use crate::observer::StripeRebuilt;
-use crate::stripe::{self, DataStripeCount, StripeFault};
+use crate::rs::{self, RsError, PARITY_ALGO_REED_SOLOMON};
+use crate::stripe::{self, DataStripeCount, StripeError, StripeFault};
 use crate::transport::Connector;
 
 /// One downloaded, checked file.
@@ -59,10 +71,13 @@ pub struct DownloadedFile {
     pub file_type: u8,
     /// The original bytes (CRC-32 checked when the record carries one).
     pub bytes: Vec<u8>,
-    /// The stripe index rebuilt from the others, if one was.
+    /// The stripe index rebuilt from the others, if one was (the first, under Reed–Solomon).
     pub rebuilt_stripe: Option<usize>,
     /// Why that stripe was rebuilt: missing, or present but corrupt.
     pub fault: Option<StripeFault>,
+    /// Every stripe index rebuilt from the others, ascending: at most one under XOR parity,
+    /// up to k missing ones under Reed–Solomon.
+    pub rebuilt_stripes: Vec<usize>,
 }
 
 /// Which page of which stored stripe to fetch.
@@ -102,6 +117,8 @@ struct DownloadPlan {
     guid: Guid,
     locker_code: LockerCode,
     data_stripe_count: DataStripeCount,
+    /// The code: XOR (N + 1 stripes) or Reed–Solomon (N + k).
+    parity: Parity,
     /// By stripe index.
     sources: Vec<StripeSource>,
     files: Vec<FilePlan>,
@@ -262,29 +279,69 @@ impl<C: Connector> Client<C> {
         Ok(stripe)
     }
 
-    /// Rebuilds one file from its fetched stripes; see the module docs.
+    /// Rebuilds one file from its fetched stripes with the record's code; see the module docs.
     fn rebuild_file(
         &self,
         plan: &DownloadPlan,
         file: &FilePlan,
         fetched: Vec<Result<Vec<u8>, ClientError>>,
     ) -> Result<DownloadedFile, ClientError> {
-        let mut failures = Vec::new();
-        let mut stripes: Vec<Option<Vec<u8>>> = Vec::with_capacity(fetched.len());
-        for (stripe_index, result) in fetched.into_iter().enumerate() {
-            match result {
-                Ok(stripe) => stripes.push(Some(stripe)),
-                Err(error) => {
-                    failures.push(StripeFailure {
-                        file_type: file.file_type,
-                        stripe_index,
-                        raida_index: plan.sources[stripe_index].server_id,
-                        error,
-                    });
-                    stripes.push(None);
-                }
+        match plan.parity {
+            Parity::Xor => self.rebuild_file_xor(plan, file, fetched),
+            Parity::ReedSolomon { parity_count } => {
+                self.rebuild_file_rs(plan, file, fetched, usize::from(parity_count))
             }
         }
+    }
+
+    /// Reed–Solomon reassembly: up to k missing stripes rebuilt, the surplus and the CRC-32
+    /// checked.
+    fn rebuild_file_rs(
+        &self,
+        plan: &DownloadPlan,
+        file: &FilePlan,
+        fetched: Vec<Result<Vec<u8>, ClientError>>,
+        parity_stripe_count: usize,
+    ) -> Result<DownloadedFile, ClientError> {
+        let (stripes, failures) = split_fetched(plan, file, fetched);
+        let (bytes, faults) =
+            reassemble_rs_searching(&stripes, plan.data_stripe_count, parity_stripe_count, file)
+                .map_err(|error| ClientError::FileUnrecoverable {
+                    email_id: plan.guid,
+                    file_type: file.file_type,
+                    failures,
+                    cause: stripe_error_of(error),
+                })?;
+        assert_eq!(bytes.len() as u64, file.original_size_bytes);
+        assert!(faults.len() <= parity_stripe_count);
+        for &fault in &faults {
+            self.observer().stripe_rebuilt(&StripeRebuilt {
+                email_id: plan.guid,
+                file_type: file.file_type,
+                fault,
+                raida_index: plan.sources[fault.stripe_index()].server_id,
+            });
+        }
+        let mut rebuilt_stripes: Vec<usize> =
+            faults.iter().map(|fault| fault.stripe_index()).collect();
+        rebuilt_stripes.sort_unstable();
+        Ok(DownloadedFile {
+            file_type: file.file_type,
+            bytes,
+            rebuilt_stripe: faults.first().map(|fault| fault.stripe_index()),
+            fault: faults.first().copied(),
+            rebuilt_stripes,
+        })
+    }
+
+    /// XOR (`parity_algo` 0) reassembly; see the module docs.
+    fn rebuild_file_xor(
+        &self,
+        plan: &DownloadPlan,
+        file: &FilePlan,
+        fetched: Vec<Result<Vec<u8>, ClientError>>,
+    ) -> Result<DownloadedFile, ClientError> {
+        let (stripes, failures) = split_fetched(plan, file, fetched);
         let reassembled = stripe::reassemble_verified(
             &stripes,
             plan.data_stripe_count,
@@ -314,7 +371,181 @@ impl<C: Connector> Client<C> {
             bytes: reassembled.file,
             rebuilt_stripe: reassembled.fault.map(StripeFault::stripe_index),
             fault: reassembled.fault,
+            rebuilt_stripes: reassembled
+                .fault
+                .map(StripeFault::stripe_index)
+                .into_iter()
+                .collect(),
         })
+    }
+}
+
+/// Most reassemblies [`reassemble_rs_searching`] tries while looking for corrupt stripes: all
+/// pairs of 25 stripes (300) fit, all triples (2,300) do not.
+const RS_ERASURE_TRIALS_MAX: usize = 1_024;
+
+const _: () = assert!(RS_ERASURE_TRIALS_MAX >= RAIDA_COUNT * (RAIDA_COUNT - 1) / 2);
+
+/// Reed–Solomon reassembly of one file, and the stripes rebuilt (missing, then corrupt).
+///
+/// Missing stripes (up to k) are plain erasures. When the stripes given disagree (the surplus
+/// parity or the CRC-32 fails) and the manifest carries a CRC-32, the present stripes are
+/// treated as erased one set at a time, smallest sets first, within the k − missing budget and
+/// [`RS_ERASURE_TRIALS_MAX`] reassemblies; a set is accepted only when what is left agrees
+/// (surplus parity) and the file matches the CRC-32. Nothing accepted: the first error.
+fn reassemble_rs_searching(
+    stripes: &[Option<Vec<u8>>],
+    data_stripe_count: DataStripeCount,
+    parity_stripe_count: usize,
+    file: &FilePlan,
+) -> Result<(Vec<u8>, Vec<StripeFault>), RsError> {
+    let mut trial: Vec<Option<&[u8]>> = stripes.iter().map(|s| s.as_deref()).collect();
+    let reassemble = |trial: &[Option<&[u8]>]| {
+        rs::reassemble_rs_verified(
+            trial,
+            data_stripe_count,
+            parity_stripe_count,
+            file.original_size_bytes,
+            file.crc32,
+        )
+    };
+    let missing: Vec<StripeFault> = (0..stripes.len())
+        .filter(|&index| trial.get(index).is_some_and(Option::is_none))
+        .map(|stripe_index| StripeFault::Missing { stripe_index })
+        .collect();
+    let first_error = match reassemble(&trial) {
+        Ok(bytes) => return Ok((bytes, missing)),
+        Err(error) => error,
+    };
+    let disagreeing = matches!(
+        first_error,
+        RsError::ParityMismatch { .. } | RsError::Crc32Mismatch { .. }
+    );
+    if !disagreeing || file.crc32.is_none() {
+        return Err(first_error);
+    }
+    let present: Vec<usize> = (0..stripes.len())
+        .filter(|&index| trial.get(index).is_some_and(Option::is_some))
+        .collect();
+    let budget = parity_stripe_count.saturating_sub(missing.len());
+    let mut trials = 0usize;
+    for erased_count in 1..=budget.min(present.len()) {
+        let mut chosen: Vec<usize> = (0..erased_count).collect();
+        loop {
+            trials += 1;
+            if trials > RS_ERASURE_TRIALS_MAX {
+                return Err(first_error);
+            }
+            for &position in &chosen {
+                trial[present[position]] = None;
+            }
+            let result = reassemble(&trial);
+            for &position in &chosen {
+                trial[present[position]] = stripes[present[position]].as_deref();
+            }
+            if let Ok(bytes) = result {
+                let mut faults = missing;
+                faults.extend(chosen.iter().map(|&position| StripeFault::Corrupt {
+                    stripe_index: present[position],
+                }));
+                return Ok((bytes, faults));
+            }
+            if !next_combination(&mut chosen, present.len()) {
+                break;
+            }
+        }
+    }
+    Err(first_error)
+}
+
+/// Steps `chosen` (ascending positions below `count`) to the next combination in
+/// lexicographic order; false after the last.
+fn next_combination(chosen: &mut [usize], count: usize) -> bool {
+    let size = chosen.len();
+    for slot in (0..size).rev() {
+        let slot_max = count - size + slot;
+        if chosen[slot] < slot_max {
+            chosen[slot] += 1;
+            for later in slot + 1..size {
+                chosen[later] = chosen[later - 1] + 1;
+            }
+            return true;
+        }
+    }
+    false
+}
+
+/// The fetched stripes by index (`None` for one that failed) and the failures, each naming
+/// its stripe index and RAIDA.
+fn split_fetched(
+    plan: &DownloadPlan,
+    file: &FilePlan,
+    fetched: Vec<Result<Vec<u8>, ClientError>>,
+) -> (Vec<Option<Vec<u8>>>, Vec<StripeFailure>) {
+    assert_eq!(fetched.len(), plan.sources.len());
+    let mut failures = Vec::new();
+    let mut stripes: Vec<Option<Vec<u8>>> = Vec::with_capacity(fetched.len());
+    for (stripe_index, result) in fetched.into_iter().enumerate() {
+        match result {
+            Ok(stripe) => stripes.push(Some(stripe)),
+            Err(error) => {
+                failures.push(StripeFailure {
+                    file_type: file.file_type,
+                    stripe_index,
+                    raida_index: plan.sources[stripe_index].server_id,
+                    error,
+                });
+                stripes.push(None);
+            }
+        }
+    }
+    (stripes, failures)
+}
+
+/// A Reed–Solomon reassembly failure as the client's stripe-level cause (the variants match
+/// one to one, except that `ParityMismatch` does not carry the disagreeing indexes and a bad
+/// shape, which [`plan_download`] already refused, reads as a stripe count out of range).
+fn stripe_error_of(error: RsError) -> StripeError {
+    match error {
+        RsError::ShapeInvalid {
+            data_stripe_count,
+            parity_stripe_count,
+        } => StripeError::StripeCountInvalid {
+            stripe_count: data_stripe_count.saturating_add(parity_stripe_count),
+        },
+        RsError::StripeCountMismatch {
+            stripe_count,
+            stripe_count_expected,
+        } => StripeError::StripeCountMismatch {
+            stripe_count,
+            stripe_count_expected,
+        },
+        RsError::StripeSizeMismatch {
+            stripe_index,
+            size_bytes,
+            size_bytes_expected,
+        } => StripeError::StripeSizeMismatch {
+            stripe_index,
+            size_bytes,
+            size_bytes_expected,
+        },
+        RsError::TooManyMissing { missing_indexes } => {
+            StripeError::TooManyMissing { missing_indexes }
+        }
+        RsError::ParityMismatch { .. } => StripeError::ParityMismatch,
+        RsError::Crc32Mismatch {
+            crc32_expected,
+            crc32_found,
+        } => StripeError::Crc32Mismatch {
+            crc32_expected,
+            crc32_found,
+        },
+        RsError::OriginalSizeInvalid {
+            original_size_bytes,
+        } => StripeError::OriginalSizeInvalid {
+            original_size_bytes,
+        },
+        RsError::Stripe(error) => error,
     }
 }
 
@@ -332,12 +563,6 @@ fn plan_download(record: &TellRecord) -> Result<DownloadPlan, ClientError> {
             header.manifest_version
         )));
     }
-    if header.parity_algo != PARITY_ALGO_RAID5_XOR {
-        return Err(unusable(format!(
-            "unknown parity_algo {}",
-            header.parity_algo
-        )));
-    }
     if usize::from(header.stripe_count) != record.servers.len() {
         return Err(unusable(format!(
             "stripe_count {} but {} server entries",
@@ -345,20 +570,61 @@ fn plan_download(record: &TellRecord) -> Result<DownloadPlan, ClientError> {
             record.servers.len()
         )));
     }
-    let data_stripe_count = DataStripeCount::from_stripe_count(record.servers.len())
-        .map_err(|error| unusable(error.to_string()))?;
+    let (data_stripe_count, parity) = plan_code(record).map_err(unusable)?;
     let sources = plan_sources(record, data_stripe_count).map_err(unusable)?;
     let files = plan_files(record, data_stripe_count).map_err(unusable)?;
     Ok(DownloadPlan {
         guid,
         locker_code: header.locker_code,
         data_stripe_count,
+        parity,
         sources,
         files,
     })
 }
 
-/// The source of each stripe index: every index 0..=N exactly once, parity at N.
+/// N and the code from `parity_algo` and the server entries: XOR has N + 1 entries; under
+/// Reed–Solomon N counts the `stripe_type` 0 entries and k the `stripe_type` 1 entries.
+fn plan_code(record: &TellRecord) -> Result<(DataStripeCount, Parity), String> {
+    let parity_algo = record.file_header.parity_algo;
+    match parity_algo {
+        PARITY_ALGO_RAID5_XOR => {
+            let data_stripe_count = DataStripeCount::from_stripe_count(record.servers.len())
+                .map_err(|error| error.to_string())?;
+            Ok((data_stripe_count, Parity::Xor))
+        }
+        PARITY_ALGO_REED_SOLOMON => {
+            let count_of = |stripe_type: u8| {
+                record
+                    .servers
+                    .iter()
+                    .filter(|entry| entry.stripe_type == stripe_type)
+                    .count()
+            };
+            let data_count = count_of(STRIPE_TYPE_DATA);
+            let parity_count = count_of(STRIPE_TYPE_PARITY);
+            if data_count + parity_count != record.servers.len() {
+                return Err(format!(
+                    "{} server entries have a stripe_type other than 0 (data) or 1 (parity)",
+                    record.servers.len() - data_count - parity_count
+                ));
+            }
+            rs::check_shape(data_count, parity_count)
+                .map_err(|shape| format!("Reed-Solomon stripes: {shape}"))?;
+            let data_stripe_count =
+                DataStripeCount::new(data_count).map_err(|error| error.to_string())?;
+            let parity_count = u8::try_from(parity_count).expect("check_shape bounds k by 32");
+            Ok((data_stripe_count, Parity::ReedSolomon { parity_count }))
+        }
+        other => Err(format!(
+            "unknown parity_algo {other}: this client rebuilds {PARITY_ALGO_RAID5_XOR} (RAID-5 \
+             XOR) and {PARITY_ALGO_REED_SOLOMON} (Reed-Solomon)"
+        )),
+    }
+}
+
+/// The source of each stripe index: every index 0..M exactly once, data below N, parity from
+/// N on.
 fn plan_sources(
     record: &TellRecord,
     data_stripe_count: DataStripeCount,
@@ -372,7 +638,7 @@ fn plan_sources(
         if slot.is_some() {
             return Err(format!("stripe index {stripe_index} appears twice"));
         }
-        let stripe_type_expected = if stripe_index == data_stripe_count.parity_stripe_index() {
+        let stripe_type_expected = if stripe_index >= data_stripe_count.get() {
             STRIPE_TYPE_PARITY
         } else {
             STRIPE_TYPE_DATA
@@ -433,4 +699,121 @@ fn plan_files(
         });
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_for(original_size_bytes: u64, crc32: Option<u32>) -> FilePlan {
+        FilePlan {
+            file_type: FILE_TYPE_BODY,
+            original_size_bytes,
+            stripe_size_bytes: 0,
+            crc32,
+        }
+    }
+
+    fn record(parity_algo: u8, stripe_types: &[u8]) -> TellRecord {
+        use qmail_wire::tell::{FileHeader, ManifestEntry, ServerEntry};
+        let addr = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 1);
+        let servers = stripe_types
+            .iter()
+            .enumerate()
+            .map(|(index, &stripe_type)| {
+                ServerEntry::new(index as u8, stripe_type, index as u8, addr)
+            })
+            .collect();
+        let body = ManifestEntry {
+            file_type: FILE_TYPE_BODY,
+            file_flags: 0,
+            reserved: [0; 2],
+            original_size: 10,
+            crc32: 0,
+        };
+        let header = FileHeader {
+            parity_algo,
+            ..FileHeader::default()
+        };
+        TellRecord::new_v1(header, servers, vec![body])
+    }
+
+    #[test]
+    fn plan_reads_the_code_from_parity_algo_and_stripe_types() {
+        let plan = plan_download(&record(0, &[0, 0, 0, 1])).expect("xor");
+        assert_eq!(plan.parity, Parity::Xor);
+        assert_eq!(plan.data_stripe_count.get(), 3);
+        let plan = plan_download(&record(1, &[0, 0, 0, 1, 1])).expect("rs");
+        assert_eq!(plan.parity, Parity::ReedSolomon { parity_count: 2 });
+        assert_eq!(plan.data_stripe_count.get(), 3);
+        for (algo, types, needle) in [
+            (7, &[0u8, 0, 1][..], "unknown parity_algo 7"),
+            (1, &[0, 0, 2][..], "stripe_type other than"),
+            (1, &[0, 1, 0][..], "stripe index 1 has stripe_type 1"),
+            (1, &[0, 0, 0][..], "Reed-Solomon stripes"),
+            (0, &[0, 1, 1][..], "stripe index 1 has stripe_type 1"),
+        ] {
+            let error = plan_download(&record(algo, types)).expect_err(needle);
+            assert!(
+                matches!(error, ClientError::RecordUnusable { .. }),
+                "{error}"
+            );
+            assert!(error.to_string().contains(needle), "{error}");
+        }
+    }
+
+    #[test]
+    fn combinations_in_order() {
+        let mut chosen = vec![0, 1];
+        let mut all = vec![chosen.clone()];
+        while next_combination(&mut chosen, 5) {
+            all.push(chosen.clone());
+        }
+        assert_eq!(all.len(), 10);
+        assert_eq!(all.last(), Some(&vec![3, 4]));
+        let mut single = vec![0];
+        assert!(next_combination(&mut single, 2));
+        assert!(!next_combination(&mut single, 2));
+    }
+
+    #[test]
+    fn searching_finds_corrupt_stripes_only_with_a_crc() {
+        let n = DataStripeCount::new(4).expect("valid");
+        let file: Vec<u8> = (0..1_000u32).map(|i| (i * 7 + 3) as u8).collect();
+        let crc = stripe::file_crc32(&file);
+        let good = rs::stripe_rs(&file, n, 2).expect("stripes").into_stripes();
+        let mut stripes = good.clone();
+        for index in [0, 4] {
+            if let Some(Some(stripe)) = stripes.get_mut(index) {
+                stripe[3] ^= 0x40;
+            }
+        }
+        let (bytes, faults) =
+            reassemble_rs_searching(&stripes, n, 2, &plan_for(1_000, Some(crc))).expect("found");
+        assert_eq!(bytes, file);
+        assert_eq!(
+            faults,
+            vec![
+                StripeFault::Corrupt { stripe_index: 0 },
+                StripeFault::Corrupt { stripe_index: 4 }
+            ]
+        );
+        // Without a CRC-32 nothing says which stripes lie: an error, never a guess.
+        let error =
+            reassemble_rs_searching(&stripes, n, 2, &plan_for(1_000, None)).expect_err("no crc");
+        assert!(matches!(error, RsError::ParityMismatch { .. }), "{error}");
+        // Three missing of k = 2: named.
+        let mut stripes = good;
+        for index in [1, 2, 5] {
+            stripes[index] = None;
+        }
+        let error = reassemble_rs_searching(&stripes, n, 2, &plan_for(1_000, Some(crc)))
+            .expect_err("three missing");
+        assert_eq!(
+            stripe_error_of(error),
+            StripeError::TooManyMissing {
+                missing_indexes: vec![1, 2, 5]
+            }
+        );
+    }
 }

@@ -40,6 +40,7 @@ pub mod config;
 pub mod directory;
 pub mod download;
 pub mod error;
+pub mod extension;
 pub mod identity;
 mod join;
 pub mod limits;

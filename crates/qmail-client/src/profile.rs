@@ -29,6 +29,8 @@
 //! retry_backoff_max_ms = 5000
 //! response_counter = "restart"              # or "continue"
 //! data_stripe_count = 7
+//! parity_algo = "xor"                       # or "reed_solomon"
+//! parity_count = 2                          # reed_solomon only (default 2); N + k <= 25
 //! send_policy = "all_stripes"               # or "allow_one_missing_per_file"
 //! storage_duration = "month"                # day, week, month, three_months, six_months,
 //!                                           # year, permanent
@@ -51,10 +53,10 @@ use qmail_wire::crypto::ResponseCounter;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::{Config, SendPolicy};
+use crate::config::{Config, Parity, SendPolicy};
 use crate::directory::{BeaconRule, Directory};
 use crate::identity::{An, Identity, LockerCode, MailboxId};
-use crate::limits::{PROFILE_FILE_SIZE_BYTES_MAX, RAIDA_COUNT};
+use crate::limits::{PROFILE_FILE_SIZE_BYTES_MAX, RAIDA_COUNT, RS_PARITY_STRIPE_COUNT_DEFAULT};
 use crate::stripe::DataStripeCount;
 
 /// A parsed profile.
@@ -196,6 +198,8 @@ struct RawConfig {
     retry_backoff_max_ms: Option<Spanned<u64>>,
     response_counter: Option<Spanned<String>>,
     data_stripe_count: Option<Spanned<u64>>,
+    parity_algo: Option<Spanned<String>>,
+    parity_count: Option<Spanned<u64>>,
     send_policy: Option<Spanned<String>>,
     storage_duration: Option<Spanned<String>>,
     concurrency_max: Option<Spanned<u64>>,
@@ -486,6 +490,7 @@ impl Checker<'_> {
                     self.invalid(value.span(), "data_stripe_count", "expected 1..=24")
                 })?;
         }
+        config.parity = self.parity(raw)?;
         if let Some(value) = &raw.send_policy {
             config.send_policy = match value.get_ref().as_str() {
                 "all_stripes" => SendPolicy::AllStripes,
@@ -520,6 +525,43 @@ impl Checker<'_> {
         })?;
         Ok(config)
     }
+
+    /// `parity_algo` (`"xor"` default, or "reed_solomon") and `parity_count` (Reed–Solomon
+    /// only, default 2); the N + k bound is [`Config::validate`]'s.
+    fn parity(&self, raw: &RawConfig) -> Result<Parity, ProfileError> {
+        let reed_solomon = match &raw.parity_algo {
+            None => false,
+            Some(value) => match value.get_ref().as_str() {
+                "xor" => false,
+                "reed_solomon" => true,
+                _ => {
+                    return Err(self.invalid(
+                        value.span(),
+                        "parity_algo",
+                        "expected \"xor\" or \"reed_solomon\"",
+                    ))
+                }
+            },
+        };
+        match (&raw.parity_count, reed_solomon) {
+            (None, false) => Ok(Parity::Xor),
+            (Some(value), false) => Err(self.invalid(
+                value.span(),
+                "parity_count",
+                "needs parity_algo = \"reed_solomon\" (XOR has one parity stripe)",
+            )),
+            (None, true) => Ok(Parity::ReedSolomon {
+                parity_count: RS_PARITY_STRIPE_COUNT_DEFAULT as u8,
+            }),
+            (Some(value), true) => {
+                let parity_count = u8::try_from(*value.get_ref())
+                    .ok()
+                    .filter(|count| usize::from(*count) < RAIDA_COUNT && *count >= 1)
+                    .ok_or_else(|| self.invalid(value.span(), "parity_count", "expected 1..=24"))?;
+                Ok(Parity::ReedSolomon { parity_count })
+            }
+        }
+    }
 }
 
 fn storage_duration(name: &str) -> Option<StorageDuration> {
@@ -540,7 +582,8 @@ fn storage_duration(name: &str) -> Option<StorageDuration> {
 fn config_key_span(raw: &RawConfig, setting: &str) -> (&'static str, Range<usize>) {
     let u64_span = |value: &Option<Spanned<u64>>| value.as_ref().map(Spanned::span);
     let u32_span = |value: &Option<Spanned<u32>>| value.as_ref().map(Spanned::span);
-    let candidates: [(&str, &'static str, Option<Range<usize>>); 9] = [
+    let string_span = |value: &Option<Spanned<String>>| value.as_ref().map(Spanned::span);
+    let candidates: [(&str, &'static str, Option<Range<usize>>); 11] = [
         (
             "connect_timeout",
             "connect_timeout_ms",
@@ -582,6 +625,8 @@ fn config_key_span(raw: &RawConfig, setting: &str) -> (&'static str, Range<usize
             "data_stripe_count",
             u64_span(&raw.data_stripe_count),
         ),
+        ("parity", "parity_count", u64_span(&raw.parity_count)),
+        ("parity", "parity_algo", string_span(&raw.parity_algo)),
     ];
     let given: Vec<(&str, &'static str, Range<usize>)> = candidates
         .into_iter()
@@ -694,6 +739,16 @@ mod tests {
             SendPolicy::AllowOneMissingPerFile
         );
         assert_eq!(profile.config.storage_duration, StorageDuration::Permanent);
+        let rs_text = profile_text(
+            "",
+            "",
+            "[config]\nparity_algo = \"reed_solomon\"\nparity_count = 3\n",
+        );
+        let rs = Profile::parse(&rs_text, "rs.toml").expect("valid");
+        assert_eq!(rs.config.parity, Parity::ReedSolomon { parity_count: 3 });
+        let rs_text = profile_text("", "", "[config]\nparity_algo = \"reed_solomon\"\n");
+        let rs = Profile::parse(&rs_text, "rs.toml").expect("valid");
+        assert_eq!(rs.config.parity, Parity::ReedSolomon { parity_count: 2 });
         let defaults = Profile::parse(&profile_text("", "", ""), "d.toml").expect("valid");
         assert_eq!(defaults.config, Config::default());
         assert_eq!(defaults.directory.default_rule(), BeaconRule::SerialModulo);
@@ -733,6 +788,23 @@ mod tests {
         assert_names(&error_of(&text), 12, "ping_read_timeout_s");
         let text = profile_text("", "", "[config]\nsend_policy = \"yolo\"");
         assert_names(&error_of(&text), 12, "send_policy");
+        let text = profile_text("", "", "[config]\nparity_algo = \"raid6\"");
+        assert_names(&error_of(&text), 12, "parity_algo");
+        // parity_count only with Reed-Solomon; N + k beyond the 25 RAIDAs is refused.
+        let text = profile_text("", "", "[config]\nparity_count = 2");
+        assert_names(&error_of(&text), 12, "parity_count");
+        let text = profile_text(
+            "",
+            "",
+            "[config]\ndata_stripe_count = 20\nparity_algo = \"reed_solomon\"\nparity_count = 6",
+        );
+        assert_names(&error_of(&text), 14, "parity_count");
+        let text = profile_text(
+            "",
+            "",
+            "[config]\ndata_stripe_count = 24\nparity_algo = \"reed_solomon\"",
+        );
+        assert_names(&error_of(&text), 13, "parity_algo");
         // Both locker forms given.
         let text = profile_text(
             "upload_locker_hex = \"00ff00ff00ff00ff00ff00ff00ff00ff\"",

@@ -117,11 +117,13 @@ impl<C: Connector> Client<C> {
         let timestamp_s = wire_timestamp_s(self.clock());
         let reply = self
             .request(plan, |challenge| {
-                PingBody::with_timestamp(self.preamble(beacon, challenge), timestamp_s).to_bytes()
+                PingBody::with_timestamp(self.poll_preamble(beacon, challenge), timestamp_s)
+                    .to_bytes()
             })
             .await?;
         let timed_out = Status::from_code(reply.status_code).is_some_and(Status::is_ping_timeout);
         if timed_out {
+            self.extensions().after_poll(beacon, &Poll::TimedOut);
             return Ok(Poll::TimedOut);
         }
         self.poll_result(plan, PollKind::Ping, expect_payload(plan, reply)?)
@@ -141,7 +143,7 @@ impl<C: Connector> Client<C> {
         let reply = self
             .request(plan, |challenge| {
                 PeekBody {
-                    preamble: self.preamble(beacon, challenge),
+                    preamble: self.poll_preamble(beacon, challenge),
                     since_timestamp_s: since_unix_s,
                 }
                 .to_bytes()
@@ -161,6 +163,16 @@ impl<C: Connector> Client<C> {
             command: plan.command,
             fault: ReplyFault::Decode(error),
         })?;
+        let arrived = if tells.is_empty() {
+            Poll::Empty
+        } else {
+            Poll::Tells(tells)
+        };
+        self.extensions().after_poll(plan.raida.index, &arrived);
+        let tells = match arrived {
+            Poll::Tells(tells) => self.extensions().received(plan.raida.index, tells),
+            Poll::TimedOut | Poll::Empty => Vec::new(),
+        };
         if tells.is_empty() {
             return Ok(Poll::Empty);
         }

@@ -8,7 +8,9 @@
 //!    than N × 65,447 bytes is refused here, before any upload, naming the limit and the
 //!    width that would fit.
 //! 2. Stripe each file (body `0x01`, attachments `0x0A`, `0x0B`, …) into N data stripes and
-//!    one parity stripe ([`crate::stripe`]) and upload all of them under the email's GUID,
+//!    the parity stripes of [`Config::parity`]: one XOR parity stripe ([`crate::stripe`],
+//!    `parity_algo` 0) or k Reed–Solomon parity stripes ([`crate::rs`], `parity_algo` 1; the
+//!    data stripes are the same), and upload all of them under the email's GUID,
 //!    with at most [`Config::concurrency_max`] uploads in flight, each retried on a fresh
 //!    connection.
 //! 3. Only when every stripe is stored — or [`SendPolicy::AllowOneMissingPerFile`] accepts
@@ -17,23 +19,27 @@
 //!
 //! # Placement rule
 //!
-//! The N+1 stripes of every file of one email go to the same N+1 distinct RAIDAs, so one set
+//! The M stripes (M = N+1 for XOR, N+k for Reed–Solomon) of every file of one email go to the
+//! same M distinct RAIDAs, so one set
 //! of server entries describes every file (the tell has `stripe_count` entries, not one per
 //! file), and no RAIDA holds two stripes of one (GUID, file_type) (it keeps only one).
 //! Which RAIDAs, by rendezvous hashing: rank every RAIDA index `r` in 0..25 by
 //! [`placement_rank`]`(GUID, r)` (FNV-1a-64 over `GUID ‖ r`, then the SplitMix64 finaliser;
 //! not CRC-32, whose linearity gave only 32 distinct 8-RAIDA sets), ties by `r`; stripe index
 //! `i` goes to the RAIDA
-//! ranked `i` (so the parity stripe, index N, to the one ranked N). Anyone holding the GUID
+//! ranked `i` (so the parity stripes, indexes N.., to the ones ranked N..). Anyone holding the
+//! GUID
 //! can recompute it ([`Placement::from_guid`]), and emails spread evenly over the RAIDAs.
 //!
 //! # The tell record
 //!
 //! File header: email GUID, sender coin `00 06` and this mailbox, device id, the clock's
-//! time, tell type 0, stripe_count N+1, the email's locker code, total_file_size = original
+//! time, tell type 0, stripe_count M, the email's locker code, total_file_size = original
 //! size of the body alone, version 2, manifest v1 with flags footer_removed | crc32_present,
-//! the email's edit_sequence, parity_algo 0. Server entries: stripe index, stripe type (0
-//! data, 1 parity), RAIDA index, its IPv4-mapped address and port from the directory.
+//! the email's edit_sequence, parity_algo 0 (XOR) or 1 (Reed–Solomon). Server entries: stripe
+//! index 0..M, stripe type (0 data for indexes below N, 1 parity from N on), RAIDA index, its
+//! IPv4-mapped address and port from the directory. A beacon skips its total_file_size
+//! estimate for a parity_algo other than 0, so a Reed–Solomon tell is delivered as is.
 //! Manifest: the body first (flags bit 0), then the attachments (flags bit 1), each with its
 //! original size and CRC-32. The routing header repeats the GUID, the body size and the
 //! timestamp. Both timestamps are taken again for every tell attempt, so a retry is not
@@ -43,6 +49,7 @@
 //! so an adversary can re-send any record (an older revision's, say) in a fresh request.
 //!
 //! [`Config::data_stripe_count`]: crate::config::Config::data_stripe_count
+//! [`Config::parity`]: crate::config::Config::parity
 //! [`Config::concurrency_max`]: crate::config::Config::concurrency_max
 
 use std::collections::BTreeMap;
@@ -60,7 +67,7 @@ use qmail_wire::Codec;
 
 use crate::client::{expect_status_only, Client, RequestPlan};
 use crate::clock::wire_timestamp_s;
-use crate::config::SendPolicy;
+use crate::config::{Parity, SendPolicy};
 use crate::error::{ClientError, RaidaRef, StripeFailure};
 use crate::identity::{Guid, LockerCode, MailboxId};
 use crate::join::join_bounded;
@@ -68,7 +75,8 @@ use crate::limits::{
     ATTACHMENTS_PER_EMAIL_MAX, FILE_TYPE_ATTACHMENT_FIRST, RAIDA_COUNT, RECIPIENTS_PER_TELL_MAX,
 };
 use crate::observer::{StripeUploaded, TellSent};
-use crate::stripe::{self, DataStripeCount, StripeSet};
+use crate::rs::{self, RsError};
+use crate::stripe::{self, DataStripeCount};
 use crate::transport::Connector;
 
 /// One recipient of an email.
@@ -174,6 +182,7 @@ impl Email {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placement {
     raidas: Vec<u8>,
+    parity: Parity,
 }
 
 /// The rendezvous-hash rank of RAIDA `raida_index` for `guid`: FNV-1a-64 over the 16 GUID
@@ -195,23 +204,56 @@ pub fn placement_rank(guid: &Guid, raida_index: u8) -> u64 {
 }
 
 impl Placement {
-    /// The rendezvous-hash placement of the module docs: N+1 distinct RAIDAs for `guid`.
+    /// The rendezvous-hash placement of the module docs: N+1 distinct RAIDAs for `guid`, XOR
+    /// parity.
     pub fn from_guid(guid: &Guid, data_stripe_count: DataStripeCount) -> Result<Self, ClientError> {
+        Self::from_guid_with_parity(guid, data_stripe_count, Parity::Xor)
+    }
+
+    /// The rendezvous-hash placement of the module docs for `parity`: N plus the parity
+    /// stripes, on as many distinct RAIDAs (refused when they exceed the 25 RAIDAs).
+    pub fn from_guid_with_parity(
+        guid: &Guid,
+        data_stripe_count: DataStripeCount,
+        parity: Parity,
+    ) -> Result<Self, ClientError> {
+        let stripe_count = parity.stripe_count(data_stripe_count);
+        if stripe_count > RAIDA_COUNT {
+            return Err(ClientError::InvalidInput {
+                reason: format!(
+                    "{stripe_count} stripes per file do not fit {RAIDA_COUNT} distinct RAIDAs"
+                ),
+            });
+        }
         let mut ranked: Vec<(u64, u8)> = (0..RAIDA_COUNT as u8)
             .map(|raida_index| (placement_rank(guid, raida_index), raida_index))
             .collect();
         ranked.sort_unstable();
         let raidas = ranked
             .into_iter()
-            .take(data_stripe_count.stripe_count())
+            .take(stripe_count)
             .map(|(_, raida_index)| raida_index)
             .collect();
-        Self::new(raidas)
+        Self::with_parity(raidas, parity)
     }
 
-    /// An explicit placement: `raidas[i]` holds stripe `i`; 2 to 25 distinct RAIDA indexes.
+    /// An explicit placement: `raidas[i]` holds stripe `i`; 2 to 25 distinct RAIDA indexes,
+    /// XOR parity.
     pub fn new(raidas: Vec<u8>) -> Result<Self, ClientError> {
+        Self::with_parity(raidas, Parity::Xor)
+    }
+
+    /// An explicit placement for `parity`: `raidas[i]` holds stripe `i`, the parity stripes
+    /// last; 2 to 25 distinct RAIDA indexes, at least one data stripe.
+    pub fn with_parity(raidas: Vec<u8>, parity: Parity) -> Result<Self, ClientError> {
         let invalid = |reason: String| Err(ClientError::InvalidInput { reason });
+        let parity_stripe_count = parity.parity_stripe_count();
+        if let Parity::ReedSolomon { parity_count } = parity {
+            let data_count = raidas.len().saturating_sub(parity_stripe_count);
+            if let Err(shape) = rs::check_shape(data_count, usize::from(parity_count)) {
+                return invalid(format!("a Reed-Solomon placement: {shape}"));
+            }
+        }
         if !(2..=RAIDA_COUNT).contains(&raidas.len()) {
             return invalid(format!(
                 "a placement names 2..={RAIDA_COUNT} RAIDAs, not {}",
@@ -226,7 +268,8 @@ impl Placement {
                 Some(slot) => *slot = true,
             }
         }
-        Ok(Self { raidas })
+        assert!(raidas.len() > parity_stripe_count);
+        Ok(Self { raidas, parity })
     }
 
     /// The RAIDA of each stripe index, parity last.
@@ -234,10 +277,15 @@ impl Placement {
         &self.raidas
     }
 
+    /// The parity scheme the stripes were cut with.
+    pub fn parity(&self) -> Parity {
+        self.parity
+    }
+
     /// N, the data stripes this placement serves.
     pub fn data_stripe_count(&self) -> DataStripeCount {
-        DataStripeCount::from_stripe_count(self.raidas.len())
-            .expect("a placement has 2..=25 stripes")
+        DataStripeCount::new(self.raidas.len() - self.parity.parity_stripe_count())
+            .expect("a placement has 1..=24 data stripes")
     }
 }
 
@@ -442,13 +490,13 @@ impl<C: Connector> Client<C> {
             ));
         };
         let data_stripe_count = spec.placement.data_stripe_count();
-        let mut servers = Vec::with_capacity(data_stripe_count.stripe_count());
+        let mut servers = Vec::with_capacity(spec.placement.raidas().len());
         for (stripe_index, &raida_index) in spec.placement.raidas().iter().enumerate() {
             let addr = self
                 .directory()
                 .addr_v4(raida_index)
                 .expect("placements hold RAIDA indexes 0..=24");
-            let stripe_type = if stripe_index == data_stripe_count.parity_stripe_index() {
+            let stripe_type = if stripe_index >= data_stripe_count.get() {
                 STRIPE_TYPE_PARITY
             } else {
                 STRIPE_TYPE_DATA
@@ -478,14 +526,20 @@ impl<C: Connector> Client<C> {
                 0
             },
             edit_sequence: spec.edit_sequence,
-            parity_algo: PARITY_ALGO_RAID5_XOR,
+            parity_algo: spec.placement.parity().parity_algo(),
             ..FileHeader::default()
         };
+        assert!(
+            spec.placement.parity() != Parity::Xor
+                || file_header.parity_algo == PARITY_ALGO_RAID5_XOR
+        );
         let mut files = spec.files.clone();
         if !spec.crc32_present {
             files.iter_mut().for_each(|entry| entry.crc32 = 0);
         }
-        Ok(TellRecord::new_v1(file_header, servers, files))
+        let mut record = TellRecord::new_v1(file_header, servers, files);
+        self.extensions().encode_tell(&mut record);
+        Ok(record)
     }
 
     /// Tell (71), one attempt: sends `record` to RAIDA `beacon` for `recipients`. Ok when the
@@ -581,18 +635,15 @@ impl<C: Connector> Client<C> {
     /// Tell failures do not fail the send: they are in [`SendReport::tells`].
     pub async fn send_email(&self, email: &Email) -> Result<SendReport, ClientError> {
         let data_stripe_count = self.config().data_stripe_count;
+        let parity = self.config().parity;
         self.check_email(email, data_stripe_count)?;
-        let placement = Placement::from_guid(&email.guid, data_stripe_count)?;
+        let placement = Placement::from_guid_with_parity(&email.guid, data_stripe_count, parity)?;
         let files = email.files()?;
-        let mut stripe_sets: Vec<(u8, StripeSet)> = Vec::with_capacity(files.len());
+        let mut stripe_sets: Vec<(u8, Vec<Vec<u8>>)> = Vec::with_capacity(files.len());
         for (file_type, bytes) in &files {
-            let set = stripe::stripe(bytes, data_stripe_count).map_err(|error| {
-                ClientError::FileTooLarge {
-                    file_type: *file_type,
-                    error,
-                }
-            })?;
-            stripe_sets.push((*file_type, set));
+            let stripes = stripe_file(*file_type, bytes, data_stripe_count, parity)?;
+            assert_eq!(stripes.len(), placement.raidas().len());
+            stripe_sets.push((*file_type, stripes));
         }
         let (stripes_uploaded, upload_retries, stripes_failed) = self
             .upload_all(&email.guid, &placement, &stripe_sets)
@@ -648,17 +699,19 @@ impl<C: Connector> Client<C> {
         &self,
         guid: &Guid,
         placement: &Placement,
-        stripe_sets: &[(u8, StripeSet)],
+        stripe_sets: &[(u8, Vec<Vec<u8>>)],
     ) -> Result<(usize, u32, Vec<StripeFailure>), ClientError> {
         let mut jobs = Vec::new();
-        for (file_type, set) in stripe_sets {
-            assert_eq!(set.stripe_count(), placement.raidas().len());
-            for (stripe_index, &raida_index) in placement.raidas().iter().enumerate() {
+        for (file_type, stripes) in stripe_sets {
+            assert_eq!(stripes.len(), placement.raidas().len());
+            for (stripe_index, (&raida_index, data)) in
+                placement.raidas().iter().zip(stripes).enumerate()
+            {
                 jobs.push(UploadJob {
                     file_type: *file_type,
                     stripe_index,
                     raida: self.raida(raida_index)?,
-                    data: set.stripe(stripe_index).expect("index within the set"),
+                    data,
                 });
             }
         }
@@ -773,6 +826,37 @@ impl<C: Connector> Client<C> {
     }
 }
 
+/// Every stripe of one file in stripe index order, data first: N + 1 for XOR parity, N + k
+/// for Reed–Solomon (whose data stripes are XOR's). A file too large for N stripes is
+/// [`ClientError::FileTooLarge`].
+fn stripe_file(
+    file_type: u8,
+    bytes: &[u8],
+    data_stripe_count: DataStripeCount,
+    parity: Parity,
+) -> Result<Vec<Vec<u8>>, ClientError> {
+    let too_large = |error| ClientError::FileTooLarge { file_type, error };
+    let stripes: Vec<Vec<u8>> = match parity {
+        Parity::Xor => {
+            let set = stripe::stripe(bytes, data_stripe_count).map_err(too_large)?;
+            set.data.into_iter().chain([set.parity]).collect()
+        }
+        Parity::ReedSolomon { parity_count } => {
+            let set = rs::stripe_rs(bytes, data_stripe_count, usize::from(parity_count)).map_err(
+                |error| match error {
+                    RsError::Stripe(error) => too_large(error),
+                    other => ClientError::InvalidInput {
+                        reason: format!("Reed-Solomon striping: {other}"),
+                    },
+                },
+            )?;
+            set.data.into_iter().chain(set.parity).collect()
+        }
+    };
+    assert_eq!(stripes.len(), parity.stripe_count(data_stripe_count));
+    Ok(stripes)
+}
+
 /// What [`TellBody`] can carry: 1..=255 recipients and server entries, no legacy footer, a
 /// body of at most 65,535 bytes.
 fn check_tell_shape(recipients: &[AddressEntry], record: &TellRecord) -> Result<(), ClientError> {
@@ -871,6 +955,42 @@ mod tests {
             })
             .collect();
         assert!(sets.len() > 1_000, "only {} distinct sets", sets.len());
+    }
+
+    #[test]
+    fn reed_solomon_placement_extends_the_xor_one() {
+        let n = DataStripeCount::DEFAULT;
+        let guid = [0x33; 16];
+        let xor = Placement::from_guid(&guid, n).expect("fits");
+        let rs =
+            Placement::from_guid_with_parity(&guid, n, Parity::ReedSolomon { parity_count: 3 })
+                .expect("fits");
+        assert_eq!(rs.raidas().len(), 10);
+        assert_eq!(&rs.raidas()[..8], xor.raidas());
+        assert_eq!(rs.data_stripe_count(), n);
+        assert_eq!(rs.parity().parity_algo(), 1);
+        let too_wide = Placement::from_guid_with_parity(
+            &guid,
+            DataStripeCount::new(23).expect("valid"),
+            Parity::ReedSolomon { parity_count: 3 },
+        );
+        assert!(too_wide.is_err());
+        assert!(
+            Placement::with_parity(vec![0, 1], Parity::ReedSolomon { parity_count: 2 }).is_err()
+        );
+        assert!(
+            Placement::with_parity(vec![0, 1, 2], Parity::ReedSolomon { parity_count: 2 }).is_ok()
+        );
+        let rs_set = stripe_file(
+            1,
+            b"hello world",
+            n,
+            Parity::ReedSolomon { parity_count: 2 },
+        )
+        .expect("stripes");
+        let xor_set = stripe_file(1, b"hello world", n, Parity::Xor).expect("stripes");
+        assert_eq!(rs_set.len(), 9);
+        assert_eq!(&rs_set[..8], xor_set.as_slice());
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{an_of, bytes, identity, NOW_S, RAIDA_COUNT};
-use qmail_client::stripe::StripeFault;
+use qmail_client::config::Parity;
+use qmail_client::rs::PARITY_ALGO_REED_SOLOMON;
+use qmail_client::stripe::{DataStripeCount, StripeError, StripeFault};
 use qmail_client::{
     Client, ClientError, ClientParts, Config, Directory, Email, MailboxId, ManualClock, Poll,
     Recipient, TellRouting, TokioConnector,
@@ -399,4 +401,153 @@ async fn skewed_clock_and_unpaid_uploads_name_their_status() {
         "{error}"
     );
     assert!(poor.echo(0).await.is_ok());
+}
+
+fn reed_solomon_config(parity_count: u8) -> Config {
+    Config {
+        parity: Parity::ReedSolomon { parity_count },
+        ..config()
+    }
+}
+
+/// Sends the standard email with Reed–Solomon k = 2 and checks what the tell says.
+async fn send_reed_solomon(network: &Network) -> (Email, Vec<u8>) {
+    let alice = network.client(ALICE, 1, reed_solomon_config(2));
+    let email = email(alice.random_guid());
+    let report = alice.send_email(&email).await.expect("send");
+    assert!(report.all_told(), "{report:?}");
+    // Three files of 7 data + 2 parity stripes, on 9 distinct RAIDAs.
+    assert_eq!(report.stripes_uploaded, 27);
+    let placement = report.placement.raidas().to_vec();
+    assert_eq!(placement.len(), 9);
+    let mut distinct = placement.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 9);
+    (email, placement)
+}
+
+fn assert_reed_solomon_record(record: &TellRecord, placement: &[u8]) {
+    assert_eq!(record.file_header.parity_algo, PARITY_ALGO_REED_SOLOMON);
+    assert_eq!(record.file_header.stripe_count, 9);
+    let entries: Vec<(u8, u8, u8)> = record
+        .servers
+        .iter()
+        .map(|entry| (entry.stripe_index, entry.stripe_type, entry.server_id))
+        .collect();
+    let expected: Vec<(u8, u8, u8)> = placement
+        .iter()
+        .enumerate()
+        .map(|(index, &raida)| (index as u8, u8::from(index >= 7), raida))
+        .collect();
+    assert_eq!(entries, expected);
+}
+
+#[tokio::test]
+async fn reed_solomon_two_down_rebuilds_three_down_fails() {
+    let network = Network::start(settings()).await;
+    let (email, placement) = send_reed_solomon(&network).await;
+    // The beacon accepted parity_algo 1 and stored the record as sent.
+    let bob = network.client(BOB, 2, config());
+    let record = only_tell(bob.ping().await.expect("ping"));
+    assert_reed_solomon_record(&record, &placement);
+    let files = bob.download_email(&record).await.expect("all present");
+    assert!(files.iter().all(|f| f.rebuilt_stripes.is_empty()));
+
+    // Two storage RAIDAs down (a data and a parity stripe's): exact bytes.
+    network.stop(placement[3]).await;
+    network.stop(placement[8]).await;
+    let files = bob.download_email(&record).await.expect("two rebuilt");
+    let got: Vec<(u8, Vec<u8>)> = files
+        .iter()
+        .map(|f| (f.file_type, f.bytes.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0x01, email.body.clone()),
+            (0x0A, email.attachments[0].clone()),
+            (0x0B, email.attachments[1].clone()),
+        ]
+    );
+    assert!(files.iter().all(|f| f.rebuilt_stripes == vec![3, 8]));
+
+    // A third down: more than k = 2 missing, a clear error naming them, never bytes.
+    network.stop(placement[0]).await;
+    let error = bob.download_email(&record).await.expect_err("three down");
+    match &error {
+        ClientError::FileUnrecoverable {
+            failures, cause, ..
+        } => {
+            let indexes: Vec<usize> = failures.iter().map(|f| f.stripe_index).collect();
+            assert_eq!(indexes, vec![0, 3, 8]);
+            assert_eq!(
+                cause,
+                &StripeError::TooManyMissing {
+                    missing_indexes: vec![0, 3, 8]
+                }
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let text = error.to_string();
+    for raida in [placement[0], placement[3], placement[8]] {
+        assert!(text.contains(&format!("RAIDA {raida}")), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn reed_solomon_two_corrupt_or_one_corrupt_one_down_repaired() {
+    let network = Network::start(settings()).await;
+    let (email, placement) = send_reed_solomon(&network).await;
+    let carol = network.client(CAROL, 3, config());
+    let record = only_tell(carol.peek(0).await.expect("peek"));
+    assert_reed_solomon_record(&record, &placement);
+
+    // Two RAIDAs lie (their stripe files corrupted on disk): found and rebuilt.
+    network.corrupt_stripes(placement[1]);
+    network.corrupt_stripes(placement[5]);
+    let files = carol.download_email(&record).await.expect("repaired");
+    assert_eq!(files[0].bytes, email.body);
+    assert_eq!(files[1].bytes, email.attachments[0]);
+    assert_eq!(files[2].bytes, email.attachments[1]);
+    assert!(files.iter().all(|f| f.rebuilt_stripes == vec![1, 5]));
+    assert!(files
+        .iter()
+        .all(|f| f.fault == Some(StripeFault::Corrupt { stripe_index: 1 })));
+
+    // One liar fewer, one RAIDA down: still exact.
+    network.corrupt_stripes(placement[5]);
+    network.stop(placement[7]).await;
+    let files = carol.download_email(&record).await.expect("repaired");
+    assert_eq!(files[1].bytes, email.attachments[0]);
+    assert!(files.iter().all(|f| f.rebuilt_stripes == vec![1, 7]));
+
+    // Two liars and one down: beyond k = 2, an error rather than wrong bytes.
+    network.corrupt_stripes(placement[5]);
+    let error = carol.download_email(&record).await.expect_err("too many");
+    assert!(
+        matches!(error, ClientError::FileUnrecoverable { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn reed_solomon_too_wide_is_refused_before_upload() {
+    let network = Network::start(settings()).await;
+    let config = Config {
+        data_stripe_count: DataStripeCount::new(23).expect("valid"),
+        parity: Parity::ReedSolomon { parity_count: 3 },
+        ..config()
+    };
+    let mut parts = ClientParts::new(
+        identity(ALICE),
+        network.directory.clone(),
+        TokioConnector,
+        network.clock.clone(),
+        ChaCha8Rng::seed_from_u64(1),
+    );
+    parts.config = config;
+    let error = Client::new(parts).expect_err("26 stripes");
+    assert!(error.to_string().contains("parity"), "{error}");
 }

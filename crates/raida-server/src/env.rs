@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::clock::{Clock, SystemClock};
 use crate::coins::{CoinTable, InboxFees, LockerLedger};
+use crate::extension::Extensions;
 use crate::fs::{Fs, NoopHook, RealFs, SimFs, StepHook};
 use crate::limits;
 use crate::observer::{NullObserver, Observer};
@@ -118,6 +119,7 @@ pub struct Env {
     watch: InboxWatch,
     rate_limiter: RateLimiter,
     observer: Arc<dyn Observer>,
+    extensions: Extensions,
     request_seq: AtomicU64,
 }
 
@@ -166,6 +168,7 @@ impl Env {
             watch: InboxWatch::new(),
             rate_limiter,
             observer: Arc::new(NullObserver),
+            extensions: Extensions::none(),
             request_seq: AtomicU64::new(0),
         })
     }
@@ -175,6 +178,18 @@ impl Env {
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Env {
         self.observer = observer;
         self
+    }
+
+    /// This environment with the protocol extensions `extensions` active (replaces the empty
+    /// default, the unchanged protocol). The set was checked when it was built.
+    pub fn with_extensions(mut self, extensions: Extensions) -> Env {
+        self.extensions = extensions;
+        self
+    }
+
+    /// The active protocol extensions (empty unless [`Env::with_extensions`] set some).
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
     }
 
     /// The real daemon's environment: machine clock, real disk, no step hook, this PID.

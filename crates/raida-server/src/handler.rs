@@ -174,6 +174,8 @@ pub fn ping_timeout_reply(env: &Env, parked: &ParkedPing) -> Reply {
 /// Runs the deletion a reply deferred (`delete_on_read = after_reply`); call it once the
 /// reply is written.
 pub async fn after_reply_written(env: &Env, deferred: DeferredDelete) {
+    env.extensions()
+        .after_reply_written(env.raida_id(), deferred.mailbox, &deferred.items);
     handlers::inbox_read::delete_tells(
         env,
         deferred.request_id,

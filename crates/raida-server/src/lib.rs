@@ -20,6 +20,7 @@ pub mod clock;
 pub mod coins;
 pub mod daemon;
 pub mod env;
+pub mod extension;
 pub mod front;
 pub mod fs;
 pub mod handler;

@@ -58,6 +58,8 @@ pub enum RecipientRefusal {
         /// What the locker holds (`None`: no such locker).
         balance: Option<u64>,
     },
+    /// An active protocol extension refused it (for example `replay_guard`).
+    Extension,
     /// Writing the `.tell` failed.
     Filesystem {
         /// The store's error.

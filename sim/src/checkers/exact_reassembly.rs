@@ -8,7 +8,10 @@
 //! - A `DownloadFailed` is a violation when at most one stripe of that file had been lost or
 //!   corrupted by then, unless the failure came during the safety phase after a network,
 //!   crash or tell-before-upload fault (a storage RAIDA may simply have been unreachable, or
-//!   the stripes not there yet). With two or more stripes destroyed a failure is expected.
+//!   the stripes not there yet). A download attempt that began in the safety phase can
+//!   end just after the heal, so that excuse extends `HEAL_DOWNLOAD_GRACE_S` past the heal;
+//!   a real failure repeats on every retry and is caught after that. With two or more
+//!   stripes destroyed a failure is expected.
 //!   A failure of an older revision is never a violation when a newer revision of the email
 //!   was sent: a revision re-uploads every stripe under the same GUID, so from the newer
 //!   revision's first upload on the older record's files are gone (its CRC no longer matches).
@@ -17,6 +20,7 @@ use std::collections::BTreeMap;
 
 use super::{CheckContext, Faults, Invariant, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, FileSent, History};
+use crate::limits::{HEAL_DOWNLOAD_GRACE_S, US_PER_S};
 
 /// Checks `exact_reassembly`.
 pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
@@ -46,7 +50,8 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
                 ..
             } if !superseded(history, *email_id, *edit_sequence) => {
                 let damaged = faults.stripes_damaged(*email_id, *file_type, event.at_sim_us);
-                let in_safety = healed_at.is_none_or(|at| event.at_sim_us < at);
+                let grace_us = u64::from(HEAL_DOWNLOAD_GRACE_S) * US_PER_S;
+                let in_safety = healed_at.is_none_or(|at| event.at_sim_us < at + grace_us);
                 let excused = in_safety && disruption.before(*email_id, event.at_sim_us);
                 (damaged <= 1 && !excused).then(|| {
                     format!(
@@ -218,6 +223,7 @@ mod tests {
             .email_sent(email(1), 0, &[BOB])
             .fault(lost(3), &[Host::Raida(3)])
             .healed()
+            .at(u64::from(HEAL_DOWNLOAD_GRACE_S + 1) * US_PER_S)
             .push(Host::Client(1), failed(1))
             .build();
         let violations = run(&history);
@@ -241,6 +247,14 @@ mod tests {
             .push(Host::Client(1), failed(0x0A))
             .build();
         assert_eq!(run(&partitioned), vec![]);
+        // An attempt begun during the partition may fail just after the heal.
+        let straddling = Builder::new()
+            .email_sent(email(1), 0, &[BOB])
+            .fault(FaultKind::Partition, &[Host::Client(1), Host::Raida(3)])
+            .healed()
+            .push(Host::Client(1), failed(0x0A))
+            .build();
+        assert_eq!(run(&straddling), vec![]);
         // Without any fault, a failure in the safety phase is still a bug.
         let no_fault = Builder::new()
             .email_sent(email(1), 0, &[BOB])

@@ -39,6 +39,7 @@ use raida_server::store::{Guid, Mailbox};
 use super::net::RAIDA_PORT;
 use super::recorder::{Recorder, StoredStripe};
 use crate::clock::HostClock;
+use crate::extensions::ExtensionsConfig;
 use crate::history::{EmailId, EventKind, FaultKind, Host, MailboxId};
 use crate::limits::{EDIT_SEQUENCE_OFFSET, MAINTENANCE_POLL_MS};
 use crate::seed::splitmix64;
@@ -139,6 +140,7 @@ pub struct RaidaHost {
     boots: AtomicU32,
     recorder: Recorder,
     maintenance: Mutex<VecDeque<MaintenanceCommand>>,
+    extensions: ExtensionsConfig,
 }
 
 /// The parts of a [`RaidaHost`] drawn from the seed and the scenario.
@@ -178,7 +180,15 @@ impl RaidaHost {
             boots: AtomicU32::new(0),
             recorder,
             maintenance: Mutex::new(VecDeque::new()),
+            extensions: ExtensionsConfig::default(),
         }
+    }
+
+    /// This host with the scenario's extension assignment; each boot builds its own set
+    /// from it (none by default: the unchanged protocol).
+    pub fn with_extensions(mut self, extensions: ExtensionsConfig) -> RaidaHost {
+        self.extensions = extensions;
+        self
     }
 
     /// The RAIDA index.
@@ -236,7 +246,8 @@ pub async fn run_raida(host: Arc<RaidaHost>) -> turmoil::Result {
         splitmix64(host.rng_seed ^ u64::from(boot)),
         boot,
     )?
-    .with_observer(Arc::new(observer));
+    .with_observer(Arc::new(observer))
+    .with_extensions(host.extensions.server_set(host.index));
     env.prepare().await?;
     let env = Arc::new(env);
     tokio::spawn(maintain(env.clone(), host.clone()));

@@ -82,6 +82,10 @@ pub struct RunResult {
     pub digest: u64,
     /// Set when host software failed (returned an error): a bug, whatever the invariants say.
     pub error: Option<String>,
+    /// Bytes on the wire: every byte written and read by every client connection.
+    pub wire_bytes: u64,
+    /// Requests on the wire: connections clients tried to open (one per attempt).
+    pub requests: u64,
 }
 
 impl RunResult {
@@ -112,6 +116,9 @@ pub struct World {
     pub(crate) client_ips: Vec<IpAddr>,
     pub(crate) client_hosts: u16,
     pub(crate) progress: Arc<Progress>,
+    /// Some beacon runs `delivery_ack`: a tell whose reply a fault lost can still arrive, so
+    /// a fault-explained loss does not end the run early.
+    pub(crate) losses_recoverable: bool,
 }
 
 impl World {
@@ -139,9 +146,10 @@ impl World {
             let faults = Faults::new(history);
             let delivered = acked_tells(history).iter().all(|acked| {
                 deliveries.delivered_at(acked).is_some()
-                    || faults
-                        .loss_cause(acked.beacon, acked.mailbox, acked.at_sim_us)
-                        .is_some()
+                    || (!self.losses_recoverable
+                        && faults
+                            .loss_cause(acked.beacon, acked.mailbox, acked.at_sim_us)
+                            .is_some())
             });
             if !delivered {
                 return false;
@@ -309,20 +317,25 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         .map(|(index, clock)| {
             let index = u8::try_from(index).expect("at most 25 RAIDAs");
             let (coins, lockers, inbox_fees) = raida_tables(&plan, index);
-            Arc::new(RaidaHost::new(
-                RaidaHostParts {
-                    index,
-                    clock: clock.clone(),
-                    settings: settings.clone(),
-                    coins,
-                    lockers,
-                    inbox_fees,
-                    rng_seed: tree.stream_key_for_host("raida.rng", u64::from(index)),
-                    data_stripes: DataStripeCount::new(usize::from(scenario.workload.data_stripes))
+            Arc::new(
+                RaidaHost::new(
+                    RaidaHostParts {
+                        index,
+                        clock: clock.clone(),
+                        settings: settings.clone(),
+                        coins,
+                        lockers,
+                        inbox_fees,
+                        rng_seed: tree.stream_key_for_host("raida.rng", u64::from(index)),
+                        data_stripes: DataStripeCount::new(usize::from(
+                            scenario.workload.data_stripes,
+                        ))
                         .expect("scenario validation bounds data_stripes"),
-                },
-                recorder.clone(),
-            ))
+                    },
+                    recorder.clone(),
+                )
+                .with_extensions(scenario.extensions.clone()),
+            )
         })
         .collect();
     let raida_ips: Vec<IpAddr> = raidas
@@ -339,13 +352,16 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     let directory = workload::directory(&plan, &raida_ips);
     let config = workload::client_config(scenario, &settings);
     let needs_adversary = plan.needs_adversary();
-    let shared = Arc::new(workload::Shared::new(
-        plan,
-        directory,
-        config,
-        settings.ping_timeout_status,
-        recorder.clone(),
-    ));
+    let shared = Arc::new(
+        workload::Shared::new(
+            plan,
+            directory,
+            config,
+            settings.ping_timeout_status,
+            recorder.clone(),
+        )
+        .with_extensions(scenario.extensions.clone()),
+    );
     let client_ips: Vec<IpAddr> = client_clocks
         .iter()
         .enumerate()
@@ -380,6 +396,10 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         client_ips,
         client_hosts: scenario.topology.client_hosts,
         progress: shared.progress.clone(),
+        losses_recoverable: scenario
+            .extensions
+            .raidas
+            .contains_key(&crate::extensions::ExtensionName::DeliveryAck),
     };
     let mut clocks: Vec<(Host, &HostClock)> = Vec::new();
     for (index, clock) in raida_clocks.iter().enumerate() {
@@ -395,7 +415,10 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         clocks.push((Host::Adversary, &adversary_clock));
     }
     let mut driver = FaultDriver::new(scenario, &faults, &tree, &clocks);
+    net::reset_wire_bytes();
     let (sim_end_us, error) = drive(scenario, &mut sim, &world, &mut driver);
+    let wire_bytes = net::wire_bytes();
+    let requests = net::connections();
 
     let history = recorder.take_history();
     let violations = check_all(&history, &CheckContext::from_scenario(scenario));
@@ -412,6 +435,8 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         trace_lines,
         digest,
         error,
+        wire_bytes,
+        requests,
     }
 }
 

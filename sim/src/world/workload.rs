@@ -53,6 +53,7 @@ use qmail_client::clock::wire_timestamp_s;
 use qmail_client::config::Config;
 use qmail_client::directory::Directory;
 use qmail_client::error::{ClientError, RaidaRef};
+use qmail_client::extension::ClientExtensions;
 use qmail_client::identity::{Identity, LockerCode, MailboxId as ClientMailbox};
 use qmail_client::observer::{ClientObserver, TellSent};
 use qmail_client::receive::Poll;
@@ -71,6 +72,7 @@ use super::hosts::SimClock;
 use super::net::{SimConnector, RAIDA_PORT};
 use super::recorder::{host_now_us, Recorder, Reservation};
 use crate::clock::HostClock;
+use crate::extensions::ExtensionsConfig;
 use crate::history::{EmailId, EventKind, FaultKind, FileSent, Host, MailboxId, PollKind};
 use crate::limits::{
     DOWNLOAD_ATTEMPTS_MAX, DOWNLOAD_RETRY_S, PEEK_INTERVAL_MS_MAX, PEEK_INTERVAL_MS_MIN,
@@ -820,6 +822,7 @@ pub struct Shared {
     /// What is left to do.
     pub progress: Arc<Progress>,
     captures: Captures,
+    extensions: ExtensionsConfig,
 }
 
 impl Shared {
@@ -840,7 +843,15 @@ impl Shared {
             recorder,
             progress,
             captures: Captures::default(),
+            extensions: ExtensionsConfig::default(),
         }
+    }
+
+    /// This state with the scenario's extension assignment (the clients of each mailbox run
+    /// their own fresh set; the adversary runs none).
+    pub fn with_extensions(mut self, extensions: ExtensionsConfig) -> Shared {
+        self.extensions = extensions;
+        self
     }
 }
 
@@ -870,6 +881,7 @@ fn client_of(
     clock: &SimClock,
     seed: u64,
     observer: Arc<dyn ClientObserver>,
+    extensions: ClientExtensions,
 ) -> Client<SimConnector> {
     let parts = ClientParts {
         identity: identity(mailbox),
@@ -880,7 +892,9 @@ fn client_of(
         rng: ChaCha8Rng::seed_from_u64(seed),
         observer,
     };
-    Client::new(parts).expect("generated clients are valid")
+    Client::new(parts)
+        .expect("generated clients are valid")
+        .with_extensions(extensions)
 }
 
 /// The software of one client host: a sending task per email of its mailboxes, a poll loop
@@ -909,6 +923,7 @@ pub async fn run_client_host(host: Arc<ClientHost>) -> turmoil::Result {
             &host.clock,
             mailbox.sender_seed,
             observer.clone(),
+            host.shared.extensions.client_set(mailbox.index),
         ));
         for email in host
             .shared
@@ -936,6 +951,7 @@ pub async fn run_client_host(host: Arc<ClientHost>) -> turmoil::Result {
                 &host.clock,
                 device.seed,
                 Arc::new(qmail_client::observer::NoopObserver),
+                host.shared.extensions.client_set(mailbox.index),
             ));
             let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
             let context = Arc::new(DeviceContext {
@@ -1383,6 +1399,7 @@ pub async fn run_adversary(host: Arc<AdversaryHost>) -> turmoil::Result {
                         &host.clock,
                         splitmix64(host.seed ^ u64::from(captured.sender)),
                         Arc::new(qmail_client::observer::NoopObserver),
+                        ClientExtensions::none(),
                     ))
                 })
                 .clone();

@@ -16,8 +16,16 @@
 //! Delete-on-read (DECISIONS.md `delete_on_read`): `before_reply` removes the returned files
 //! here, before the reply exists (a reply lost on the wire loses them); `after_reply` hands a
 //! [`DeferredDelete`] to the front, which runs it once the reply is written (a crash in
-//! between delivers them twice). Either way a file is removed only if it still holds the bytes
+//! between delivers them twice).
+//!
+//! Active protocol extensions (`env.extensions()`, none by default) see each poll first
+//! (`resend` may answer it with held records, leaving the inbox alone) and every record a
+//! reply carries (`on_read`). Either way a file is removed only if it still holds the bytes
 //! returned, so a newer edit published meanwhile stays for the next poll.
+//!
+//! Active protocol extensions (`env.extensions()`, none by default) see each poll first
+//! (`resend` may answer it with held records, leaving the inbox alone) and every record a
+//! reply carries (`on_read`).
 
 use qmail_wire::body::{PeekBody, PingBody};
 use qmail_wire::header::Command;
@@ -26,6 +34,7 @@ use qmail_wire::Status;
 
 use super::{authenticate, mailbox_of, CommandReply, Dispatched};
 use crate::env::Env;
+use crate::extension::PollContext;
 use crate::handler::DeferredDelete;
 use crate::observer::{DeleteWhen, ServerEvent};
 use crate::settings::DeleteOnRead;
@@ -38,9 +47,16 @@ pub(crate) async fn peek(env: &Env, request_id: u64, body: &PeekBody) -> Command
         return CommandReply::Status(status);
     }
     let mailbox = mailbox_of(&body.preamble);
+    let poll = poll_context(env, mailbox, Some(body.preamble.reserved_byte_31));
+    if let Some(items) = env.extensions().resend(&poll) {
+        return resend_reply(env, &poll, items);
+    }
     let since_s = u64::from(body.since_timestamp_s);
     match scan(env, mailbox, Some(since_s)).await {
-        Ok(items) => reply_with_tells(env, request_id, Command::Peek, mailbox, items).await,
+        Ok(items) => {
+            let command = (Command::Peek, poll.preamble_byte_31);
+            reply_with_tells(env, request_id, command, mailbox, items).await
+        }
         Err(status) => CommandReply::Status(status),
     }
 }
@@ -51,6 +67,10 @@ pub(crate) async fn ping(env: &Env, request_id: u64, body: &PingBody) -> Dispatc
         return status.into();
     }
     let mailbox = mailbox_of(&body.preamble);
+    let poll = poll_context(env, mailbox, Some(body.preamble.reserved_byte_31));
+    if let Some(items) = env.extensions().resend(&poll) {
+        return resend_reply(env, &poll, items).into();
+    }
     // Subscribe before the scan: a tell renamed in after the scan still wakes this ping.
     let subscription = env.watch().subscribe(mailbox);
     let items = match scan(env, mailbox, None).await {
@@ -58,7 +78,8 @@ pub(crate) async fn ping(env: &Env, request_id: u64, body: &PingBody) -> Dispatc
         Err(status) => return status.into(),
     };
     if !items.is_empty() {
-        return reply_with_tells(env, request_id, Command::Ping, mailbox, items)
+        let command = (Command::Ping, poll.preamble_byte_31);
+        return reply_with_tells(env, request_id, command, mailbox, items)
             .await
             .into();
     }
@@ -80,8 +101,32 @@ pub(crate) async fn rescan_for_ping(
 ) -> Option<CommandReply> {
     match scan(env, mailbox, None).await {
         Ok(items) if items.is_empty() => None,
-        Ok(items) => Some(reply_with_tells(env, request_id, Command::Ping, mailbox, items).await),
+        Ok(items) => {
+            let command = (Command::Ping, None);
+            Some(reply_with_tells(env, request_id, command, mailbox, items).await)
+        }
         Err(status) => Some(CommandReply::Status(status)),
+    }
+}
+
+/// The extension view of one poll.
+fn poll_context(env: &Env, mailbox: MailboxId, preamble_byte_31: Option<u8>) -> PollContext {
+    PollContext {
+        raida_id: env.raida_id(),
+        mailbox,
+        preamble_byte_31,
+    }
+}
+
+/// A reply carrying records an extension sends again; the inbox is not touched.
+fn resend_reply(env: &Env, poll: &PollContext, items: Vec<InboxItem>) -> CommandReply {
+    assert!(items.len() <= TELLS_PER_REPLY_MAX);
+    let payload = tell_list_payload(&items);
+    assert!(payload.len() <= env.settings().max_reply_bytes);
+    env.extensions().on_read(poll, &items);
+    CommandReply::Payload {
+        payload,
+        deferred: None,
     }
 }
 
@@ -124,7 +169,7 @@ pub(crate) fn tell_list_payload(items: &[InboxItem]) -> Vec<u8> {
 async fn reply_with_tells(
     env: &Env,
     request_id: u64,
-    command: Command,
+    (command, preamble_byte_31): (Command, Option<u8>),
     mailbox: MailboxId,
     items: Vec<InboxItem>,
 ) -> CommandReply {
@@ -148,6 +193,9 @@ async fn reply_with_tells(
         tells: &items,
         delete_when,
     });
+    // A parked ping's rescan passes no byte: its ping was seen by `resend`.
+    let poll = poll_context(env, mailbox, preamble_byte_31);
+    env.extensions().on_read(&poll, &items);
     let deferred = match delete_when {
         DeleteWhen::BeforeReply => {
             delete_tells(env, request_id, mailbox, &items, delete_when).await;

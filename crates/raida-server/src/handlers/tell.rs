@@ -4,7 +4,9 @@
 //! `48 + 48 + 32R + 64 + 32M + manifest_len + 2` with R, M ≥ 1, else 16, before any field):
 //!
 //! 1. Preamble: 40, 8, 200.
-//! 2. Every field rule of `qmail_wire::validate::check_tell`, in the page's order: 198.
+//! 2. Every field rule of `qmail_wire::validate::check_tell`, in the page's order: 198 (file
+//!    header bytes an active extension claims are read as zero here, so an upgraded beacon
+//!    accepts its extensions' bytes and stores them verbatim).
 //! 3. Each recipient in address order:
 //!    a. static checks (denomination −8…+6, coin id `00 06`, non-empty locker key): skip;
 //!    b. the inbox fee (fee record of the mailbox, `inbox_fee_default` when it has none — 0,
@@ -14,9 +16,11 @@
 //!    GUID, the claimed file-header `total_file_size` more than 5% below
 //!    `stripe bytes × (stripe_count − 1)` is overwritten with that estimate (only bytes
 //!    46–49; skipped for an unknown parity_algo or stripe_count 1; never a rejection);
-//!    d. the atomic publish with its edit_sequence guard (an existing `.tell` of the GUID with a
+//!    d. the active extensions' `before_publish` (none by default; a refusal skips the
+//!    recipient);
+//!    e. the atomic publish with its edit_sequence guard (an existing `.tell` of the GUID with a
 //!    higher byte 57 skips the recipient; equal or higher incoming overwrites);
-//!    e. after the rename, the inbox watch is notified so parked pings wake.
+//!    f. after the rename, the inbox watch is notified so parked pings wake.
 //! 4. 250 when at least one recipient's inbox got the tell; 18 when none did — including a
 //!    tell whose only recipient was skipped by the guard (DECISIONS.md), and recipients whose
 //!    publish failed on the file system (the page lists "filesystem error" under 18; tell
@@ -29,6 +33,7 @@ use qmail_wire::body::TellBody;
 use qmail_wire::limits::{
     ADDRESS_ENTRY_SIZE_BYTES, PREAMBLE_SIZE_BYTES, ROUTING_HEADER_SIZE_BYTES,
 };
+use qmail_wire::reserved::Structure;
 use qmail_wire::tell::{AddressEntry, FILE_TYPE_BODY};
 use qmail_wire::validate::{
     body_size_estimate, check_tell, overwrite_total_file_size, validate_recipient, RecipientReject,
@@ -38,6 +43,7 @@ use qmail_wire::Status;
 
 use super::{authenticate, mailbox_of, CommandReply};
 use crate::env::Env;
+use crate::extension::{PublishContext, PublishVerdict};
 use crate::limits::{TOTAL_FILE_SIZE_OFFSET, TOTAL_FILE_SIZE_SIZE_BYTES};
 use crate::observer::{RecipientRefusal, ServerEvent};
 use crate::store::inbox::PublishOutcome;
@@ -93,7 +99,7 @@ async fn deliver(
 ) -> Result<(), Refused> {
     authenticate(env, &body.preamble).map_err(Refused::Status)?;
     let now_s = env.clock().now_unix_s();
-    check_tell(body, now_s, env.settings().tell_skew_s).map_err(Refused::Rule)?;
+    check_fields(env, body, now_s).map_err(Refused::Rule)?;
     let record_offset = PREAMBLE_SIZE_BYTES
         + ROUTING_HEADER_SIZE_BYTES
         + body.recipients.len() * ADDRESS_ENTRY_SIZE_BYTES;
@@ -130,6 +136,19 @@ async fn deliver(
         }
     }
     Ok(())
+}
+
+/// The field rules, with the file-header bytes active extensions claim read as zero.
+fn check_fields(env: &Env, body: &TellBody, now_s: u64) -> Result<(), TellRule> {
+    let tell_skew_s = env.settings().tell_skew_s;
+    if env.extensions().claims_of(Structure::FileHeader).is_empty() {
+        return check_tell(body, now_s, tell_skew_s);
+    }
+    let mut judged = body.clone();
+    judged.record.file_header = env
+        .extensions()
+        .unclaimed_file_header(&body.record.file_header);
+    check_tell(&judged, now_s, tell_skew_s)
 }
 
 /// Why a recipient is skipped before publishing, if it is.
@@ -216,6 +235,18 @@ impl Recipient {
 
     /// Publishes `stored`; true when the inbox got it.
     async fn publish(&self, env: &Env, stored: &StoredRecord) -> bool {
+        let context = PublishContext {
+            raida_id: env.raida_id(),
+            mailbox: self.mailbox,
+            guid: self.guid,
+            edit_sequence: stored.edit_sequence(),
+            record: &stored.bytes,
+        };
+        if env.extensions().before_publish(&context) == PublishVerdict::Refuse {
+            let refusal = RecipientRefusal::Extension;
+            self.refused(env, &refusal);
+            return false;
+        }
         let outcome = env
             .inbox()
             .publish_tell(self.mailbox, self.guid, &stored.bytes)
