@@ -114,6 +114,8 @@ pub struct World {
     pub(crate) raidas: Vec<Arc<RaidaHost>>,
     pub(crate) raida_ips: Vec<IpAddr>,
     pub(crate) client_ips: Vec<IpAddr>,
+    /// The adversary host, when the seed runs one.
+    pub(crate) adversary_ip: Option<IpAddr>,
     pub(crate) client_hosts: u16,
     pub(crate) progress: Arc<Progress>,
     /// Some beacon runs `delivery_ack`: a tell whose reply a fault lost can still arrive, so
@@ -378,6 +380,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
             ip
         })
         .collect();
+    let mut adversary_ip = None;
     if needs_adversary {
         let host = Arc::new(workload::AdversaryHost::new(
             adversary_clock.clone(),
@@ -387,6 +390,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         sim.host(ADVERSARY_HOST_NAME, move || {
             workload::run_adversary(host.clone())
         });
+        adversary_ip = Some(sim.lookup(ADVERSARY_HOST_NAME));
     }
 
     let world = World {
@@ -394,6 +398,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         raidas,
         raida_ips,
         client_ips,
+        adversary_ip,
         client_hosts: scenario.topology.client_hosts,
         progress: shared.progress.clone(),
         losses_recoverable: scenario
