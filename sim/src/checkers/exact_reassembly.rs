@@ -15,8 +15,15 @@
 //!   A failure of an older revision is never a violation when a newer revision of the email
 //!   was sent: a revision re-uploads every stripe under the same GUID, so from the newer
 //!   revision's first upload on the older record's files are gone (its CRC no longer matches).
+//! - A revision told before its uploads (the `tell_before_upload` fault) whose uploads never
+//!   completed (no `EmailSent` for it) never had every stripe stored: its failures are that
+//!   fault's, at any time, and its accepted files are checked against the manifest its
+//!   tells carried (size and CRC-32 of the sender's bytes), since no `EmailSent` lists them.
 
 use std::collections::BTreeMap;
+
+use qmail_wire::tell::TellRecord;
+use qmail_wire::{Codec, Reader};
 
 use super::{CheckContext, Faults, Invariant, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, FileSent, History};
@@ -52,7 +59,13 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
                 let damaged = faults.stripes_damaged(*email_id, *file_type, event.at_sim_us);
                 let grace_us = u64::from(HEAL_DOWNLOAD_GRACE_S) * US_PER_S;
                 let in_safety = healed_at.is_none_or(|at| event.at_sim_us < at + grace_us);
-                let excused = in_safety && disruption.before(*email_id, event.at_sim_us);
+                let excused = (in_safety && disruption.before(*email_id, event.at_sim_us))
+                    || disruption.never_uploaded(
+                        history,
+                        *email_id,
+                        *edit_sequence,
+                        event.at_sim_us,
+                    );
                 (damaged <= 1 && !excused).then(|| {
                     format!(
                         "mailbox {mailbox} failed email {email_id} file {file_type:#04x} \
@@ -74,20 +87,70 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
     violations
 }
 
-/// Every sent file of every revision, by email.
+/// Every sent file of every revision, by email; for a revision told before its uploads
+/// that never completed, the files its tells' manifests name.
 fn sent_files_by_email(history: &History) -> BTreeMap<EmailId, Vec<FileSent>> {
     let mut sent: BTreeMap<EmailId, Vec<FileSent>> = BTreeMap::new();
+    let told_first = told_before_upload(history);
     for event in history.events() {
-        if let EventKind::EmailSent {
-            email_id, files, ..
-        } = &event.kind
-        {
-            sent.entry(*email_id)
+        match &event.kind {
+            EventKind::EmailSent {
+                email_id, files, ..
+            } => sent
+                .entry(*email_id)
                 .or_default()
-                .extend(files.iter().copied());
+                .extend(files.iter().copied()),
+            EventKind::TellSent {
+                email_id,
+                edit_sequence,
+                record,
+                ..
+            } if told_first.contains_key(email_id)
+                && !announced(history, *email_id, *edit_sequence) =>
+            {
+                sent.entry(*email_id)
+                    .or_default()
+                    .extend(manifest_files(record.as_slice()));
+            }
+            _ => {}
         }
     }
     sent
+}
+
+/// The first `tell_before_upload` fault per email.
+fn told_before_upload(history: &History) -> BTreeMap<EmailId, u64> {
+    let mut first = BTreeMap::new();
+    for (event, fault, _) in history.faults() {
+        if let FaultKind::TellBeforeUpload { email_id } = fault {
+            first.entry(*email_id).or_insert(event.at_sim_us);
+        }
+    }
+    first
+}
+
+/// Whether `EmailSent` was recorded for this revision (its uploads completed).
+fn announced(history: &History, email_id: EmailId, edit_sequence: u8) -> bool {
+    history
+        .sent_revisions(email_id)
+        .any(|(sent, _)| sent == edit_sequence)
+}
+
+/// The files a tell record's manifest names (none when the record does not decode).
+fn manifest_files(record: &[u8]) -> Vec<FileSent> {
+    let mut reader = Reader::new(record);
+    let Ok(record) = TellRecord::read(&mut reader) else {
+        return Vec::new();
+    };
+    record
+        .manifest
+        .iter()
+        .map(|entry| FileSent {
+            file_type: entry.file_type,
+            size_bytes: entry.original_size,
+            crc32: entry.crc32,
+        })
+        .collect()
 }
 
 /// Whether a revision newer than `edit_sequence` of the email was sent (at any time).
@@ -150,6 +213,21 @@ impl Disruptions {
             first_any_us,
             tell_before_upload_us,
         }
+    }
+
+    /// Whether this revision was told before its uploads (fault fired by `until_us`) and
+    /// the uploads never completed: some stripes were never stored, at any time.
+    fn never_uploaded(
+        &self,
+        history: &History,
+        email_id: EmailId,
+        edit_sequence: u8,
+        until_us: u64,
+    ) -> bool {
+        self.tell_before_upload_us
+            .get(&email_id)
+            .is_some_and(|at| *at <= until_us)
+            && !announced(history, email_id, edit_sequence)
     }
 
     fn before(&self, email_id: EmailId, until_us: u64) -> bool {
@@ -290,5 +368,77 @@ mod tests {
             )
             .build();
         assert_eq!(run(&newest_fails).len(), 1);
+    }
+
+    /// A tell-before-upload revision whose uploads never completed (no `EmailSent`).
+    fn told_not_uploaded(file_crc32: u32) -> Builder {
+        use qmail_wire::tell::{FileHeader, ManifestEntry, ServerEntry};
+        let header = FileHeader {
+            email_id: email(1).0,
+            ..FileHeader::default()
+        };
+        let manifest = vec![ManifestEntry {
+            file_type: 1,
+            original_size: 1000,
+            crc32: file_crc32,
+            ..ManifestEntry::default()
+        }];
+        let told = TellRecord::new_v1(header, vec![ServerEntry::default(); 8], manifest);
+        let mut record = Vec::new();
+        told.encode(&mut record);
+        Builder::new()
+            .fault(
+                FaultKind::TellBeforeUpload { email_id: email(1) },
+                &[Host::Client(0)],
+            )
+            .push(
+                Host::Client(0),
+                EventKind::TellSent {
+                    email_id: email(1),
+                    edit_sequence: 0,
+                    sender: ALICE,
+                    beacon: BEACON,
+                    recipients: vec![BOB],
+                    record: record.into(),
+                    status: Some(250),
+                    routing_timestamp_s: 0,
+                    header_timestamp_s: 0,
+                    sender_clock_unix_s: 0,
+                    beacon_clock_unix_s: None,
+                },
+            )
+    }
+
+    #[test]
+    fn a_revision_told_before_uploads_that_never_completed_may_fail_after_healing() {
+        let late = u64::from(HEAL_DOWNLOAD_GRACE_S + 1) * US_PER_S;
+        let history = told_not_uploaded(0x1234_5678)
+            .healed()
+            .at(late)
+            .push(Host::Client(1), failed(1))
+            .build();
+        assert_eq!(run(&history), vec![]);
+        // The same failure with the uploads announced done is a bug.
+        let uploaded = told_not_uploaded(0x1234_5678)
+            .email_sent(email(1), 0, &[BOB])
+            .healed()
+            .at(late)
+            .push(Host::Client(1), failed(1))
+            .build();
+        assert_eq!(run(&uploaded).len(), 1);
+    }
+
+    #[test]
+    fn a_never_uploaded_revision_is_checked_against_its_told_manifest() {
+        let right = told_not_uploaded(0x1234_5678)
+            .download_file(BOB, email(1), 1, 1000, 0x1234_5678)
+            .build();
+        assert_eq!(run(&right), vec![]);
+        let wrong = told_not_uploaded(0x1234_5678)
+            .download_file(BOB, email(1), 1, 1000, 0xDEAD_BEEF)
+            .build();
+        let violations = run(&wrong);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].detail.contains("crc deadbeef"));
     }
 }
