@@ -226,9 +226,10 @@ fn sweep_command(path: &Path, seeds: &str, jobs: usize) -> ExitCode {
 }
 
 /// Re-runs each failing seed of a parallel sweep alone and compares trace digests, so the
-/// replay command printed for it is known to reproduce it. Simulations sharing one process
-/// have been seen to order two same-tick events differently (see README, "Known gaps"); a
-/// mismatch is printed loudly rather than hidden.
+/// replay command printed for it is known to reproduce it. A safety net: tokio's task ids
+/// come from one process-wide counter, and anything in a run that depends on them (as crash
+/// teardown once did) would make a seed's trace depend on what else ran in the process
+/// (`sim/tests/parallel_determinism.rs`); a mismatch is printed loudly rather than hidden.
 fn confirm_alone(scenario: &Scenario, failing: &[&SeedRun]) {
     for run in failing {
         let Ok(parallel) = &run.result else { continue };
