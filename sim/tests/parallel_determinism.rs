@@ -106,10 +106,8 @@ fn runs_do_not_depend_on_the_task_id_counter() {
             for _ in 0..burn_count {
                 next_task_id(&runtime);
             }
-            assert_eq!(
-                next_task_id(&runtime) % SHARDS_COUNT,
-                (residue + 1) % SHARDS_COUNT
-            );
+            // No assertion on the residue reached: the other test in this binary runs on
+            // other threads and takes task ids too, so the residue is steered, not exact.
             assert_eq!(
                 digest(&scenario, seed),
                 alone,
