@@ -48,6 +48,11 @@ pub(crate) struct Host {
 
     next_ephemeral_port: u16,
     ephemeral_ports: RangeInclusive<u16>,
+
+    /// Set while [`crate::Sim::crash`] tears the host's software down: a machine that
+    /// lost power sends nothing, so the FIN and RST segments its dropped sockets would
+    /// send are discarded (patch, see PATCHES.md).
+    pub(crate) powered_off: bool,
 }
 
 impl Host {
@@ -70,6 +75,7 @@ impl Host {
             timer,
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
+            powered_off: false,
         }
     }
 
@@ -90,6 +96,7 @@ impl Host {
             timer,
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
+            powered_off: false,
         }
     }
 

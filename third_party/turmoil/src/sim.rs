@@ -160,6 +160,12 @@ impl<'a> Sim<'a> {
     /// For filesystem simulation (requires `unstable-fs` feature), this
     /// discards any pending (unsynced) writes. Data that was synced via
     /// `sync_all()` survives the crash.
+    ///
+    /// A crash is a power loss: the host sends nothing on the way down (no FIN
+    /// or RST from the sockets its dropped tasks owned). Peers learn of it by
+    /// their own timeouts, or by the RST a later segment to it draws. (Patch:
+    /// upstream 0.7.2 sends those segments, in the order tokio drops the
+    /// runtime's tasks, which follows its process-wide task-id counter.)
     pub fn crash(&mut self, addrs: impl ToIpAddrs) {
         let hosts = self.world.borrow_mut().lookup_many(addrs);
         for h in hosts {
@@ -168,7 +174,9 @@ impl<'a> Sim<'a> {
             self.world.borrow_mut().current = Some(h);
 
             World::enter(&self.world, || {
+                World::current(|world| world.current_host_mut().powered_off = true);
                 rt.crash();
+                World::current(|world| world.current_host_mut().powered_off = false);
 
                 // Discard pending filesystem operations
                 #[cfg(feature = "unstable-fs")]

@@ -266,6 +266,13 @@ impl World {
         dst: SocketAddr,
         message: Protocol,
     ) -> Result<()> {
+        // A host losing power sends nothing, and draws nothing from the shared RNG: the
+        // order its runtime drops tasks in (set by tokio's process-wide task ids) must not
+        // reach the network or the random stream (patch, see PATCHES.md).
+        if self.hosts.get(&src.ip()).is_some_and(|host| host.powered_off) {
+            tracing::trace!(target: TRACING_TARGET, ?src, ?dst, protocol = %message, "Dropped (powered off)");
+            return Ok(());
+        }
         self.topology
             .enqueue_message(&mut self.rng, src, dst, message)
     }
