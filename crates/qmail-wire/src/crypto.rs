@@ -8,8 +8,11 @@
 //! request's last block ([`ResponseCounter`]).
 //!
 //! The challenge is 12 random bytes and their big-endian CRC-32 (IEEE, as zlib). The response
-//! signature is the decrypted challenge XOR the key AN. Nothing here draws randomness: callers
-//! pass the 12 random bytes in.
+//! signature is the decrypted challenge XOR the key AN ([`signature`]); a reply to a plaintext
+//! (type 0) echo is signed with the challenge as it is, and its payload is never put through
+//! the keystream (DECISIONS.md "Interop with the public RAIDA server";
+//! [`crate::packet::ReplyProtection`] picks between the two). Nothing here draws randomness:
+//! callers pass the 12 random bytes in.
 
 use crate::limits::{
     AES_BLOCK_SIZE_BYTES, AN_SIZE_BYTES, CHALLENGE_RANDOM_SIZE_BYTES, CHALLENGE_SIZE_BYTES,

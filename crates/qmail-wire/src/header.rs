@@ -3,11 +3,15 @@
 //! Layouts are the tables of the peek page 003 ("Request header", "Response header") and
 //! DECISIONS.md ("Request header", "Response header"). Every byte is a typed field, reserved
 //! bytes included, so decoding then encoding any 32 bytes gives them back unchanged. Decoding
-//! checks nothing but length: which values a server accepts is [`crate::validate`]'s business.
+//! checks nothing but length: which values a server accepts is [`crate::validate`]'s business
+//! (shard 0–[`SHARD_ID_MAX`], encryption type 0 for echo or 1, DECISIONS.md "Interop with the
+//! public RAIDA server").
 
 use crate::codec::{put_i8, put_u16, put_u24, put_u32, Codec, Reader};
 use crate::error::DecodeError;
-use crate::limits::{HEADER_SIZE_BYTES, NONCE_SIZE_BYTES, RESPONSE_BODY_SIZE_BYTES_MAX};
+use crate::limits::{
+    HEADER_SIZE_BYTES, NONCE_SIZE_BYTES, RESPONSE_BODY_SIZE_BYTES_MAX, SHARD_ID_MAX,
+};
 use crate::status::Status;
 
 /// Request header byte 0: the only router version servers accept.
@@ -16,6 +20,8 @@ pub const ROUTER_VERSION: u8 = 1;
 pub const SPLIT_ID_SINGLE_FRAME: u8 = 0;
 /// Request header byte 3: the shard id current rest_core sends.
 pub const SHARD_ID_DEFAULT: u8 = 3;
+// The shard id our clients send is one servers accept.
+const _: () = assert!(SHARD_ID_DEFAULT <= SHARD_ID_MAX);
 /// Request header byte 8: the bitfield current rest_core sends.
 pub const BITFIELD_DEFAULT: u8 = 1;
 /// Response header bytes 4–5: the legacy frame count.
@@ -99,11 +105,14 @@ impl Command {
     }
 }
 
-/// Request header byte 16.
+/// Request header byte 16, as far as this project implements it. The public server also knows
+/// 2 (locker key, 32-byte header) and 4 and 5 (48-byte headers); every byte other than 0 and 1
+/// is answered with 27 here (DECISIONS.md, "Interop with the public RAIDA server").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum EncryptionType {
-    /// Plaintext body; allowed only for echo.
+    /// Plaintext body; allowed only for echo. The server ignores bytes 17–21, signs with the
+    /// challenge as it is and sends any payload in plaintext.
     None = 0,
     /// AES-128-CTR keyed by the AN named in bytes 17–21; required for group 6.
     Aes128Ctr = 1,
@@ -248,6 +257,12 @@ impl ResponseHeader {
     pub const fn status(&self) -> Option<Status> {
         Status::from_code(self.status)
     }
+
+    /// Whether the status byte is 250. Only such a reply has echo bytes and a signature a
+    /// client checks; any other status is the answer as it stands.
+    pub const fn is_success(&self) -> bool {
+        self.status == Status::Success.code()
+    }
 }
 
 impl Codec for ResponseHeader {
@@ -345,6 +360,12 @@ mod tests {
         assert_eq!(&bytes[16..], &[0x55; 16]);
         assert_eq!(ResponseHeader::from_bytes(&bytes).unwrap(), header);
         assert_eq!(header.status(), Some(Status::Success));
+        assert!(header.is_success());
+        assert!(!ResponseHeader {
+            status: Status::InvalidShardId.code(),
+            ..header
+        }
+        .is_success());
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! # Layers, bottom up
 //!
 //! ```text
-//!  packet     header + AES-CTR(body) + 3E 3E; status-only or encrypted-payload responses
+//!  packet     header + AES-CTR(body) + 3E 3E; status-only or payload responses, protected
+//!             as the request's encryption type says (ReplyProtection)
 //!    |  uses
 //!  header     RequestHeader / ResponseHeader (32 plaintext bytes each), Command, EncryptionType
 //!  crypto     AES-128-CTR (nonce ‖ 0⁸, +1 per block), ResponseCounter, Challenge, signature, crc32
@@ -35,17 +36,22 @@
 //!
 //! 1. Read 32 bytes, [`header::RequestHeader`] via [`codec::Codec::from_bytes`]; read
 //!    `body_size` more bytes; [`packet::RequestPacket::from_parts`].
-//! 2. [`validate::validate_request_header`] (255, 2, 3, 7, 5, 6, 34), look up the key coin (34),
-//!    [`packet::RequestPacket::body_plain`] (16 or 33 via [`error::DecodeError::status`]).
+//! 2. [`validate::validate_request_header`] (255, 2, 3, 4, 5, 6, 7, then 34 or 27 for the
+//!    encryption type), look up the key coin of a type-1 request (34; a type-0 echo names
+//!    none), [`packet::RequestPacket::body_plain`] (16 or 33 via
+//!    [`error::DecodeError::status`]).
 //! 3. [`body::RequestBody::decode`] (16 or 198 via `DecodeError::status`),
 //!    [`validate::validate_challenge`] (37), [`validate::validate_denomination`] (40), then the
 //!    server's coin and AN checks, then command rules such as [`validate::validate_tell`].
-//! 4. Answer with [`packet::encode_response`]: status only, or a [`response::TellList`] /
-//!    [`response::DownloadPage`] payload encrypted from
-//!    [`crypto::ResponseCounter::start_block`].
+//! 4. Answer with [`packet::encode_protected_response`]: status only, or a
+//!    [`response::TellList`] / [`response::DownloadPage`] payload, signed and carried as the
+//!    request's [`packet::ReplyProtection`] says (type 0: the challenge as it is, plaintext;
+//!    type 1: challenge XOR AN, encrypted from [`crypto::ResponseCounter::start_block`]).
 //!
 //! A client does the mirror image: [`packet::encode_request`] with a body's `to_bytes()`, then
-//! [`packet::parse_response`] and `TellList::from_bytes` / `DownloadPage::from_bytes`.
+//! [`packet::parse_protected_response`], judging the status byte first (echo bytes and
+//! signature only on 250, DECISIONS.md "Interop with the public RAIDA server"), then
+//! `TellList::from_bytes` / `DownloadPage::from_bytes`.
 //!
 //! # Invariants
 //!

@@ -153,6 +153,10 @@ pub const TELL_LIST_SIZE_BYTES_MAX: usize =
 /// The CloudCoin network ID carried as coin id / coin type (`00 06`).
 pub const COIN_ID_CLOUDCOIN: u16 = 0x0006;
 
+/// Largest shard id (request header byte 3) a server accepts; above it: 4
+/// `ERROR_INVALID_SHARD_ID` (DECISIONS.md, "Interop with the public RAIDA server").
+pub const SHARD_ID_MAX: u8 = 3;
+
 // An upload of the largest stripe exactly fills the largest body.
 const _: () = assert!(UPLOAD_FIXED_SIZE_BYTES == 48 + 38 + 2);
 const _: () = assert!(STRIPE_SIZE_BYTES_MAX == 65_447);

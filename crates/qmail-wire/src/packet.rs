@@ -6,17 +6,29 @@
 //! counts (peek page 003, "Wire packet"). Echo may use encryption type 0: the body is plaintext.
 //!
 //! A response is the 32-byte [`ResponseHeader`] alone (status-only: body size 0, no terminator)
-//! or followed by the encrypted payload and `3E 3E` (body size = payload + 2). The payload's
-//! counter starts at the block the caller names ([`crate::crypto::ResponseCounter`]).
+//! or followed by the payload and `3E 3E` (body size = payload + 2). How the reply is protected
+//! follows from the request's encryption type ([`ReplyProtection`], DECISIONS.md "Interop with
+//! the public RAIDA server"):
+//!
+//! | request byte 16 | signature (response 16–31) | payload |
+//! |---|---|---|
+//! | 0, plaintext (echo only) | the challenge as it is; bytes 17–21 play no part | plaintext |
+//! | 1, AES-128-CTR | challenge XOR the key AN | encrypted, counter from [`crate::crypto::ResponseCounter`] |
 //!
 //! A server reading a TCP stream reads 32 bytes, decodes the header, reads `body_size` more, and
 //! calls [`RequestPacket::from_parts`]; a whole datagram or buffer goes through
 //! [`RequestPacket::parse`]. Terminator problems surface as [`DecodeError`]s whose
 //! [`DecodeError::status`] is the status to send: a body shorter than 2 bytes is 16, a body not
 //! ending in `3E 3E` is 33.
+//!
+//! A client judges a reply's status byte first: only a 250 carries a signature and echo bytes
+//! worth checking (a real RAIDA's header-error replies may carry echo `00 00` and a zero
+//! signature). [`parse_protected_response`] / [`open_response_body`] read the payload the way
+//! the request's [`ReplyProtection`] says; [`parse_response`] and [`decrypt_response_body`] are
+//! their AES-128-CTR forms.
 
 use crate::codec::{Codec, Reader};
-use crate::crypto::{apply_keystream, Key, Nonce};
+use crate::crypto::{apply_keystream, signature, Challenge, Key, Nonce, ResponseCounter};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::header::{
     Command, EncryptionType, RequestHeader, ResponseHeader, BITFIELD_DEFAULT, FRAME_COUNT_DEFAULT,
@@ -262,10 +274,74 @@ pub struct PayloadCipher {
     pub start_block: u128,
 }
 
+/// How a reply is signed and its payload carried; it follows from the request's encryption
+/// type (see the module docs' table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReplyProtection {
+    /// A reply to an encryption-type-0 request (echo only): signature = the challenge as it
+    /// is, payload in plaintext. No AN is involved, even when bytes 17–21 name a held coin.
+    Plaintext,
+    /// A reply to an encryption-type-1 request: signature = challenge XOR `key`, payload
+    /// encrypted under the request's key and nonce from `start_block`.
+    Aes128Ctr(PayloadCipher),
+}
+
+impl ReplyProtection {
+    /// The protection of a reply to a request of type `encryption` keyed by `key` (ignored
+    /// for type 0) with `nonce`, whose body less its terminator was
+    /// `request_encrypted_size_bytes` long, under the `response_counter` setting `counter`.
+    pub fn for_request(
+        encryption: EncryptionType,
+        key: &Key,
+        nonce: &Nonce,
+        counter: ResponseCounter,
+        request_encrypted_size_bytes: usize,
+    ) -> Self {
+        match encryption {
+            EncryptionType::None => ReplyProtection::Plaintext,
+            EncryptionType::Aes128Ctr => ReplyProtection::Aes128Ctr(PayloadCipher {
+                key: *key,
+                nonce: *nonce,
+                start_block: counter.start_block(request_encrypted_size_bytes),
+            }),
+        }
+    }
+
+    /// The encryption type of the request this reply answers.
+    pub const fn encryption(&self) -> EncryptionType {
+        match self {
+            ReplyProtection::Plaintext => EncryptionType::None,
+            ReplyProtection::Aes128Ctr(_) => EncryptionType::Aes128Ctr,
+        }
+    }
+
+    /// Response bytes 16–31 of a reply to a request whose decrypted challenge is `challenge`.
+    pub fn signature(&self, challenge: &Challenge) -> [u8; 16] {
+        match self {
+            ReplyProtection::Plaintext => *challenge.as_bytes(),
+            ReplyProtection::Aes128Ctr(cipher) => signature(challenge, &cipher.key),
+        }
+    }
+
+    /// Encrypts or decrypts a payload in place; plaintext payloads are left as they are.
+    pub fn apply_to_payload(&self, payload: &mut [u8]) {
+        match self {
+            ReplyProtection::Plaintext => {}
+            ReplyProtection::Aes128Ctr(cipher) => {
+                apply_keystream(&cipher.key, &cipher.nonce, cipher.start_block, payload);
+            }
+        }
+    }
+}
+
 /// A complete response. `payload` is `None` for a status-only reply (body size 0, no
-/// terminator), or the cipher and the plaintext payload to encrypt and terminate.
-pub fn encode_response(meta: &ResponseMeta, payload: Option<(&PayloadCipher, &[u8])>) -> Vec<u8> {
-    let Some((cipher, payload_plain)) = payload else {
+/// terminator), or the protection of the request and the plaintext payload to protect and
+/// terminate.
+pub fn encode_protected_response(
+    meta: &ResponseMeta,
+    payload: Option<(&ReplyProtection, &[u8])>,
+) -> Vec<u8> {
+    let Some((protection, payload_plain)) = payload else {
         return meta.header(0).to_bytes();
     };
     let body_size_bytes = payload_plain.len() + TERMINATOR_SIZE_BYTES;
@@ -278,24 +354,31 @@ pub fn encode_response(meta: &ResponseMeta, payload: Option<(&PayloadCipher, &[u
     meta.header(body_size_bytes as u32).encode(&mut out);
     let payload_start = out.len();
     out.extend_from_slice(payload_plain);
-    apply_keystream(
-        &cipher.key,
-        &cipher.nonce,
-        cipher.start_block,
-        &mut out[payload_start..],
-    );
+    protection.apply_to_payload(&mut out[payload_start..]);
     out.extend_from_slice(&TERMINATOR);
     assert_eq!(out.len(), HEADER_SIZE_BYTES + body_size_bytes);
     out
 }
 
-/// Decrypts the body read after a response header: `None` when the body size is 0, else the
-/// plaintext payload. `body` must be exactly `body_size` bytes (offsets in errors are from the
-/// start of the body).
-pub fn decrypt_response_body(
+/// [`encode_protected_response`] for a reply to an AES-128-CTR request: the payload is
+/// encrypted with `cipher`.
+pub fn encode_response(meta: &ResponseMeta, payload: Option<(&PayloadCipher, &[u8])>) -> Vec<u8> {
+    match payload {
+        None => encode_protected_response(meta, None),
+        Some((cipher, payload_plain)) => encode_protected_response(
+            meta,
+            Some((&ReplyProtection::Aes128Ctr(*cipher), payload_plain)),
+        ),
+    }
+}
+
+/// Reads the body after a response header: `None` when the body size is 0, else the
+/// plaintext payload, opened as `protection` says. `body` must be exactly `body_size` bytes
+/// (offsets in errors are from the start of the body).
+pub fn open_response_body(
     header: &ResponseHeader,
     body: &[u8],
-    cipher: &PayloadCipher,
+    protection: &ReplyProtection,
 ) -> Result<Option<Vec<u8>>, DecodeError> {
     let declared = header.body_size_bytes as usize;
     if body.len() != declared {
@@ -312,24 +395,43 @@ pub fn decrypt_response_body(
         return Ok(None);
     }
     let mut payload = strip_terminator(body)?.to_vec();
-    apply_keystream(&cipher.key, &cipher.nonce, cipher.start_block, &mut payload);
+    protection.apply_to_payload(&mut payload);
     Ok(Some(payload))
 }
 
-/// Parses a whole response: the header, and the decrypted payload if the body size is not 0.
-pub fn parse_response(
-    bytes: &[u8],
+/// [`open_response_body`] for a reply to an AES-128-CTR request.
+pub fn decrypt_response_body(
+    header: &ResponseHeader,
+    body: &[u8],
     cipher: &PayloadCipher,
+) -> Result<Option<Vec<u8>>, DecodeError> {
+    open_response_body(header, body, &ReplyProtection::Aes128Ctr(*cipher))
+}
+
+/// Parses a whole response: the header, and the payload (opened as `protection` says) if the
+/// body size is not 0. Checks framing only: judging the status, echo and signature is the
+/// caller's (status first).
+pub fn parse_protected_response(
+    bytes: &[u8],
+    protection: &ReplyProtection,
 ) -> Result<(ResponseHeader, Option<Vec<u8>>), DecodeError> {
     let mut r = Reader::new(bytes);
     let header = ResponseHeader::read(&mut r)?;
     let body = r.take("body", header.body_size_bytes as usize)?;
     r.expect_empty("body")?;
-    let payload = decrypt_response_body(&header, body, cipher).map_err(|error| DecodeError {
+    let payload = open_response_body(&header, body, protection).map_err(|error| DecodeError {
         offset: error.offset + HEADER_SIZE_BYTES,
         ..error
     })?;
     Ok((header, payload))
+}
+
+/// [`parse_protected_response`] for a reply to an AES-128-CTR request.
+pub fn parse_response(
+    bytes: &[u8],
+    cipher: &PayloadCipher,
+) -> Result<(ResponseHeader, Option<Vec<u8>>), DecodeError> {
+    parse_protected_response(bytes, &ReplyProtection::Aes128Ctr(*cipher))
 }
 
 #[cfg(test)]
@@ -549,5 +651,64 @@ mod tests {
         assert_eq!(error.offset, 32 + 3);
         let header = ResponseHeader::from_bytes(&bytes[..32]).unwrap();
         assert!(decrypt_response_body(&header, &bytes[32..36], &cipher).is_err());
+    }
+
+    /// DECISIONS.md "Interop": a reply to a type-0 request is signed with the challenge as it
+    /// is and carries its payload in plaintext; a type-1 reply XORs the AN and encrypts.
+    #[test]
+    fn reply_protection_follows_the_request_type() {
+        let challenge = Challenge::from_random([0x5C; 12]);
+        let plain = ReplyProtection::for_request(
+            EncryptionType::None,
+            &KEY,
+            &NONCE,
+            ResponseCounter::Continue,
+            16,
+        );
+        assert_eq!(plain, ReplyProtection::Plaintext);
+        assert_eq!(plain.encryption(), EncryptionType::None);
+        assert_eq!(plain.signature(&challenge), *challenge.as_bytes());
+        let aes = ReplyProtection::for_request(
+            EncryptionType::Aes128Ctr,
+            &KEY,
+            &NONCE,
+            ResponseCounter::Continue,
+            17,
+        );
+        assert_eq!(
+            aes,
+            ReplyProtection::Aes128Ctr(PayloadCipher {
+                key: KEY,
+                nonce: NONCE,
+                start_block: 2,
+            })
+        );
+        assert_eq!(aes.signature(&challenge), signature(&challenge, &KEY));
+
+        let request = meta(Command::Echo).header(18);
+        let reply = ResponseMeta::reply_to(&request, 11, Status::Success);
+        let payload = [1u8, 2, 3, 4, 5];
+        let bytes = encode_protected_response(&reply, Some((&plain, &payload)));
+        assert_eq!(&bytes[32..37], &payload, "type 0: no keystream");
+        assert_eq!(&bytes[37..], &TERMINATOR);
+        let (_, opened) = parse_protected_response(&bytes, &plain).unwrap();
+        assert_eq!(opened.as_deref(), Some(&payload[..]));
+        // A decoder that applied a keystream (even with a zero key) would garble it.
+        let zero_key = PayloadCipher {
+            key: [0; 16],
+            nonce: NONCE,
+            start_block: 0,
+        };
+        let (_, garbled) = parse_response(&bytes, &zero_key).unwrap();
+        assert_ne!(garbled.as_deref(), Some(&payload[..]));
+
+        let bytes = encode_protected_response(&reply, Some((&aes, &payload)));
+        assert_ne!(&bytes[32..37], &payload);
+        let ReplyProtection::Aes128Ctr(cipher) = aes else {
+            unreachable!("built as AES above")
+        };
+        assert_eq!(bytes, encode_response(&reply, Some((&cipher, &payload))));
+        let (_, opened) = parse_protected_response(&bytes, &aes).unwrap();
+        assert_eq!(opened.as_deref(), Some(&payload[..]));
     }
 }

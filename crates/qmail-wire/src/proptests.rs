@@ -11,8 +11,9 @@ use crate::error::DecodeError;
 use crate::header::{Command, EncryptionType, RequestHeader, ResponseHeader};
 use crate::limits::{FILE_HEADER_SIZE_BYTES, LEGACY_FOOTER_SIZE_BYTES, PREAMBLE_SIZE_BYTES};
 use crate::packet::{
-    encode_request, encode_response, parse_response, strip_terminator, PayloadCipher, RequestMeta,
-    RequestPacket, ResponseMeta,
+    encode_protected_response, encode_request, encode_response, parse_protected_response,
+    parse_response, strip_terminator, PayloadCipher, ReplyProtection, RequestMeta, RequestPacket,
+    ResponseMeta,
 };
 use crate::preamble::Preamble;
 use crate::response::{DownloadPage, TellList};
@@ -240,6 +241,13 @@ fn check_every_decoder(bytes: &[u8]) {
         start_block: u128::MAX,
     };
     let _ = parse_response(bytes, &cipher);
+    if let Ok((header, Some(payload))) =
+        parse_protected_response(bytes, &ReplyProtection::Plaintext)
+    {
+        // A plaintext payload is the body less its terminator, byte for byte.
+        assert_eq!(payload.len() + 2, header.body_size_bytes as usize);
+        assert_eq!(&bytes[32..32 + payload.len()], payload.as_slice());
+    }
 }
 
 /// Flips the bytes at `flips` (positions taken modulo the length).
@@ -454,5 +462,29 @@ proptest! {
         prop_assert_eq!(header.execution_time_us, execution_time_us);
         prop_assert_eq!(header.body_size_bytes as usize, payload.as_ref().map_or(0, |p| p.len() + 2));
         prop_assert_eq!(decrypted, payload);
+    }
+
+    /// A reply to a type-0 request carries its payload verbatim and decodes back to it.
+    #[test]
+    fn plaintext_replies_round_trip_verbatim(
+        payload in prop::option::of(prop::collection::vec(any::<u8>(), 0..200)),
+        signature in any::<[u8; 16]>(),
+    ) {
+        let meta = ResponseMeta {
+            raida_id: 2,
+            status: Status::Success,
+            command_group: 0,
+            echo: [1, 2],
+            execution_time_us: 0,
+            signature,
+        };
+        let protection = ReplyProtection::Plaintext;
+        let bytes = encode_protected_response(&meta, payload.as_deref().map(|p| (&protection, p)));
+        if let Some(payload) = &payload {
+            prop_assert_eq!(&bytes[32..32 + payload.len()], payload.as_slice());
+        }
+        let (header, opened) = parse_protected_response(&bytes, &protection).unwrap();
+        prop_assert_eq!(header.signature, signature);
+        prop_assert_eq!(opened, payload);
     }
 }

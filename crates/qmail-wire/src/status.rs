@@ -1,9 +1,11 @@
 //! The RAIDA status byte (response header byte 2), as far as QMail and its packet layer use it.
 //!
 //! Codes and symbols come from the status tables of pages 001–004 and from DECISIONS.md (header
-//! checks 2, 3, 7, 255; echo). Codes 5 and 6 are not in the pages: they are the standard RAIDA
-//! `protocol.h` values for an unknown command group and an unknown command code, which a server
-//! needs for requests outside group 0 / group 6.
+//! checks 2, 3, 7, 255; echo; "Interop with the public RAIDA server": 4 for a shard above 3, 27
+//! for an encryption type other than 0 and 1). Codes 5 and 6 are not in the pages: they are the
+//! standard RAIDA `protocol.h` values for an unknown command group and an unknown command code,
+//! which a server needs for requests outside group 0 / group 6. Every symbol is the one the
+//! public server's `protocol.h` gives the code.
 
 use std::fmt;
 
@@ -48,6 +50,8 @@ statuses! {
     InvalidSplitId = 2, "ERROR_INVALID_SPLIT_ID";
     /// Request header byte 2 names another RAIDA (DECISIONS.md).
     InvalidRaidaId = 3, "ERROR_INVALID_RAIDA_ID";
+    /// Request header byte 3 (shard id) is above 3 (DECISIONS.md, "Interop").
+    InvalidShardId = 4, "ERROR_INVALID_SHARD_ID";
     /// Unknown command group (standard RAIDA `protocol.h`, not in the QMail pages).
     InvalidCommandGroup = 5, "ERROR_INVALID_COMMAND_GROUP";
     /// Unknown command code within a known group (standard RAIDA `protocol.h`).
@@ -62,9 +66,13 @@ statuses! {
     UdpFrameTimeout = 17, "ERROR_UDP_FRAME_TIMEOUT";
     /// Tell: no recipient inbox was written.
     WrongRaida = 18, "ERROR_WRONG_RAIDA";
+    /// Request header byte 16 is an encryption type other than 0 and 1 (DECISIONS.md,
+    /// "Interop": the public server answers 27 for every type it does not know).
+    InvalidEncryptionCode = 27, "ERROR_INVALID_ENCRYPTION_CODE";
     /// The body does not end in `3E 3E`.
     InvalidEof = 33, "ERROR_INVALID_EOF";
-    /// The body cannot be decrypted (unknown key coin, or an encryption type not allowed).
+    /// The body cannot be decrypted: unknown key coin, key denomination outside −8…+6, or
+    /// encryption type 0 on a command other than echo.
     InvalidEncryption = 34, "ERROR_INVALID_ENCRYPTION";
     /// The decrypted challenge CRC does not match.
     InvalidCrc = 37, "ERROR_INVALID_CRC";
@@ -120,9 +128,10 @@ mod tests {
 
     #[test]
     fn codes_match_the_pages() {
-        let expected: [(u8, &str); 22] = [
+        let expected: [(u8, &str); 24] = [
             (2, "ERROR_INVALID_SPLIT_ID"),
             (3, "ERROR_INVALID_RAIDA_ID"),
+            (4, "ERROR_INVALID_SHARD_ID"),
             (5, "ERROR_INVALID_COMMAND_GROUP"),
             (6, "ERROR_INVALID_COMMAND"),
             (7, "ERROR_INVALID_COIN_ID"),
@@ -130,6 +139,7 @@ mod tests {
             (16, "ERROR_INVALID_PACKET_LENGTH"),
             (17, "ERROR_UDP_FRAME_TIMEOUT"),
             (18, "ERROR_WRONG_RAIDA"),
+            (27, "ERROR_INVALID_ENCRYPTION_CODE"),
             (33, "ERROR_INVALID_EOF"),
             (34, "ERROR_INVALID_ENCRYPTION"),
             (37, "ERROR_INVALID_CRC"),

@@ -6,7 +6,7 @@
 //!
 //! | function | status | source |
 //! |---|---|---|
-//! | [`validate_request_header`] | 255, 2, 3, 7, 5, 6, 34 | DECISIONS.md "Request header" (order as listed there) |
+//! | [`validate_request_header`] | 255, 2, 3, 4, 5, 6, 7, 34, 27 | DECISIONS.md "Interop with the public RAIDA server" (order as listed there) |
 //! | [`validate_challenge`] | 37 | DECISIONS.md "AES-128-CTR"; peek/ping status tables |
 //! | [`validate_denomination`] | 40 | page 001 status table; DECISIONS.md (checked before the coin lookup) |
 //! | [`validate_tell_body_size`] | 16 | tell page "Server validates: body_size == …"; status 16 row |
@@ -26,8 +26,8 @@ use crate::header::{
 use crate::limits::{
     ADDRESS_ENTRY_SIZE_BYTES, COIN_ID_CLOUDCOIN, DENOMINATION_MAX, DENOMINATION_MIN,
     FILE_HEADER_SIZE_BYTES, MANIFEST_ENTRY_SIZE_BYTES, PREAMBLE_SIZE_BYTES,
-    ROUTING_HEADER_SIZE_BYTES, SERVER_ENTRY_SIZE_BYTES, STRIPE_COUNT_MAX, STRIPE_COUNT_MIN,
-    TERMINATOR_SIZE_BYTES,
+    ROUTING_HEADER_SIZE_BYTES, SERVER_ENTRY_SIZE_BYTES, SHARD_ID_MAX, STRIPE_COUNT_MAX,
+    STRIPE_COUNT_MIN, TERMINATOR_SIZE_BYTES,
 };
 use crate::status::Status;
 use crate::tell::{
@@ -45,12 +45,13 @@ pub struct AcceptedHeader {
     pub encryption: EncryptionType,
 }
 
-/// The header checks of DECISIONS.md, in its order: version 1 (else 255), split 0 (else 2),
-/// RAIDA id = `raida_id_self` (else 3), coin id `00 06` (else 7), then a known command group
-/// (else 5) and code (else 6), then the encryption type: 1 for group 6, 0 or 1 for echo (else
-/// 34). The command check sits before the encryption check because which types are allowed
-/// depends on the command; DECISIONS.md does not place it, and 5/6 are the standard `protocol.h`
-/// codes. The key coin lookup (unknown coin: 34) is the server's.
+/// The header checks, in the order of DECISIONS.md "Interop with the public RAIDA server"
+/// (the public server's order): version 1 (else 255), split 0 (else 2), RAIDA id =
+/// `raida_id_self` (else 3), shard id 0–3 (else 4), a known command group (else 5) and code
+/// (else 6), coin id `00 06` (else 7), then the encryption type: 1 for every command, 0 only
+/// for echo (0 on another command: 34), anything else 27. 5 and 6 are the standard
+/// `protocol.h` codes. The key coin lookup (unknown coin or key denomination outside −8…+6:
+/// 34) is the server's; a type-0 echo has none.
 pub fn validate_request_header(
     header: &RequestHeader,
     raida_id_self: u8,
@@ -64,8 +65,8 @@ pub fn validate_request_header(
     if header.raida_id != raida_id_self {
         return Err(Status::InvalidRaidaId);
     }
-    if header.coin_id != COIN_ID_CLOUDCOIN {
-        return Err(Status::InvalidCoinId);
+    if header.shard_id > SHARD_ID_MAX {
+        return Err(Status::InvalidShardId);
     }
     let command = header.command().ok_or(
         if Command::ALL
@@ -77,10 +78,14 @@ pub fn validate_request_header(
             Status::InvalidCommandGroup
         },
     )?;
+    if header.coin_id != COIN_ID_CLOUDCOIN {
+        return Err(Status::InvalidCoinId);
+    }
     let encryption = match (command, EncryptionType::from_code(header.encryption_type)) {
         (_, Some(EncryptionType::Aes128Ctr)) => EncryptionType::Aes128Ctr,
         (Command::Echo, Some(EncryptionType::None)) => EncryptionType::None,
-        _ => return Err(Status::InvalidEncryption),
+        (_, Some(EncryptionType::None)) => return Err(Status::InvalidEncryption),
+        (_, None) => return Err(Status::InvalidEncryptionCode),
     };
     Ok(AcceptedHeader {
         command,
@@ -421,14 +426,18 @@ mod tests {
             })
         );
         type Mutation = fn(&mut RequestHeader);
-        let cases: [(Mutation, Status); 7] = [
+        let cases: [(Mutation, Status); 11] = [
             (|h| h.version = 2, Status::InvalidRouting),
             (|h| h.split_id = 1, Status::InvalidSplitId),
             (|h| h.raida_id = 5, Status::InvalidRaidaId),
+            (|h| h.shard_id = 4, Status::InvalidShardId),
+            (|h| h.shard_id = 255, Status::InvalidShardId),
             (|h| h.coin_id = 7, Status::InvalidCoinId),
             (|h| h.command_group = 9, Status::InvalidCommandGroup),
             (|h| h.command_code = 60, Status::InvalidCommand),
             (|h| h.encryption_type = 0, Status::InvalidEncryption),
+            (|h| h.encryption_type = 2, Status::InvalidEncryptionCode),
+            (|h| h.encryption_type = 255, Status::InvalidEncryptionCode),
         ];
         for (mutate, status) in cases {
             let mut bad = good;
@@ -443,7 +452,39 @@ mod tests {
             validate_request_header(&bad, 4),
             Err(Status::InvalidRouting)
         );
-        // Echo may be plaintext; type 2 is never allowed.
+        // The public server's order: shard, then group and command, before the coin id; the
+        // encryption type after it.
+        let mut bad = good;
+        bad.coin_id = 7;
+        bad.encryption_type = 2;
+        assert_eq!(validate_request_header(&bad, 4), Err(Status::InvalidCoinId));
+        bad.command_code = 60;
+        assert_eq!(
+            validate_request_header(&bad, 4),
+            Err(Status::InvalidCommand)
+        );
+        bad.command_group = 9;
+        assert_eq!(
+            validate_request_header(&bad, 4),
+            Err(Status::InvalidCommandGroup)
+        );
+        bad.shard_id = 4;
+        assert_eq!(
+            validate_request_header(&bad, 4),
+            Err(Status::InvalidShardId)
+        );
+        bad.raida_id = 3;
+        assert_eq!(
+            validate_request_header(&bad, 4),
+            Err(Status::InvalidRaidaId)
+        );
+        // Shards 0–3 are accepted.
+        for shard_id in 0..=3 {
+            let mut shard = good;
+            shard.shard_id = shard_id;
+            assert!(validate_request_header(&shard, 4).is_ok(), "{shard_id}");
+        }
+        // Echo may be plaintext; type 2 is never allowed (27).
         let mut echo = good;
         echo.command_group = 0;
         echo.command_code = 0;
@@ -455,7 +496,7 @@ mod tests {
         echo.encryption_type = 2;
         assert_eq!(
             validate_request_header(&echo, 4),
-            Err(Status::InvalidEncryption)
+            Err(Status::InvalidEncryptionCode)
         );
         echo.command_code = 1;
         assert_eq!(

@@ -2,32 +2,37 @@
 //! and dispatch shared by every command, and the response header every reply carries.
 //!
 //! The TCP front reads the 32-byte header and the `body_size` bytes after it and calls
-//! [`handle_request`]. Checks run in the order of DECISIONS.md "Request header" and the
-//! status tables of the pages, each answering with its own status:
+//! [`handle_request`]. Header checks run in the public RAIDA server's order (DECISIONS.md
+//! "Interop with the public RAIDA server"), then the status tables of the pages, each
+//! answering with its own status:
 //!
 //! | # | check | status |
 //! |---|---|---|
 //! | 1 | 32-byte header present | 16 |
-//! | 2 | version 1, split 0, this RAIDA, coin id `00 06`, known group/code, encryption type (1; 0 only for echo) | 255, 2, 3, 7, 5, 6, 34 |
-//! | 3 | key coin (header 17–21) held by this RAIDA (not needed for a plaintext echo) | 34 |
-//! | 4 | per-coin rate limit (setting `rate_limit`, off by default) | connection closed, no reply |
-//! | 5 | bytes after the header = `body_size` | 16 |
-//! | 6 | body ends in `3E 3E` (and is at least 2 bytes) | 33 (16) |
-//! | 7 | decrypt; at least the 16-byte challenge; challenge CRC | 16, 37 |
-//! | 8 | command body lengths (echo 16, upload 86 + data_length, tell formula, ping ≥ 48, peek 52, download 85) | 16 |
-//! | 9 | preamble: denomination (40, before the lookup), coin held (8), AN (200); not for download | 40, 8, 200 |
-//! | 10 | the command's own rules | see `handlers` |
+//! | 2 | version 1, split 0, this RAIDA, shard 0–3, known group, known code, coin id `00 06` | 255, 2, 3, 4, 5, 6, 7 |
+//! | 3 | encryption type 1; 0 only for echo (0 on another command: 34); any other type | 34, 27 |
+//! | 4 | type 1: key denomination (header 17) in −8…+6 and key coin (17–21) held by this RAIDA; type 0: bytes 17–21 are ignored | 34 |
+//! | 5 | per-coin rate limit (setting `rate_limit`, off by default; type 1 only) | connection closed, no reply |
+//! | 6 | bytes after the header = `body_size` | 16 |
+//! | 7 | body ends in `3E 3E` (and is at least 2 bytes) | 33 (16) |
+//! | 8 | decrypt (type 1); at least the 16-byte challenge; challenge CRC (a wrong AN fails here) | 16, 37 |
+//! | 9 | command body lengths (echo 16, upload 86 + data_length, tell formula, ping ≥ 48, peek 52, download 85) | 16 |
+//! | 10 | preamble: denomination (40, before the lookup), coin held (8), AN (200); not for download | 40, 8, 200 |
+//! | 11 | the command's own rules | see `handlers` |
 //!
 //! Length always wins over fields (DECISIONS.md "Length before fields"): a body whose lengths
 //! are right but whose field values are not (an upload's unknown `storage_duration`) gets its
 //! 198 only after the preamble checks, where the command's own rules sit.
 //!
 //! Every reply is a [`ResponseHeader`]: this RAIDA, status, the request's command group, echo
-//! of request bytes 30–31, body size, execution time (server clock, µs) and the signature
-//! (decrypted challenge XOR key AN). Before the challenge is decrypted and read there is
-//! nothing to sign and the signature is zero. Status-only replies have body size 0 and no
-//! terminator; a payload is encrypted with the request's key and nonce, its counter starting
-//! per the setting `response_counter`.
+//! of request bytes 30–31 (on every reply, header errors included; the public server may send
+//! `00 00` there, which is why clients judge the status byte first), body size, execution time
+//! (server clock, µs) and the signature. Before the challenge is read there is nothing to sign
+//! and the signature is zero; after it, the request's [`ReplyProtection`] signs: challenge XOR
+//! key AN for type 1, the challenge as it is for a type-0 echo. Status-only replies have body
+//! size 0 and no terminator; a payload is encrypted with the request's key and nonce, its
+//! counter starting per the setting `response_counter` (`restart` by default, or `continue`),
+//! or sent in plaintext in reply to a type-0 request.
 //!
 //! A ping that finds no tells becomes [`Outcome::Park`]: the front holds the connection and
 //! runs [`wait_parked`] (or the same loop itself: wait on [`ParkedPing::changed`] until the
@@ -38,12 +43,12 @@
 use std::time::Duration;
 
 use qmail_wire::codec::Codec;
-use qmail_wire::crypto::{signature, Challenge, Key, ResponseCounter};
+use qmail_wire::crypto::{Challenge, Key, ResponseCounter};
 use qmail_wire::header::{Command, EncryptionType, RequestHeader, ResponseHeader};
 use qmail_wire::limits::{CHALLENGE_SIZE_BYTES, HEADER_SIZE_BYTES, PREAMBLE_SIZE_BYTES};
-use qmail_wire::packet::{encode_response, PayloadCipher, RequestPacket, ResponseMeta};
+use qmail_wire::packet::{encode_protected_response, ReplyProtection, RequestPacket, ResponseMeta};
 use qmail_wire::preamble::Preamble;
-use qmail_wire::validate::{validate_challenge, validate_request_header};
+use qmail_wire::validate::{validate_challenge, validate_denomination, validate_request_header};
 use qmail_wire::{body::RequestBody, Status};
 
 use crate::env::Env;
@@ -218,7 +223,7 @@ pub(crate) struct ReplyContext {
     echo: [u8; 2],
     received_unix_us: u64,
     signature: [u8; 16],
-    cipher: Option<PayloadCipher>,
+    protection: Option<ReplyProtection>,
 }
 
 impl ReplyContext {
@@ -249,13 +254,14 @@ impl ReplyContext {
         bytes
     }
 
-    /// A 250 reply with `payload` encrypted under the request's key and nonce.
+    /// A 250 reply with `payload` protected as the request was: encrypted under its key and
+    /// nonce (type 1) or plaintext (type 0).
     fn with_payload(&self, env: &Env, payload: &[u8]) -> Vec<u8> {
-        // Only decrypted requests reach a command that answers with a payload.
-        let cipher = self
-            .cipher
+        // Only requests whose challenge was read reach a command that answers with a payload.
+        let protection = self
+            .protection
             .as_ref()
-            .expect("a payload reply needs the request's cipher");
+            .expect("a payload reply needs the request's protection");
         let meta = ResponseMeta {
             raida_id: self.raida_id,
             status: Status::Success,
@@ -264,7 +270,7 @@ impl ReplyContext {
             execution_time_us: self.execution_time_us(env),
             signature: self.signature,
         };
-        encode_response(&meta, Some((cipher, payload)))
+        encode_protected_response(&meta, Some((protection, payload)))
     }
 
     fn reply(&self, env: &Env, command_reply: CommandReply) -> Reply {
@@ -306,7 +312,7 @@ impl RequestTrace {
         }
     }
 
-    /// The context of a reply before anything is decrypted: zero signature, no cipher.
+    /// The context of a reply before the challenge is read: zero signature, no protection.
     fn unsigned_context(&self, env: &Env, echo: [u8; 2]) -> ReplyContext {
         ReplyContext {
             raida_id: env.raida_id(),
@@ -315,7 +321,7 @@ impl RequestTrace {
             echo,
             received_unix_us: self.received_unix_us,
             signature: [0; 16],
-            cipher: None,
+            protection: None,
         }
     }
 
@@ -378,14 +384,18 @@ async fn process(env: &Env, request: &[u8], trace: &mut RequestTrace) -> (Outcom
         Err(status) => return status_reply(env, &unsigned, status),
     };
     trace.command = Some(accepted.command);
-    let key_an = env
-        .coins()
-        .an(header.key_denomination, header.key_serial_number)
-        .copied();
-    if key_an.is_none() && accepted.encryption == EncryptionType::Aes128Ctr {
-        return status_reply(env, &unsigned, Status::InvalidEncryption);
-    }
-    if key_an.is_some() {
+    let key = match accepted.encryption {
+        // A plaintext echo: bytes 17–21 key nothing and are not looked at.
+        EncryptionType::None => {
+            trace.key_coin = None;
+            None
+        }
+        EncryptionType::Aes128Ctr => match key_an(env, &header) {
+            Ok(key) => Some(key),
+            Err(status) => return status_reply(env, &unsigned, status),
+        },
+    };
+    if key.is_some() {
         let coin = (header.key_denomination, header.key_serial_number);
         if !env.rate_limiter().admit(coin, trace.received_unix_us) {
             let observed = Observed {
@@ -395,8 +405,8 @@ async fn process(env: &Env, request: &[u8], trace: &mut RequestTrace) -> (Outcom
             return (Outcome::Close, observed);
         }
     }
-    // A plaintext echo from a coin this RAIDA does not hold signs with a zero AN.
-    let key: Key = key_an.unwrap_or([0; 16]);
+    // `body_plain` and the protection ignore the key of a plaintext echo.
+    let key: Key = key.unwrap_or([0; 16]);
     let body = request.get(HEADER_SIZE_BYTES..).unwrap_or(&[]);
     let packet = match RequestPacket::from_parts(header, body) {
         Ok(packet) => packet,
@@ -413,17 +423,16 @@ async fn process(env: &Env, request: &[u8], trace: &mut RequestTrace) -> (Outcom
     else {
         return status_reply(env, &unsigned, Status::InvalidPacketLength);
     };
-    let counter = match env.settings().response_counter {
-        ResponseCounterSetting::Restart => ResponseCounter::Restart,
-        ResponseCounterSetting::Continue => ResponseCounter::Continue,
-    };
+    let protection = ReplyProtection::for_request(
+        accepted.encryption,
+        &key,
+        &header.nonce,
+        response_counter(env),
+        plain.len(),
+    );
     let context = ReplyContext {
-        signature: signature(&challenge, &key),
-        cipher: Some(PayloadCipher {
-            key,
-            nonce: header.nonce,
-            start_block: counter.start_block(plain.len()),
-        }),
+        signature: protection.signature(&challenge),
+        protection: Some(protection),
         ..unsigned
     };
     if let Err(status) = validate_challenge(&challenge) {
@@ -439,6 +448,24 @@ async fn process(env: &Env, request: &[u8], trace: &mut RequestTrace) -> (Outcom
     });
     let dispatched = handlers::dispatch(env, trace.request_id, decoded, &plain).await;
     finish(env, &context, dispatched)
+}
+
+/// The AN keying a type-1 request: the coin of header bytes 17–21, whose denomination must
+/// lie in −8…+6 and which this RAIDA must hold (else 34 `ERROR_INVALID_ENCRYPTION`).
+fn key_an(env: &Env, header: &RequestHeader) -> Result<Key, Status> {
+    validate_denomination(header.key_denomination).map_err(|_| Status::InvalidEncryption)?;
+    env.coins()
+        .an(header.key_denomination, header.key_serial_number)
+        .copied()
+        .ok_or(Status::InvalidEncryption)
+}
+
+/// The `response_counter` setting as the wire layer names it.
+fn response_counter(env: &Env) -> ResponseCounter {
+    match env.settings().response_counter {
+        ResponseCounterSetting::Restart => ResponseCounter::Restart,
+        ResponseCounterSetting::Continue => ResponseCounter::Continue,
+    }
 }
 
 /// Decodes the body: length problems (16, 33) at once; a field value outside its domain

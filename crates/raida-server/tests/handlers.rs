@@ -718,7 +718,9 @@ async fn echo_250_encrypted_and_plaintext() {
     assert_status_only(&answer, Status::Success);
     assert_eq!(answer.header.command_group, 0);
 
-    // Encryption type 0 is allowed for echo; a coin this RAIDA holds still signs with its AN.
+    // Encryption type 0 is allowed for echo. As on the public server (DECISIONS.md "Interop"),
+    // bytes 17–21 are ignored: even a coin this RAIDA holds does not sign, the signature is
+    // the challenge as it is (challenge XOR a zero key).
     let meta = RequestMeta {
         raida_id: RAIDA,
         command: Command::Echo,
@@ -729,12 +731,14 @@ async fn echo_250_encrypted_and_plaintext() {
     };
     let packet = encode_request(&meta, &[0; 16], &body);
     let sent = Sent {
-        key: SENDER.an,
+        key: [0; 16],
         nonce: [1; 8],
         challenge: Challenge::from_random([5; 12]),
         body_plain_size_bytes: body.len(),
     };
-    assert_status_only(&f.send(&packet, &sent).await, Status::Success);
+    let answer = f.send(&packet, &sent).await;
+    assert_status_only(&answer, Status::Success);
+    assert_eq!(&answer.header.signature, &body[..16]);
 
     // Bad challenge CRC: 37, still signed.
     let mut bad = body.clone();
