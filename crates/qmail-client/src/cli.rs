@@ -11,6 +11,7 @@
 //!                                      (--raidas A,B,… | --base-addr HOST:PORT) …
 //! qmail … send --to D.SN … --subject S (--body TEXT | --body-file F) [--attach FILE …]
 //! qmail … ping | peek [--since UNIX_S] | list | fetch GUID --out DIR
+//! qmail … echo [--raida N | --all] [--plain]       (health check; see [`echo`])
 //! ```
 //!
 //! # State directory
@@ -52,6 +53,8 @@ use crate::receive::{Poll, ReceivedTell};
 use crate::send::{Email, Recipient};
 use crate::stripe::{self, DataStripeCount};
 use crate::transport::TokioConnector;
+
+pub mod echo;
 
 /// Limits of the command (beside the library's [`crate::limits`]).
 pub mod limits {
@@ -131,6 +134,7 @@ EXAMPLE (a local cluster):
         --base-addr 127.0.0.1:18000 --upload-locker LOCKER000000 --fee-locker LOCKER000001
   qmail --profile bob.toml init --provision prov.toml --mailbox 1.1001 \\
         --base-addr 127.0.0.1:18000 --upload-locker LOCKER000000 --fee-locker LOCKER000001
+  qmail --profile alice.toml echo          # every RAIDA up and holding Alice's coin?
   qmail --profile alice.toml send --to 1.1001 --subject Hello --body 'Hi Bob' --attach a.pdf
   qmail --profile bob.toml ping
   qmail --profile bob.toml fetch GUID --out mail/
@@ -171,6 +175,8 @@ pub enum Command {
     List,
     /// Download an email whose tell was received, rebuild and check every file.
     Fetch(FetchArgs),
+    /// Health check: echo the profile's RAIDAs; print each one's status and round-trip time.
+    Echo(echo::EchoArgs),
 }
 
 /// `qmail init`.
@@ -734,6 +740,7 @@ pub async fn run<W: Write>(cli: Cli, env: RunEnv, out: &mut W) -> Result<(), Cli
             .await
         }
         Command::Fetch(args) => fetch(load_profile(&cli.profile)?, env, &args, &store, out).await,
+        Command::Echo(args) => echo::echo(load_profile(&cli.profile)?, env, &args, out).await,
     }
 }
 

@@ -5,12 +5,18 @@
 //!
 //! `Client::request` builds a fresh challenge (12 random bytes + CRC-32) and nonce from the
 //! seeded RNG, lets the command build its body around that challenge, encrypts it under this
-//! mailbox's AN on the target RAIDA (AES-128-CTR, counter from block 0), and runs one
-//! `transport::round_trip`. The reply must name the target RAIDA and the command's
-//! group and echo request bytes 30–31; a success reply must carry the signature (challenge
-//! XOR AN, DECISIONS.md "Response header") and its payload is decrypted from the block that
-//! `response_counter` names. Error statuses come back as they are: the command decides what
-//! they mean (a ping's 17 and 245 are "poll again").
+//! mailbox's AN on the target RAIDA (AES-128-CTR, counter from block 0; an echo may go as
+//! plaintext, encryption type 0), and runs one `transport::round_trip`. The reply is judged by
+//! [`judge_reply`], status byte first (DECISIONS.md "Interop with the public RAIDA server"):
+//!
+//! - Any status but 250 is the answer as it stands: the command decides what it means (a
+//!   ping's 17 and 245 are "poll again"; elsewhere it becomes [`ClientError::Status`], named,
+//!   with the RAIDA's index and address). Nothing else of such a reply is checked: a real
+//!   RAIDA's header-error replies carry echo bytes `00 00` and a zero signature.
+//! - A 250 must name the target RAIDA and the command's group, echo request bytes 30–31 and
+//!   carry the signature of the request's [`ReplyProtection`]: challenge XOR AN for type 1,
+//!   the challenge as it is for a type-0 echo. Its payload is decrypted from the block that
+//!   `response_counter` names, or taken as it is in reply to a type-0 request.
 //!
 //! # Retries
 //!
@@ -31,12 +37,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qmail_wire::body::EchoBody;
-use qmail_wire::crypto::{signature, Challenge, Key};
-use qmail_wire::header::{Command, EncryptionType};
-use qmail_wire::limits::CHALLENGE_RANDOM_SIZE_BYTES;
-use qmail_wire::packet::{decrypt_response_body, encode_request, PayloadCipher, RequestMeta};
+use qmail_wire::crypto::Challenge;
+use qmail_wire::header::{Command, EncryptionType, RequestHeader, ResponseHeader};
+use qmail_wire::limits::{CHALLENGE_RANDOM_SIZE_BYTES, HEADER_SIZE_BYTES};
+use qmail_wire::packet::{encode_request, open_response_body, ReplyProtection, RequestMeta};
 use qmail_wire::preamble::Preamble;
-use qmail_wire::{Codec, Status};
+use qmail_wire::{Codec, Reader, Status};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
@@ -47,7 +53,7 @@ use crate::error::{ClientError, RaidaRef, ReplyFault};
 use crate::extension::ClientExtensions;
 use crate::identity::{Guid, Identity};
 use crate::observer::{ClientObserver, NoopObserver};
-use crate::transport::{round_trip, Connector, RawReply, Timeouts};
+use crate::transport::{round_trip, Connector, Timeouts};
 
 /// Everything [`Client::new`] needs.
 pub struct ClientParts<C: Connector> {
@@ -134,6 +140,132 @@ impl Reply {
     pub fn is_success(&self) -> bool {
         self.status_code == Status::Success.code()
     }
+}
+
+/// A request as it went out: everything its reply is judged against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentRequest {
+    /// The RAIDA it was sent to.
+    pub raida: RaidaRef,
+    /// Its command.
+    pub command: Command,
+    /// Its 32-byte header (bytes 30–31 are what a 250 must echo).
+    pub header: RequestHeader,
+    /// The challenge at the start of its body.
+    pub challenge: Challenge,
+    /// How the reply is signed and its payload carried (from header byte 16).
+    pub protection: ReplyProtection,
+}
+
+/// A reply that answers its request: its status and, for a 250 with a payload, the payload
+/// in plaintext.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// Response byte 2.
+    pub status_code: u8,
+    /// The opened payload of a 250 that has one.
+    pub payload: Option<Vec<u8>>,
+}
+
+impl Answer {
+    /// The answer of a status-only command: `Ok` for a 250 without payload; any other status
+    /// as [`ClientError::Status`] (named, with the RAIDA's index and address); a payload as
+    /// [`ReplyFault::UnexpectedPayload`].
+    pub fn status_only(&self, raida: RaidaRef, command: Command) -> Result<(), ClientError> {
+        if self.status_code != Status::Success.code() {
+            return Err(ClientError::Status {
+                raida,
+                command,
+                status_code: self.status_code,
+            });
+        }
+        match &self.payload {
+            None => Ok(()),
+            Some(payload) => Err(ClientError::BadReply {
+                raida,
+                command,
+                fault: ReplyFault::UnexpectedPayload {
+                    size_bytes: payload.len(),
+                },
+            }),
+        }
+    }
+}
+
+/// Judges the reply to `sent`: its header and the `body_size` bytes read after it. Status
+/// byte first (see the module docs): a non-250 is returned as it stands, unchecked and without
+/// its body; a 250 must name `sent`'s RAIDA and command group, echo its bytes 30–31, carry
+/// the signature of its protection, and have a body that opens.
+pub fn judge_reply(
+    sent: &SentRequest,
+    header: &ResponseHeader,
+    body: &[u8],
+) -> Result<Answer, ClientError> {
+    if !header.is_success() {
+        return Ok(Answer {
+            status_code: header.status,
+            payload: None,
+        });
+    }
+    let bad = |fault| ClientError::BadReply {
+        raida: sent.raida,
+        command: sent.command,
+        fault,
+    };
+    check_success_header(sent, header).map_err(bad)?;
+    let payload = open_response_body(header, body, &sent.protection)
+        .map_err(|error| bad(ReplyFault::Decode(error)))?;
+    Ok(Answer {
+        status_code: header.status,
+        payload,
+    })
+}
+
+/// The header checks of a 250: RAIDA id, command group, echo bytes, signature.
+fn check_success_header(sent: &SentRequest, header: &ResponseHeader) -> Result<(), ReplyFault> {
+    assert!(header.is_success(), "only a 250 is checked");
+    if header.raida_id != sent.raida.index {
+        return Err(ReplyFault::WrongRaidaId {
+            found: header.raida_id,
+        });
+    }
+    if header.command_group != sent.command.group() {
+        return Err(ReplyFault::WrongCommandGroup {
+            found: header.command_group,
+        });
+    }
+    let echo_expected = sent.header.echo_bytes();
+    if header.echo != echo_expected {
+        return Err(ReplyFault::EchoMismatch {
+            expected: echo_expected,
+            found: header.echo,
+        });
+    }
+    if header.signature != sent.protection.signature(&sent.challenge) {
+        return Err(ReplyFault::BadSignature);
+    }
+    Ok(())
+}
+
+/// [`judge_reply`] on a whole reply as received: the 32-byte header, then (for a 250) exactly
+/// `body_size` bytes. A reply too short for its header, or a 250 whose length disagrees with
+/// its body size, is [`ReplyFault::Decode`].
+pub fn judge_reply_bytes(sent: &SentRequest, reply: &[u8]) -> Result<Answer, ClientError> {
+    let bad = |error| ClientError::BadReply {
+        raida: sent.raida,
+        command: sent.command,
+        fault: ReplyFault::Decode(error),
+    };
+    let mut reader = Reader::new(reply);
+    let header = ResponseHeader::read(&mut reader).map_err(bad)?;
+    if !header.is_success() {
+        return judge_reply(sent, &header, &[]);
+    }
+    let body = reader
+        .take("body", header.body_size_bytes as usize)
+        .map_err(bad)?;
+    reader.expect_empty("body").map_err(bad)?;
+    judge_reply(sent, &header, body)
 }
 
 /// How one command is sent.
@@ -269,16 +401,33 @@ impl<C: Connector> Client<C> {
         }
     }
 
-    /// Sends one command, retrying as its plan allows; see the module docs.
+    /// Sends one command encrypted (type 1), retrying as its plan allows; see the module docs.
     pub(crate) async fn request(
         &self,
         plan: RequestPlan,
+        build_body: impl FnMut(Challenge) -> Vec<u8>,
+    ) -> Result<Reply, ClientError> {
+        self.request_with(plan, EncryptionType::Aes128Ctr, build_body)
+            .await
+    }
+
+    /// [`Client::request`] with the encryption type of header byte 16 (0 only for echo).
+    async fn request_with(
+        &self,
+        plan: RequestPlan,
+        encryption: EncryptionType,
         mut build_body: impl FnMut(Challenge) -> Vec<u8>,
     ) -> Result<Reply, ClientError> {
+        assert!(
+            encryption == EncryptionType::Aes128Ctr || plan.command == Command::Echo,
+            "only echo may go as plaintext"
+        );
         let attempts_max = plan.retries_max.saturating_add(1);
         let mut attempt = 1;
         loop {
-            let outcome = self.attempt(plan, attempt, &mut build_body).await;
+            let outcome = self
+                .attempt(plan, encryption, attempt, &mut build_body)
+                .await;
             let retry = match &outcome {
                 Ok(reply) => Status::from_code(reply.status_code).is_some_and(|status| {
                     matches!(status, Status::Filesystem | Status::MemoryAlloc)
@@ -296,6 +445,7 @@ impl<C: Connector> Client<C> {
     async fn attempt(
         &self,
         plan: RequestPlan,
+        encryption: EncryptionType,
         attempt: u32,
         build_body: &mut impl FnMut(Challenge) -> Vec<u8>,
     ) -> Result<Reply, ClientError> {
@@ -309,12 +459,26 @@ impl<C: Connector> Client<C> {
         let meta = RequestMeta {
             raida_id: plan.raida.index,
             command: plan.command,
-            encryption_type: EncryptionType::Aes128Ctr,
+            encryption_type: encryption,
             key_denomination: self.identity.mailbox.denomination,
             key_serial_number: self.identity.mailbox.serial_number,
             nonce,
         };
         let packet = encode_request(&meta, &key, &body_plain);
+        let sent = SentRequest {
+            raida: plan.raida,
+            command: plan.command,
+            header: RequestHeader::from_bytes(&packet[..HEADER_SIZE_BYTES])
+                .expect("an encoded request starts with its 32-byte header"),
+            challenge,
+            protection: ReplyProtection::for_request(
+                encryption,
+                &key,
+                &nonce,
+                self.config.response_counter,
+                body_plain.len(),
+            ),
+        };
         let timeouts = Timeouts {
             connect: self.config.connect_timeout,
             write: self.config.request_timeout,
@@ -328,13 +492,11 @@ impl<C: Connector> Client<C> {
                 Ok(raw) => {
                     self.observer
                         .request_answered(plan.raida, plan.command, raw.header.status);
-                    let expected = Expected {
-                        meta: &meta,
-                        key: &key,
-                        challenge: &challenge,
-                        body_plain_size_bytes: body_plain.len(),
-                    };
-                    self.check_reply(plan, &expected, raw, attempt)
+                    judge_reply(&sent, &raw.header, &raw.body).map(|answer| Reply {
+                        status_code: answer.status_code,
+                        payload: answer.payload,
+                        attempts: attempt,
+                    })
                 }
                 Err(error) => Err(error),
             };
@@ -345,100 +507,39 @@ impl<C: Connector> Client<C> {
         checked
     }
 
-    fn check_reply(
-        &self,
-        plan: RequestPlan,
-        expected: &Expected<'_>,
-        raw: RawReply,
-        attempts: u32,
-    ) -> Result<Reply, ClientError> {
-        let bad = |fault| ClientError::BadReply {
-            raida: plan.raida,
-            command: plan.command,
-            fault,
-        };
-        let header = &raw.header;
-        if header.raida_id != plan.raida.index {
-            return Err(bad(ReplyFault::WrongRaidaId {
-                found: header.raida_id,
-            }));
-        }
-        if header.command_group != plan.command.group() {
-            return Err(bad(ReplyFault::WrongCommandGroup {
-                found: header.command_group,
-            }));
-        }
-        let echo_expected = expected.meta.header(0).echo_bytes();
-        if header.echo != echo_expected {
-            return Err(bad(ReplyFault::EchoMismatch {
-                expected: echo_expected,
-                found: header.echo,
-            }));
-        }
-        if header.status != Status::Success.code() {
-            // Error replies come before or without the challenge: no signature to check, and
-            // no payload to read.
-            return Ok(Reply {
-                status_code: header.status,
-                payload: None,
-                attempts,
-            });
-        }
-        if header.signature != signature(expected.challenge, expected.key) {
-            return Err(bad(ReplyFault::BadSignature));
-        }
-        let cipher = PayloadCipher {
-            key: *expected.key,
-            nonce: expected.meta.nonce,
-            start_block: self
-                .config
-                .response_counter
-                .start_block(expected.body_plain_size_bytes),
-        };
-        let payload = decrypt_response_body(header, &raw.body, &cipher)
-            .map_err(|error| bad(ReplyFault::Decode(error)))?;
-        Ok(Reply {
-            status_code: header.status,
-            payload,
-            attempts,
-        })
-    }
-
     /// Echo (group 0, code 0): is RAIDA `raida_index` up and does it know this mailbox's
     /// coin? Retried like every idempotent command; success is a signed 250 with no payload.
     pub async fn echo(&self, raida_index: u8) -> Result<(), ClientError> {
+        self.echo_with(raida_index, EncryptionType::Aes128Ctr).await
+    }
+
+    /// Echo with encryption type `encryption`: [`EncryptionType::Aes128Ctr`] is
+    /// [`Client::echo`]; [`EncryptionType::None`] sends the challenge in plaintext and asks
+    /// only "is this RAIDA up" (the reply is signed with the challenge as it is, whatever coin
+    /// the RAIDA holds).
+    pub async fn echo_with(
+        &self,
+        raida_index: u8,
+        encryption: EncryptionType,
+    ) -> Result<(), ClientError> {
         let raida = self.raida(raida_index)?;
         let plan = self.idempotent_plan(raida, Command::Echo);
         let reply = self
-            .request(plan, |challenge| EchoBody { challenge }.to_bytes())
+            .request_with(plan, encryption, |challenge| {
+                EchoBody { challenge }.to_bytes()
+            })
             .await?;
         expect_status_only(plan, &reply)
     }
 }
 
-/// What a reply is checked against.
-struct Expected<'a> {
-    meta: &'a RequestMeta,
-    key: &'a Key,
-    challenge: &'a Challenge,
-    body_plain_size_bytes: usize,
-}
-
 /// A status-only command's reply: 250 with no payload, else the status as an error.
 pub(crate) fn expect_status_only(plan: RequestPlan, reply: &Reply) -> Result<(), ClientError> {
-    if !reply.is_success() {
-        return Err(status_error(plan, reply.status_code));
-    }
-    match &reply.payload {
-        None => Ok(()),
-        Some(payload) => Err(ClientError::BadReply {
-            raida: plan.raida,
-            command: plan.command,
-            fault: ReplyFault::UnexpectedPayload {
-                size_bytes: payload.len(),
-            },
-        }),
-    }
+    let answer = Answer {
+        status_code: reply.status_code,
+        payload: reply.payload.clone(),
+    };
+    answer.status_only(plan.raida, plan.command)
 }
 
 /// A payload command's reply: 250 with a payload, else an error.

@@ -1,7 +1,10 @@
 //! The one error type of the client: [`ClientError`].
 //!
 //! Every error about a request names the RAIDA (index and address) and the command; a status
-//! error names the status by its `protocol.h` symbol and code. Errors above the request layer
+//! error names the status by its `protocol.h` symbol and code. A reply's status byte is judged
+//! first: any status but 250 becomes [`ClientError::Status`] as it stands, and only a 250 can
+//! be a [`ReplyFault`] (wrong echo bytes or signature; DECISIONS.md "Interop with the public
+//! RAIDA server": a real RAIDA's header-error replies carry echo `00 00` and a zero signature). Errors above the request layer
 //! (a send whose uploads did not all land, a file that cannot be rebuilt) carry the per-stripe
 //! errors that caused them, so a report says which stripe failed where and why.
 
@@ -56,7 +59,8 @@ impl fmt::Display for TransportPhase {
     }
 }
 
-/// Why a reply is not a valid answer to the request it follows.
+/// Why a 250 reply is not a valid answer to the request it follows (other statuses are never
+/// checked this way), or why a reply cannot be framed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplyFault {
     /// Response byte 0 names another RAIDA.
@@ -65,7 +69,8 @@ pub enum ReplyFault {
     WrongCommandGroup { found: u8 },
     /// Response bytes 6–7 do not echo request bytes 30–31.
     EchoMismatch { expected: [u8; 2], found: [u8; 2] },
-    /// A success reply whose signature is not the challenge XOR the AN.
+    /// A success reply whose signature is not the challenge XOR the AN (or, for a plaintext
+    /// type-0 echo, not the challenge itself).
     BadSignature,
     /// The declared body is larger than any valid reply to this command.
     BodyTooLarge {
@@ -92,7 +97,10 @@ impl fmt::Display for ReplyFault {
                 "reply echoes {:02x}{:02x}, expected {:02x}{:02x}",
                 found[0], found[1], expected[0], expected[1]
             ),
-            Self::BadSignature => write!(f, "reply signature is not the challenge XOR the AN"),
+            Self::BadSignature => write!(
+                f,
+                "reply signature is not the challenge XOR the AN (the challenge, for type 0)"
+            ),
             Self::BodyTooLarge {
                 size_bytes,
                 size_bytes_max,

@@ -14,7 +14,8 @@
 //!  download  download_email: download (74) every stripe, rebuild, CRC-check
 //!    |
 //!  client    Client: identity, directory, config, clock, RNG, connector, observer;
-//!            one request = fresh challenge + nonce, encrypt, round trip, verify, retry; echo
+//!            one request = fresh challenge + nonce, encrypt, round trip, judge (status
+//!            first; echo bytes and signature only on 250), retry; echo (type 1 or 0)
 //!  transport Connector (TokioConnector), one bounded round trip per connection
 //!  join      bounded, ordered concurrency inside one task
 //!    |
@@ -23,7 +24,7 @@
 //!  identity, directory, config, profile (the TOML file), clock, observer, error, limits
 //!
 //!  cli       the `qmail` command (bin/qmail.rs is its thin `main`): init, send, ping,
-//!            peek, list, fetch; received tells kept in a state directory
+//!            peek, list, fetch, echo; received tells kept in a state directory
 //! ```
 //!
 //! # Determinism
@@ -52,7 +53,7 @@ pub mod send;
 pub mod stripe;
 pub mod transport;
 
-pub use client::{Client, ClientParts};
+pub use client::{judge_reply, judge_reply_bytes, Answer, Client, ClientParts, SentRequest};
 pub use clock::{Clock, ManualClock};
 pub use config::{Config, SendPolicy};
 pub use directory::{BeaconRule, Directory};

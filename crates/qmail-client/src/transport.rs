@@ -7,9 +7,12 @@
 //! a lost segment stalls a connection forever: every step has its own timeout, and the
 //! retrying layer above ([`crate::client`]) starts over on a new connection.
 //!
-//! This layer checks only framing (a body no larger than the command allows). Whether the
-//! reply answers the request (RAIDA id, echo bytes, signature, payload) is checked by the
-//! client, which knows the request.
+//! This layer looks at the status byte first (DECISIONS.md "Interop with the public RAIDA
+//! server"): a reply whose status is not 250 is the answer as it stands, and its body, if a
+//! server sent one, is not read (the connection closes after the reply anyway). For a 250 it
+//! checks only framing (a body no larger than the command allows). Whether the reply answers
+//! the request (RAIDA id, echo bytes, signature, payload) is judged by the client, which
+//! knows the request ([`crate::client::judge_reply`]).
 
 use std::future::Future;
 use std::io;
@@ -81,7 +84,8 @@ pub(crate) fn reply_body_size_max(command: Command) -> usize {
     }
 }
 
-/// A reply as read off the connection: the header and the `body_size` bytes after it.
+/// A reply as read off the connection: the header and, for a 250, the `body_size` bytes
+/// after it (empty for any other status: its body is never read).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RawReply {
     pub header: ResponseHeader,
@@ -152,6 +156,13 @@ pub(crate) async fn round_trip<C: Connector>(
     .await?;
     let header = ResponseHeader::from_bytes(&header_bytes)
         .expect("32 bytes always decode as a response header");
+    if !header.is_success() {
+        // Status first: an error status is the whole answer.
+        return Ok(RawReply {
+            header,
+            body: Vec::new(),
+        });
+    }
     let body_size_bytes = header.body_size_bytes as usize;
     let size_bytes_max = reply_body_size_max(command);
     if body_size_bytes > size_bytes_max {

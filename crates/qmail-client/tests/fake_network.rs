@@ -651,3 +651,56 @@ async fn input_errors_are_typed_and_reach_no_raida() {
         .sum();
     assert_eq!(connections, 0);
 }
+
+/// `qmail echo` (default `--all`): one line per RAIDA with its address, round-trip time and
+/// status; a RAIDA that is down, forges its signature, or answers a header error in the
+/// public server's form (echo `00 00`, zero signature) is reported as such, and the command
+/// fails.
+#[tokio::test]
+async fn qmail_echo_reports_every_raida_and_fails_when_one_is_down_or_wrong() {
+    let world = world().await;
+    world.raidas[2].set_mode(Mode::Down);
+    world.raidas[3].set_mode(Mode::BadSignature);
+    world.raidas[4].set_mode(Mode::HeaderError(4));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = common::write_profile(dir.path(), ALICE, &world.directory, |raida| {
+        common::an_of(ALICE, raida)
+    });
+    let (result, out) = common::qmail(&["--profile", &profile, "echo"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 26, "{out}");
+    for (index, line) in lines[..25].iter().enumerate() {
+        let addr = world.directory.addr(index as u8).expect("addr");
+        assert!(
+            line.starts_with(&format!("RAIDA {index:>2}  {addr} ")),
+            "{line}"
+        );
+        assert!(line.contains(" ms  "), "{line}");
+        let expected = match index {
+            2 => "no reply: ",
+            3 => "bad reply: reply signature is not the challenge XOR the AN",
+            4 => "ERROR_INVALID_SHARD_ID (4)",
+            _ => "STATUS_SUCCESS (250)",
+        };
+        assert!(line.contains(expected), "{line}");
+    }
+    assert_eq!(lines[25], "22 of 25 RAIDAs answered 250");
+    match result {
+        Err(qmail_client::cli::CliError::Incomplete { what, failures }) => {
+            assert_eq!(what, "echo");
+            assert_eq!(failures.len(), 3, "{failures:?}");
+            assert!(failures[2].contains("ERROR_INVALID_SHARD_ID (4)"));
+        }
+        other => panic!("expected a failed echo, got {other:?}"),
+    }
+    // One RAIDA: one line and the summary, success.
+    let (result, out) = common::qmail(&["--profile", &profile, "echo", "--raida", "5"]).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.ends_with("STATUS_SUCCESS (250)\n1 of 1 RAIDAs answered 250\n"),
+        "{out}"
+    );
+    let (result, _) = common::qmail(&["--profile", &profile, "echo", "--raida", "4"]).await;
+    assert!(result.is_err());
+}

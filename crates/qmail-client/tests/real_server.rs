@@ -551,3 +551,54 @@ async fn reed_solomon_too_wide_is_refused_before_upload() {
     let error = Client::new(parts).expect_err("26 stripes");
     assert!(error.to_string().contains("parity"), "{error}");
 }
+
+/// `qmail echo` against real servers, one stopped and one holding another AN than the
+/// profile's: the encrypted echo names both failures; `--plain` (encryption type 0) does not
+/// involve the AN, so only the stopped RAIDA fails.
+#[tokio::test]
+async fn qmail_echo_names_a_stopped_raida_and_a_wrong_an() {
+    let network = Network::start(Settings::default()).await;
+    network.stop(6).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = common::write_profile(dir.path(), ALICE, &network.directory, |raida| {
+        let mut an = an_of(ALICE, raida);
+        if raida == 9 {
+            an[0] ^= 0xFF;
+        }
+        an
+    });
+    let (result, out) = common::qmail(&["--profile", &profile, "echo", "--all"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 26, "{out}");
+    assert!(
+        lines[6].contains("no reply: connect failed"),
+        "{}",
+        lines[6]
+    );
+    assert!(lines[9].ends_with("ERROR_INVALID_CRC (37)"), "{}", lines[9]);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|line| line.ends_with("STATUS_SUCCESS (250)"))
+            .count(),
+        23
+    );
+    assert_eq!(lines[25], "23 of 25 RAIDAs answered 250");
+    assert!(result.is_err());
+
+    let (result, out) = common::qmail(&["--profile", &profile, "echo", "--plain"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[9].ends_with("STATUS_SUCCESS (250)"), "{}", lines[9]);
+    assert!(
+        lines[6].contains("no reply: connect failed"),
+        "{}",
+        lines[6]
+    );
+    assert_eq!(lines[25], "24 of 25 RAIDAs answered 250");
+    assert!(result.is_err());
+
+    let (result, out) =
+        common::qmail(&["--profile", &profile, "echo", "--raida", "9", "--plain"]).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(out.ends_with("1 of 1 RAIDAs answered 250\n"), "{out}");
+}

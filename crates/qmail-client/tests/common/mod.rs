@@ -48,6 +48,9 @@ pub enum Mode {
     BadSignature,
     /// Answers in the name of another RAIDA.
     WrongRaidaId,
+    /// Answers every request with this status in the public RAIDA server's header-error
+    /// form: echo bytes `00 00`, zero signature (DECISIONS.md, "Interop").
+    HeaderError(u8),
 }
 
 /// The AN of `mailbox` on RAIDA `raida`, as both the fake and the test identities use it.
@@ -124,7 +127,11 @@ impl FakeRaida {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 return;
             }
-            Mode::Normal | Mode::CorruptDownloads | Mode::BadSignature | Mode::WrongRaidaId => {}
+            Mode::Normal
+            | Mode::CorruptDownloads
+            | Mode::BadSignature
+            | Mode::WrongRaidaId
+            | Mode::HeaderError(_) => {}
         }
         let mut header_bytes = [0u8; 32];
         if stream.read_exact(&mut header_bytes).await.is_err() {
@@ -144,6 +151,12 @@ impl FakeRaida {
         let status_only = |status: Status| {
             encode_response(&ResponseMeta::reply_to(header, self.index, status), None)
         };
+        if let Mode::HeaderError(status_code) = mode {
+            let status = Status::from_code(status_code).expect("a known status");
+            let mut meta = ResponseMeta::reply_to(header, self.index, status);
+            meta.echo = [0, 0];
+            return encode_response(&meta, None);
+        }
         let Some(key) = self.key(header.key_denomination, header.key_serial_number) else {
             return status_only(Status::InvalidEncryption);
         };
@@ -354,6 +367,57 @@ impl World {
     pub fn total_uploads(&self) -> u32 {
         self.raidas.iter().map(|raida| raida.uploads()).sum()
     }
+}
+
+/// Writes a `qmail` profile for `mailbox` over `directory` (its 25 addresses), with the AN
+/// `an_of_raida(i)` for RAIDA i and fast timeouts; returns its path.
+pub fn write_profile(
+    dir: &std::path::Path,
+    mailbox: MailboxId,
+    directory: &Directory,
+    an_of_raida: impl Fn(usize) -> Key,
+) -> String {
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    let ans: Vec<String> = (0..RAIDA_COUNT)
+        .map(|raida| format!("\"{}\"", hex(&an_of_raida(raida))))
+        .collect();
+    let raidas: Vec<String> = (0..RAIDA_COUNT)
+        .map(|raida| {
+            let addr = directory.addr(raida as u8).expect("25 addresses");
+            format!("\"{addr}\"")
+        })
+        .collect();
+    let text = format!(
+        "[identity]\ndenomination = {}\nserial_number = {}\nans = [{}]\n\
+         upload_locker = \"UPLOAD\"\nfee_locker = \"FEES\"\n\n\
+         [directory]\nraidas = [{}]\n\n\
+         [config]\nconnect_timeout_ms = 500\nrequest_timeout_ms = 500\n",
+        mailbox.denomination,
+        mailbox.serial_number,
+        ans.join(", "),
+        raidas.join(", ")
+    );
+    let path = dir.join("profile.toml");
+    std::fs::write(&path, text).expect("write profile");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+/// `qmail ARGS…` as `bin/qmail.rs` runs it, with a manual clock and a seeded RNG: its result
+/// and what it printed.
+pub async fn qmail(args: &[&str]) -> (Result<(), qmail_client::cli::CliError>, String) {
+    use clap::Parser;
+    let cli = qmail_client::cli::Cli::try_parse_from(
+        std::iter::once("qmail").chain(args.iter().copied()),
+    )
+    .unwrap_or_else(|error| panic!("qmail {args:?}: {error}"));
+    let env = qmail_client::cli::RunEnv {
+        clock: Arc::new(ManualClock::new(NOW_S)),
+        rng: ChaCha8Rng::seed_from_u64(7),
+        progress: false,
+    };
+    let mut out = Vec::new();
+    let result = qmail_client::cli::run(cli, env, &mut out).await;
+    (result, String::from_utf8(out).expect("utf-8"))
 }
 
 /// Deterministic test bytes.
