@@ -6,13 +6,13 @@
 //! ```
 //!
 //! Prints the seed's counts, then emails per wall second and simulated seconds per wall
-//! second. Wall time is measured here, around [`run_one`]; it never reaches the simulation,
+//! second. Wall time is measured here, around [`run_full`]; it never reaches the simulation,
 //! so the run itself (and its digest) is the same as `raida-sim run` gives.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use raida_sim::run::run_one;
+use raida_sim::run::run_full;
 use raida_sim::scenario::Scenario;
 
 const USAGE: &str = "usage: storm_bench [--seed N] [--scenario PATH]";
@@ -64,17 +64,17 @@ fn main() -> ExitCode {
         "bench scenario={} seed={} mailboxes={} emails={}",
         scenario.name, args.seed, scenario.topology.mailboxes, scenario.workload.emails
     );
-    let run = run_one(&scenario, args.seed);
-    let wall_s = run.wall.as_secs_f64();
-    let result = match &run.result {
+    let (result, wall) = run_full(&scenario, args.seed);
+    let wall_s = wall.as_secs_f64();
+    let result = match &result {
         Ok(result) => result,
         Err(panic) => {
             eprintln!("seed {} panicked: {panic}", args.seed);
             return ExitCode::FAILURE;
         }
     };
-    let summary = result.summary(&scenario);
-    let counts = summary.counts();
+    let report = result.report(&scenario);
+    let counts = report.counts();
     #[allow(clippy::cast_precision_loss)] // Microseconds of a run fit an f64's mantissa.
     let sim_s = result.sim_end_us as f64 / 1e6;
     #[allow(clippy::cast_precision_loss)] // Email counts fit an f64's mantissa.

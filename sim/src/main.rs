@@ -1,11 +1,15 @@
 //! `raida-sim`: run, replay and sweep simulation scenarios.
 //!
 //! ```text
-//! raida-sim run SCENARIO.toml [--seed N]
-//! raida-sim replay SCENARIO.toml --seed N [--trace-out FILE]
-//! raida-sim sweep SCENARIO.toml --seeds A..B [--jobs K]
+//! raida-sim run SCENARIO.toml [--seed N] [--jobs K] [--format text|json] [--only-unexpected]
+//! raida-sim replay SCENARIO.toml --seed N [--trace-out FILE] [--only-unexpected]
+//! raida-sim sweep SCENARIO.toml --seeds A..B [--jobs K] [--format text|json] [--only-unexpected]
 //! raida-sim compare SCENARIO.toml --seeds A..B --with EXT[,EXT]
 //! ```
+//!
+//! Every seed of `run` (without `--seed`) and `sweep` runs in a fresh child process
+//! ([`raida_sim::run::ChildRunner`]); `--in-process` runs them in this one instead (a
+//! debugging aid: a seed's result must not, and no longer does, depend on it).
 //!
 //! `compare` exits 0 after printing its table (it judges nothing), 2 for bad arguments or an
 //! unknown extension name.
@@ -17,14 +21,15 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use raida_sim::compare::{compare, render};
 use raida_sim::extensions::ExtensionName;
-use raida_sim::report::{render_wall_time, replay_command, Outcome, SeedOutcome};
+use raida_sim::report::{render_wall_time, Outcome, SeedOutcome, ViolationFilter};
 use raida_sim::run::{
-    default_trace_path, parse_seed_range, run_one, sweep, write_json_trace, SeedRun,
+    default_trace_path, parse_seed_range, run_full, run_one, sweep, write_json_trace, ChildRunner,
+    SeedRun,
 };
 use raida_sim::scenario::Scenario;
 
@@ -36,15 +41,43 @@ struct Cli {
     command: Command,
 }
 
+/// How results print.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+enum Format {
+    /// The summary of each seed, for people.
+    Text,
+    /// One JSON object per seed per line (verdict, parameters, counts, digest, violations).
+    Json,
+}
+
+/// Options shared by the commands that run many seeds.
+#[derive(Debug, Args)]
+struct RunOptions {
+    /// Worker processes running seeds at once.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// List only the violations the scenario does not expect.
+    #[arg(long)]
+    only_unexpected: bool,
+    /// Run every seed in this process instead of a fresh child process each.
+    #[arg(long)]
+    in_process: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run one seed, or every default seed of the scenario one after another.
+    /// Run one seed, or every default seed of the scenario (each in a fresh process).
     Run {
         /// The scenario file.
         scenario: PathBuf,
         /// Run only this seed (must_find is then not judged).
         #[arg(long)]
         seed: Option<u64>,
+        #[command(flatten)]
+        options: RunOptions,
     },
     /// Run one seed and print its full trace.
     Replay {
@@ -56,23 +89,25 @@ enum Command {
         /// Where to write the JSON-lines trace (default SCENARIO-NAME.seed-N.trace.jsonl).
         #[arg(long)]
         trace_out: Option<PathBuf>,
+        /// List only the violations the scenario does not expect.
+        #[arg(long)]
+        only_unexpected: bool,
     },
-    /// Run a range of seeds on worker threads and list the failing ones.
+    /// Run a range of seeds (each in a fresh process) and list the failing ones.
     Sweep {
         /// The scenario file.
         scenario: PathBuf,
-        /// Seeds `A..B` or `A..=B`.
+        /// Seeds `A..B`, `A..=B` or one seed `N`.
         #[arg(long)]
         seeds: String,
-        /// Worker threads, each running whole simulations.
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
+        #[command(flatten)]
+        options: RunOptions,
     },
     /// Run the same seeds without and with protocol extensions and print a table.
     Compare {
         /// The scenario file.
         scenario: PathBuf,
-        /// Seeds `A..B` or `A..=B`.
+        /// Seeds `A..B`, `A..=B` or one seed `N`.
         #[arg(long)]
         seeds: String,
         /// Extensions to add on every RAIDA and client, comma-separated
@@ -85,51 +120,67 @@ enum Command {
 const EXIT_FAIL: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 
-fn load(path: &Path) -> Result<Scenario, ExitCode> {
-    Scenario::load(path).map_err(|error| {
-        eprintln!("error: {error}");
-        ExitCode::from(EXIT_BAD_INPUT)
-    })
+fn bad_input(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_BAD_INPUT)
 }
 
-/// Prints one seed's summary (or failure) and its wall time.
-fn print_run(scenario: &Scenario, run: &SeedRun) {
-    match &run.result {
-        Ok(result) => {
-            print!("{}", result.summary(scenario).render());
-            if let Some(error) = &result.error {
-                println!(
-                    "host failure: {error}\n  replay: {}",
-                    replay_command(&scenario.file_name, run.seed)
-                );
-            }
+fn load(path: &Path) -> Result<Scenario, ExitCode> {
+    Scenario::load(path).map_err(|error| bad_input(&error.to_string()))
+}
+
+fn filter(only_unexpected: bool) -> ViolationFilter {
+    if only_unexpected {
+        ViolationFilter::OnlyUnexpected
+    } else {
+        ViolationFilter::All
+    }
+}
+
+/// Prints one seed's summary (or failure) and its wall time, or its JSON record.
+fn print_run(scenario: &Scenario, run: &SeedRun, options: &RunOptions) {
+    if options.format == Format::Json {
+        match serde_json::to_string(&run.record()) {
+            Ok(line) => println!("{line}"),
+            Err(error) => eprintln!("error: seed {} does not serialize: {error}", run.seed),
         }
+        return;
+    }
+    match &run.result {
+        Ok(report) => print!("{}", report.render_with(filter(options.only_unexpected))),
         Err(panic) => println!(
             "run scenario={} seed={} PANICKED: {panic}\n  replay: {}",
             scenario.name,
             run.seed,
-            replay_command(&scenario.file_name, run.seed)
+            raida_sim::report::replay_command(&scenario.file_name, run.seed)
         ),
     }
     println!("{}", render_wall_time(run.wall));
 }
 
-/// Judges runs as a whole: the scenario's outcome plus host failures and panics.
-fn verdict(scenario: &Scenario, runs: &[SeedRun]) -> bool {
+/// Judges runs as a whole: the scenario's outcome plus host failures and panics. The
+/// verdict goes to stdout in text mode, to stderr in JSON mode (stdout holds only records).
+fn verdict(scenario: &Scenario, runs: &[SeedRun], format: Format) -> bool {
     let outcomes: Vec<SeedOutcome> = runs
         .iter()
         .filter_map(|run| run.result.as_ref().ok().map(|r| r.outcome.clone()))
         .collect();
     let outcome = Outcome::from_seeds(scenario, outcomes);
+    let mut text = String::new();
     for run in runs {
         if let Some(line) = run
             .failure_line(scenario)
             .filter(|_| run.result.as_ref().map_or(true, |r| r.error.is_some()))
         {
-            println!("{line}");
+            text.push_str(&line);
+            text.push('\n');
         }
     }
-    print!("{}", outcome.render());
+    text.push_str(&outcome.render());
+    match format {
+        Format::Text => print!("{text}"),
+        Format::Json => eprint!("{text}"),
+    }
     outcome.passed()
         && runs
             .iter()
@@ -144,28 +195,82 @@ fn exit(passed: bool) -> ExitCode {
     }
 }
 
-fn run(path: &Path, seed: Option<u64>) -> ExitCode {
-    let scenario = match load(path) {
-        Ok(scenario) => scenario,
-        Err(code) => return code,
-    };
-    let seeds = seed.map_or_else(|| scenario.seeds.clone(), |seed| vec![seed]);
-    let mut runs = Vec::with_capacity(seeds.len());
-    for seed in seeds {
-        let run = run_one(&scenario, seed);
-        print_run(&scenario, &run);
-        runs.push(run);
+/// Runs `seeds` as `options` say: in fresh child processes unless `--in-process`.
+fn run_seeds(
+    path: &Path,
+    scenario: &Scenario,
+    seeds: &[u64],
+    options: &RunOptions,
+    mut on_done: impl FnMut(&SeedRun),
+) -> Result<Vec<SeedRun>, ExitCode> {
+    if options.jobs == 0 {
+        return Err(bad_input("--jobs must be at least 1"));
     }
-    exit(verdict(&scenario, &runs))
+    if options.in_process {
+        return Ok(sweep(
+            seeds,
+            options.jobs,
+            |seed| run_one(scenario, seed),
+            on_done,
+        ));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|error| bad_input(&format!("cannot find this executable: {error}")))?;
+    let runner = ChildRunner {
+        exe,
+        scenario_path: path.to_path_buf(),
+    };
+    Ok(sweep(
+        seeds,
+        options.jobs,
+        |seed| runner.run(seed),
+        |run| on_done(run),
+    ))
 }
 
-fn replay(path: &Path, seed: u64, trace_out: Option<PathBuf>) -> ExitCode {
+fn run(path: &Path, seed: Option<u64>, options: &RunOptions) -> ExitCode {
     let scenario = match load(path) {
         Ok(scenario) => scenario,
         Err(code) => return code,
     };
-    let run = run_one(&scenario, seed);
-    if let Ok(result) = &run.result {
+    let runs = match seed {
+        // One seed: this process is fresh, run it here.
+        Some(seed) => {
+            if options.jobs == 0 {
+                return bad_input("--jobs must be at least 1");
+            }
+            let run = run_one(&scenario, seed);
+            print_run(&scenario, &run, options);
+            vec![run]
+        }
+        None => {
+            let seeds = scenario.seeds.clone();
+            match run_seeds(path, &scenario, &seeds, options, |run| {
+                print_run(&scenario, run, options)
+            }) {
+                Ok(runs) => runs,
+                Err(code) => return code,
+            }
+        }
+    };
+    exit(verdict(&scenario, &runs, options.format))
+}
+
+fn replay(path: &Path, seed: u64, trace_out: Option<PathBuf>, only_unexpected: bool) -> ExitCode {
+    let scenario = match load(path) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    let (result, wall) = run_full(&scenario, seed);
+    let run = SeedRun {
+        seed,
+        result: result
+            .as_ref()
+            .map(|run| run.report(&scenario))
+            .map_err(Clone::clone),
+        wall,
+    };
+    if let Ok(result) = &result {
         for line in &result.trace_lines {
             println!("{line}");
         }
@@ -173,26 +278,28 @@ fn replay(path: &Path, seed: u64, trace_out: Option<PathBuf>) -> ExitCode {
         match write_json_trace(result, &trace_path) {
             Ok(lines) => println!("trace: {lines} events written to {}", trace_path.display()),
             Err(error) => {
-                eprintln!("error: cannot write {}: {error}", trace_path.display());
-                return ExitCode::from(EXIT_BAD_INPUT);
+                return bad_input(&format!("cannot write {}: {error}", trace_path.display()));
             }
         }
     }
-    print_run(&scenario, &run);
+    let options = RunOptions {
+        jobs: 1,
+        format: Format::Text,
+        only_unexpected,
+        in_process: true,
+    };
+    print_run(&scenario, &run, &options);
     exit(run.passed())
 }
 
-fn sweep_command(path: &Path, seeds: &str, jobs: usize) -> ExitCode {
+fn sweep_command(path: &Path, seeds: &str, options: &RunOptions) -> ExitCode {
     let scenario = match load(path) {
         Ok(scenario) => scenario,
         Err(code) => return code,
     };
     let range = match parse_seed_range(seeds) {
         Ok(range) => range,
-        Err(message) => {
-            eprintln!("error: --seeds {message}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+        Err(message) => return bad_input(&format!("--seeds {message}")),
     };
     let seeds: Vec<u64> = range.collect();
     let bar = ProgressBar::new(seeds.len() as u64);
@@ -201,7 +308,10 @@ fn sweep_command(path: &Path, seeds: &str, jobs: usize) -> ExitCode {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut failed = 0u64;
-    let runs = sweep(&scenario, &seeds, jobs, |run| {
+    let runs = match run_seeds(path, &scenario, &seeds, options, |run| {
+        if options.format == Format::Json {
+            bar.suspend(|| print_run(&scenario, run, options));
+        }
         if !run.passed() {
             failed += 1;
             if let Some(line) = run.failure_line(&scenario) {
@@ -210,48 +320,29 @@ fn sweep_command(path: &Path, seeds: &str, jobs: usize) -> ExitCode {
         }
         bar.set_message(format!("{failed} failing"));
         bar.inc(1);
-    });
+    }) {
+        Ok(runs) => runs,
+        Err(code) => return code,
+    };
     bar.finish();
-    let failing: Vec<&SeedRun> = runs.iter().filter(|run| !run.passed()).collect();
-    if jobs > 1 {
-        confirm_alone(&scenario, &failing);
-    }
-    println!(
-        "sweep {}: {} seeds, {} failing",
+    let failing = runs.iter().filter(|run| !run.passed()).count();
+    let line = format!(
+        "sweep {}: {} seeds, {failing} failing",
         scenario.name,
-        runs.len(),
-        failing.len()
+        runs.len()
     );
-    exit(verdict(&scenario, &runs))
-}
-
-/// Re-runs each failing seed of a parallel sweep alone and compares trace digests, so the
-/// replay command printed for it is known to reproduce it. A safety net: tokio's task ids
-/// come from one process-wide counter, and anything in a run that depends on them (as crash
-/// teardown once did) would make a seed's trace depend on what else ran in the process
-/// (`sim/tests/parallel_determinism.rs`); a mismatch is printed loudly rather than hidden.
-fn confirm_alone(scenario: &Scenario, failing: &[&SeedRun]) {
-    for run in failing {
-        let Ok(parallel) = &run.result else { continue };
-        let alone = run_one(scenario, run.seed);
-        match &alone.result {
-            Ok(single) if single.digest == parallel.digest => {}
-            Ok(single) => println!(
-                "warning: seed {} ran differently alone (digest {:016x}) than in the sweep \
-                 ({:016x}); alone it {}; replay: {}",
-                run.seed,
-                single.digest,
-                parallel.digest,
-                if single.passed() {
-                    "passes"
-                } else {
-                    "fails too"
-                },
-                replay_command(&scenario.file_name, run.seed)
-            ),
-            Err(panic) => println!("warning: seed {} panicked alone: {panic}", run.seed),
+    match options.format {
+        Format::Text => {
+            for run in &runs {
+                if let Ok(report) = &run.result {
+                    println!("seed {} digest {}", run.seed, report.digest);
+                }
+            }
+            println!("{line}");
         }
+        Format::Json => eprintln!("{line}"),
     }
+    exit(verdict(&scenario, &runs, options.format))
 }
 
 fn compare_command(path: &Path, seeds: &str, with: &str) -> ExitCode {
@@ -261,10 +352,7 @@ fn compare_command(path: &Path, seeds: &str, with: &str) -> ExitCode {
     };
     let seeds: Vec<u64> = match parse_seed_range(seeds) {
         Ok(range) => range.collect(),
-        Err(error) => {
-            eprintln!("error: --seeds: {error}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+        Err(error) => return bad_input(&format!("--seeds: {error}")),
     };
     let mut names = Vec::new();
     for name in with
@@ -276,17 +364,15 @@ fn compare_command(path: &Path, seeds: &str, with: &str) -> ExitCode {
             Some(known) => names.push(known),
             None => {
                 let known: Vec<&str> = ExtensionName::ALL.iter().map(|n| n.as_str()).collect();
-                eprintln!(
-                    "error: --with: unknown extension `{name}` (known: {})",
+                return bad_input(&format!(
+                    "--with: unknown extension `{name}` (known: {})",
                     known.join(", ")
-                );
-                return ExitCode::from(EXIT_BAD_INPUT);
+                ));
             }
         }
     }
     if names.is_empty() {
-        eprintln!("error: --with names no extension");
-        return ExitCode::from(EXIT_BAD_INPUT);
+        return bad_input("--with names no extension");
     }
     let stats = compare(&scenario, &seeds, &names);
     print!("{}", render(&scenario, &seeds, &stats));
@@ -306,17 +392,22 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run { scenario, seed } => run(&scenario, seed),
+        Command::Run {
+            scenario,
+            seed,
+            options,
+        } => run(&scenario, seed, &options),
         Command::Replay {
             scenario,
             seed,
             trace_out,
-        } => replay(&scenario, seed, trace_out),
+            only_unexpected,
+        } => replay(&scenario, seed, trace_out, only_unexpected),
         Command::Sweep {
             scenario,
             seeds,
-            jobs,
-        } => sweep_command(&scenario, &seeds, jobs),
+            options,
+        } => sweep_command(&scenario, &seeds, &options),
         Command::Compare {
             scenario,
             seeds,

@@ -1,6 +1,7 @@
 //! Run summaries and verdicts.
 //!
-//! [`RunSummary`] is what one seed prints: the seed, every parameter (scenario settings and
+//! [`SeedReport`] is what one seed prints (and, as JSON, what a seed's child process hands
+//! its parent): the seed, every parameter (scenario settings and
 //! the fault rates the seed chose), counts of what happened, each invariant held or
 //! violated, every violation with the command that replays it, and the trace digest. It
 //! contains no wall time, so it can be snapshot-tested; the caller prints wall time on its
@@ -14,6 +15,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use crate::checkers::{Invariant, Violation};
 use crate::history::{EventKind, FaultKind, History};
@@ -39,7 +42,7 @@ pub fn render_wall_time(wall: Duration) -> String {
 }
 
 /// What happened in a run, counted.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Counts {
     /// Distinct emails sent.
     pub emails: u64,
@@ -66,14 +69,17 @@ pub struct Counts {
     /// Downloads that rebuilt a stripe from parity.
     pub stripes_rebuilt: u64,
     /// Faults fired, by kind name (every kind listed, zeros included).
-    pub faults: BTreeMap<&'static str, u64>,
+    pub faults: BTreeMap<String, u64>,
 }
 
 impl Counts {
     /// Counts a history.
     pub fn from_history(history: &History) -> Counts {
         let mut counts = Counts {
-            faults: FaultKind::NAMES.iter().map(|name| (*name, 0)).collect(),
+            faults: FaultKind::NAMES
+                .iter()
+                .map(|name| ((*name).to_string(), 0))
+                .collect(),
             ..Counts::default()
         };
         let mut emails = Vec::new();
@@ -98,7 +104,7 @@ impl Counts {
                 }
                 EventKind::DownloadFailed { .. } => counts.downloads_failed += 1,
                 EventKind::FaultFired { fault, .. } => {
-                    *counts.faults.entry(fault.name()).or_insert(0) += 1;
+                    *counts.faults.entry(fault.name().to_string()).or_insert(0) += 1;
                 }
                 EventKind::TellSkipped { .. }
                 | EventKind::TellDeleted { .. }
@@ -113,7 +119,7 @@ impl Counts {
 }
 
 /// One seed judged against the scenario's expectations.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct SeedOutcome {
     /// The seed.
     pub seed: u64,
@@ -229,37 +235,68 @@ impl Outcome {
     }
 }
 
-/// The summary of one seed's run.
-#[derive(Debug)]
-pub struct RunSummary<'a> {
-    scenario: &'a Scenario,
-    seed: u64,
-    faults: &'a ResolvedFaults,
-    counts: Counts,
-    violations: &'a [Violation],
-    sim_end_us: u64,
-    digest: u64,
+/// Everything one seed's run reports: what `run` prints for it, what `--format json` emits
+/// (one JSON object per line), and what a seed's child process hands its parent. It
+/// contains no wall time, so its rendering can be snapshot-tested; the caller prints wall
+/// time on its own line with [`render_wall_time`].
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct SeedReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The scenario file, as given (replay commands name it).
+    pub scenario_file: String,
+    /// The seed.
+    pub seed: u64,
+    /// Every scenario setting, `(key, value)`, in print order.
+    pub parameters: Vec<(String, String)>,
+    /// The fault rates this seed chose (swarm) or was given, `(key, value)`.
+    pub faults: Vec<(String, String)>,
+    /// What happened, counted.
+    pub counts: Counts,
+    /// Simulated time when the run stopped, microseconds.
+    pub sim_end_us: u64,
+    /// Every broken invariant, oldest first.
+    pub violations: Vec<Violation>,
+    /// The seed judged against the scenario's expectations.
+    pub outcome: SeedOutcome,
+    /// FNV-1a-64 of the JSON-lines trace, 16 hex digits.
+    pub digest: String,
+    /// Set when host software failed (returned an error): a bug, whatever the invariants say.
+    pub error: Option<String>,
+    /// The one command that replays this seed.
+    pub replay: String,
 }
 
-impl<'a> RunSummary<'a> {
-    /// Summarises a run that ended at `sim_end_us` (simulated time since the epoch).
+impl SeedReport {
+    /// The report of a run that ended at `sim_end_us` (simulated time since the epoch).
     pub fn new(
-        scenario: &'a Scenario,
+        scenario: &Scenario,
         seed: u64,
-        faults: &'a ResolvedFaults,
+        faults: &ResolvedFaults,
         history: &History,
-        violations: &'a [Violation],
+        violations: &[Violation],
         sim_end_us: u64,
-    ) -> Self {
-        RunSummary {
-            scenario,
+    ) -> SeedReport {
+        SeedReport {
+            scenario: scenario.name.clone(),
+            scenario_file: scenario.file_name.clone(),
             seed,
-            faults,
+            parameters: scenario.parameters(),
+            faults: faults.parameters(),
             counts: Counts::from_history(history),
-            violations,
             sim_end_us: sim_end_us.max(history.end_us()),
-            digest: trace_digest(history),
+            violations: violations.to_vec(),
+            outcome: SeedOutcome::new(scenario, seed, violations),
+            digest: format!("{:016x}", trace_digest(history)),
+            error: None,
+            replay: replay_command(&scenario.file_name, seed),
         }
+    }
+
+    /// The same report, with the host software failure the run ended with.
+    pub fn with_error(mut self, error: Option<String>) -> SeedReport {
+        self.error = error;
+        self
     }
 
     /// The counts.
@@ -267,34 +304,48 @@ impl<'a> RunSummary<'a> {
         &self.counts
     }
 
-    /// This seed's verdict.
-    pub fn outcome(&self) -> SeedOutcome {
-        SeedOutcome::new(self.scenario, self.seed, self.violations)
+    /// True when every violation was expected and no host software failed.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.outcome.passed()
+    }
+
+    /// Whether `violation`'s invariant is one this scenario does not expect.
+    fn is_unexpected(&self, violation: &Violation) -> bool {
+        self.outcome.unexpected.contains(&violation.invariant)
     }
 
     /// The summary text: stable for a given seed (no wall time).
     pub fn render(&self) -> String {
+        self.render_with(ViolationFilter::All)
+    }
+
+    /// The summary text, listing the violations `filter` selects.
+    pub fn render_with(&self, filter: ViolationFilter) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
             "run scenario={} seed={} file={}",
-            self.scenario.name, self.seed, self.scenario.file_name
+            self.scenario, self.seed, self.scenario_file
         );
         out.push_str("[parameters]\n");
-        for (key, value) in self.scenario.parameters() {
+        for (key, value) in &self.parameters {
             let _ = writeln!(out, "{key} = {value}");
         }
         out.push_str("[faults resolved for this seed]\n");
-        let _ = write!(out, "{}", self.faults);
+        for (key, value) in &self.faults {
+            let _ = writeln!(out, "{key} = {value}");
+        }
         self.render_counts(&mut out);
         self.render_invariants(&mut out);
-        self.render_violations(&mut out);
-        let outcome = self.outcome();
-        let _ = writeln!(out, "digest = {:016x}", self.digest);
+        self.render_violations(&mut out, filter);
+        if let Some(error) = &self.error {
+            let _ = writeln!(out, "host failure: {error}\n  replay: {}", self.replay);
+        }
+        let _ = writeln!(out, "digest = {}", self.digest);
         let _ = writeln!(
             out,
             "verdict = {}",
-            if outcome.passed() { "pass" } else { "FAIL" }
+            if self.passed() { "pass" } else { "FAIL" }
         );
         out
     }
@@ -326,9 +377,8 @@ impl<'a> RunSummary<'a> {
 
     fn render_invariants(&self, out: &mut String) {
         out.push_str("[invariants]\n");
-        let outcome = self.outcome();
         for invariant in Invariant::ALL {
-            let verdict = match outcome.violated.get(&invariant) {
+            let verdict = match self.outcome.violated.get(&invariant) {
                 None => "held".to_string(),
                 Some(count) => {
                     let explained = self
@@ -336,10 +386,10 @@ impl<'a> RunSummary<'a> {
                         .iter()
                         .filter(|v| v.invariant == invariant && v.caused_by.is_some())
                         .count();
-                    let expectation = if self.scenario.expect.allows(invariant) {
-                        "expected"
-                    } else {
+                    let expectation = if self.outcome.unexpected.contains(&invariant) {
                         "UNEXPECTED"
+                    } else {
+                        "expected"
                     };
                     format!("violated {count} ({explained} explained by faults; {expectation})")
                 }
@@ -348,20 +398,45 @@ impl<'a> RunSummary<'a> {
         }
     }
 
-    fn render_violations(&self, out: &mut String) {
-        if self.violations.is_empty() {
-            return;
-        }
-        out.push_str("[violations]\n");
-        let replay = replay_command(&self.scenario.file_name, self.seed);
-        for violation in self.violations.iter().take(VIOLATIONS_PRINTED_MAX) {
-            let _ = writeln!(out, "{violation}\n  replay: {replay}");
-        }
-        let rest = self.violations.len().saturating_sub(VIOLATIONS_PRINTED_MAX);
-        if rest > 0 {
-            let _ = writeln!(out, "... and {rest} more\n  replay: {replay}");
+    /// Unexpected violations first (they fail the seed), then the expected ones; at most
+    /// [`VIOLATIONS_PRINTED_MAX`] of each group print, the rest are counted.
+    fn render_violations(&self, out: &mut String, filter: ViolationFilter) {
+        let (unexpected, expected): (Vec<&Violation>, Vec<&Violation>) = self
+            .violations
+            .iter()
+            .partition(|violation| self.is_unexpected(violation));
+        let groups = match filter {
+            ViolationFilter::All => vec![("UNEXPECTED", unexpected), ("expected", expected)],
+            ViolationFilter::OnlyUnexpected => vec![("UNEXPECTED", unexpected)],
+        };
+        for (label, group) in groups {
+            if group.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "[violations {label}: {}]", group.len());
+            for violation in group.iter().take(VIOLATIONS_PRINTED_MAX) {
+                let _ = writeln!(out, "{violation}\n  replay: {}", self.replay);
+            }
+            let rest = group.len().saturating_sub(VIOLATIONS_PRINTED_MAX);
+            if rest > 0 {
+                let _ = writeln!(
+                    out,
+                    "... and {rest} more {label} (replay prints them all)\n  replay: {}",
+                    self.replay
+                );
+            }
         }
     }
+}
+
+/// Which violations a summary lists.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum ViolationFilter {
+    /// Unexpected ones first, then expected ones.
+    #[default]
+    All,
+    /// Only the ones the scenario does not expect (`--only-unexpected`).
+    OnlyUnexpected,
 }
 
 #[cfg(test)]
@@ -431,7 +506,7 @@ must_find = [\"ack_durable\"]
         let violations = check_all(&history, &CheckContext::from_scenario(&scenario));
         assert_eq!(violations.len(), 1, "{violations:?}");
         let faults = ResolvedFaults::for_seed(&scenario.faults, &SeedTree::new(2));
-        let summary = RunSummary::new(&scenario, 2, &faults, &history, &violations, 0);
+        let summary = SeedReport::new(&scenario, 2, &faults, &history, &violations, 0);
         let text = summary.render();
         assert_eq!(text, summary.render(), "rendering is stable");
         assert!(text.starts_with("run scenario=report seed=2 file=scenarios/report.toml\n"));
@@ -449,7 +524,7 @@ must_find = [\"ack_durable\"]
             assert!(text.contains(needle), "{needle:?} missing from\n{text}");
         }
         assert!(!text.contains("wall"));
-        let outcome = summary.outcome();
+        let outcome = summary.outcome.clone();
         assert!(outcome.passed());
         assert_eq!(outcome.violated.get(&Invariant::AckDurable), Some(&1));
     }
@@ -468,7 +543,7 @@ must_find = [\"ack_durable\"]
         assert_eq!(outcome.unexpected, vec![Invariant::OneShot]);
         let faults = ResolvedFaults::for_seed(&scenario.faults, &SeedTree::new(7));
         let violations = [violation];
-        let text = RunSummary::new(
+        let text = SeedReport::new(
             &scenario,
             7,
             &faults,
@@ -538,6 +613,50 @@ must_find = [\"ack_durable\"]
             text.contains("replay scenarios/report.toml --seed 1"),
             "{text}"
         );
+    }
+
+    /// 25 expected `ack_durable` violations, then 3 unexpected `one_shot` ones, in time order.
+    fn mixed_report() -> SeedReport {
+        let scenario = scenario();
+        let violation = |invariant, at_sim_us| Violation {
+            invariant,
+            at_sim_us,
+            detail: format!("{invariant} at {at_sim_us}"),
+            caused_by: None,
+        };
+        let mut violations: Vec<Violation> = (0..25)
+            .map(|at| violation(Invariant::AckDurable, at))
+            .collect();
+        violations.extend((100..103).map(|at| violation(Invariant::OneShot, at)));
+        let faults = ResolvedFaults::for_seed(&scenario.faults, &SeedTree::new(4));
+        SeedReport::new(&scenario, 4, &faults, &History::new(), &violations, 0)
+    }
+
+    #[test]
+    fn unexpected_violations_print_first_and_alone_on_request() {
+        let report = mixed_report();
+        let text = report.render();
+        let unexpected_at = text.find("[violations UNEXPECTED: 3]").expect("header");
+        let expected_at = text.find("[violations expected: 25]").expect("header");
+        assert!(unexpected_at < expected_at, "{text}");
+        for at in 100..103 {
+            assert!(text.contains(&format!("one_shot at {at}")), "{text}");
+        }
+        assert!(text.contains("... and 5 more expected"), "{text}");
+        let only = report.render_with(ViolationFilter::OnlyUnexpected);
+        assert!(only.contains("one_shot at 102"));
+        assert!(!only.contains("ack_durable at"), "{only}");
+        assert!(only.contains("digest = "));
+    }
+
+    #[test]
+    fn reports_survive_json() {
+        let report = mixed_report();
+        let json = serde_json::to_string(&report).expect("serializes");
+        assert!(!json.contains('\n'), "one object per line");
+        let back: SeedReport = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, report);
+        assert_eq!(back.render(), report.render());
     }
 
     #[test]

@@ -1,8 +1,18 @@
-//! Running seeds: one after another, or many at once on worker threads.
+//! Running seeds: each in a fresh child process (the default), or in this process.
 //!
-//! A simulation is single-threaded and self-contained (its own turmoil `Sim`, its own
-//! runtimes, its own recorder), so a sweep hands whole seeds to `jobs` worker threads; each
-//! thread builds and runs its simulations alone. A panic inside a run (a bug in a host or in
+//! **One seed, one process.** A seed must name a run whatever ran before it. Like
+//! FoundationDB's simulator (one simulation per process), `raida-sim run` and `sweep` run
+//! every seed in a child process of their own — `raida-sim run FILE --seed N --format json`,
+//! the same command a user types — and read its [`SeedRecord`] back from the child's stdout.
+//! Nothing a simulation leaves behind (tokio's process-wide task-id counter, allocator state,
+//! thread-locals, a dependency's lazily initialised statics) can reach the next seed, and a
+//! seed that aborts the process (stack overflow, out of memory) fails alone. The cost is one
+//! process start per seed, a few milliseconds against runs of a second or more (README,
+//! "Determinism"). In-process runs remain for tests and for a single seed (`run --seed N`
+//! is itself a fresh process).
+//!
+//! A sweep hands whole seeds to `jobs` worker threads; each waits on its own children, so
+//! workers share nothing but the result channel. A panic inside a run (a bug in a host or in
 //! the world) is caught per seed and reported as that seed's failure, so one bad seed does not
 //! hide the others.
 //!
@@ -15,42 +25,110 @@ use std::io::{self, BufWriter};
 use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::report::replay_command;
+use serde::{Deserialize, Serialize};
+
+use crate::report::{replay_command, SeedReport};
 use crate::scenario::Scenario;
 use crate::trace::JsonLinesWriter;
 use crate::world::{run_seed, RunResult};
+
+/// Bytes of a failed child's stderr kept for its report.
+const CHILD_STDERR_TAIL_BYTES: usize = 2_000;
 
 /// One seed's run, or why it could not finish.
 #[derive(Debug)]
 pub struct SeedRun {
     /// The seed.
     pub seed: u64,
-    /// The run, or the panic message.
-    pub result: Result<RunResult, String>,
+    /// The run's report, or the panic (or child failure) message.
+    pub result: Result<SeedReport, String>,
     /// Wall time it took (never part of a summary or trace).
     pub wall: Duration,
+}
+
+/// A seed's verdict, as JSON results name it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every violation expected, no host software failed.
+    Pass,
+    /// An unexpected violation, or host software failed.
+    Fail,
+    /// The run panicked (or its process died) before it could report.
+    Panic,
+}
+
+/// One seed as `--format json` prints it (one object per line) and as a child process
+/// hands it to its parent.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct SeedRecord {
+    /// The seed.
+    pub seed: u64,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Wall time, milliseconds (the only non-reproducible field).
+    pub wall_ms: u64,
+    /// Why it panicked, when it did.
+    pub panic: Option<String>,
+    /// The run's report, unless it panicked.
+    pub report: Option<SeedReport>,
 }
 
 impl SeedRun {
     /// Whether the seed met the scenario's expectations and no host failed or panicked.
     pub fn passed(&self) -> bool {
-        self.result.as_ref().is_ok_and(RunResult::passed)
+        self.result.as_ref().is_ok_and(SeedReport::passed)
+    }
+
+    /// The seed's verdict.
+    pub fn verdict(&self) -> Verdict {
+        match &self.result {
+            Err(_) => Verdict::Panic,
+            Ok(report) if report.passed() => Verdict::Pass,
+            Ok(_) => Verdict::Fail,
+        }
+    }
+
+    /// The seed as a JSON record.
+    pub fn record(&self) -> SeedRecord {
+        SeedRecord {
+            seed: self.seed,
+            verdict: self.verdict(),
+            wall_ms: u64::try_from(self.wall.as_millis()).unwrap_or(u64::MAX),
+            panic: self.result.as_ref().err().cloned(),
+            report: self.result.as_ref().ok().cloned(),
+        }
+    }
+
+    /// The run a JSON record describes.
+    pub fn from_record(record: SeedRecord) -> SeedRun {
+        let result = match (record.report, record.panic) {
+            (Some(report), None) => Ok(report),
+            (_, Some(panic)) => Err(panic),
+            (None, None) => Err("the record carries neither a report nor a panic".into()),
+        };
+        SeedRun {
+            seed: record.seed,
+            result,
+            wall: Duration::from_millis(record.wall_ms),
+        }
     }
 
     /// One line saying why a failing seed failed, with its replay command.
     pub fn failure_line(&self, scenario: &Scenario) -> Option<String> {
         let why = match &self.result {
             Err(panic) => format!("panicked: {panic}"),
-            Ok(run) if run.passed() => return None,
-            Ok(run) => match &run.error {
+            Ok(report) if report.passed() => return None,
+            Ok(report) => match &report.error {
                 Some(error) => format!("host software failed: {error}"),
                 None => {
                     let names: Vec<&str> =
-                        run.outcome.unexpected.iter().map(|i| i.name()).collect();
+                        report.outcome.unexpected.iter().map(|i| i.name()).collect();
                     format!("unexpected {}", names.join(", "))
                 }
             },
@@ -73,31 +151,93 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Runs one seed, catching a panic.
-pub fn run_one(scenario: &Scenario, seed: u64) -> SeedRun {
+/// Runs one seed in this process, catching a panic; the full result (history, trace) too.
+pub fn run_full(scenario: &Scenario, seed: u64) -> (Result<RunResult, String>, Duration) {
     // Wall time measures the harness only; it never reaches simulated code.
     let started = Instant::now();
     let result = panic::catch_unwind(AssertUnwindSafe(|| run_seed(scenario, seed)))
         .map_err(|payload| panic_message(payload.as_ref()));
+    (result, started.elapsed())
+}
+
+/// Runs one seed in this process, catching a panic.
+pub fn run_one(scenario: &Scenario, seed: u64) -> SeedRun {
+    let (result, wall) = run_full(scenario, seed);
     SeedRun {
         seed,
-        result,
-        wall: started.elapsed(),
+        result: result.map(|run| run.report(scenario)),
+        wall,
     }
 }
 
-/// Runs `seeds` on `jobs` worker threads (at least one), calling `on_done` as each seed
-/// finishes (in completion order). Returns the runs in seed-list order.
+/// Runs seeds in fresh child processes of a `raida-sim` executable.
+#[derive(Clone, Debug)]
+pub struct ChildRunner {
+    /// The `raida-sim` executable (`std::env::current_exe()` for the CLI itself).
+    pub exe: PathBuf,
+    /// The scenario file, as the user gave it (the child loads it again).
+    pub scenario_path: PathBuf,
+}
+
+impl ChildRunner {
+    /// Runs `seed` in a child: `EXE run SCENARIO --seed N --format json`.
+    pub fn run(&self, seed: u64) -> SeedRun {
+        let started = Instant::now();
+        let output = Command::new(&self.exe)
+            .arg("run")
+            .arg(&self.scenario_path)
+            .arg("--seed")
+            .arg(seed.to_string())
+            .args(["--format", "json"])
+            .output();
+        let failed = |why: String| SeedRun {
+            seed,
+            result: Err(why),
+            wall: started.elapsed(),
+        };
+        let output = match output {
+            Ok(output) => output,
+            Err(error) => return failed(format!("cannot start {}: {error}", self.exe.display())),
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let record = stdout
+            .lines()
+            .rev()
+            .find(|line| line.starts_with('{'))
+            .and_then(|line| serde_json::from_str::<SeedRecord>(line).ok());
+        match record {
+            Some(record) if record.seed == seed => SeedRun::from_record(record),
+            _ => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let tail_start = stderr
+                    .char_indices()
+                    .rev()
+                    .nth(CHILD_STDERR_TAIL_BYTES)
+                    .map_or(0, |(index, _)| index);
+                failed(format!(
+                    "the seed's process ended ({}) without a result; stderr: {}",
+                    output.status,
+                    stderr.get(tail_start..).unwrap_or_default().trim()
+                ))
+            }
+        }
+    }
+}
+
+/// Runs `seeds` on `jobs` worker threads (at least one), each seed through `run` (in this
+/// process with [`run_one`], or in a child with [`ChildRunner::run`]), calling `on_done` as
+/// each seed finishes (in completion order). Returns the runs in seed-list order.
 pub fn sweep(
-    scenario: &Scenario,
     seeds: &[u64],
     jobs: usize,
+    run: impl Fn(u64) -> SeedRun + Sync,
     mut on_done: impl FnMut(&SeedRun),
 ) -> Vec<SeedRun> {
     let jobs = jobs.clamp(1, seeds.len().max(1));
     let next = AtomicU64::new(0);
     let (sender, receiver) = mpsc::channel::<(usize, SeedRun)>();
     let mut runs: Vec<Option<SeedRun>> = (0..seeds.len()).map(|_| None).collect();
+    let run = &run;
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let sender = sender.clone();
@@ -108,7 +248,7 @@ pub fn sweep(
                 let Some(seed) = seeds.get(position) else {
                     return;
                 };
-                if sender.send((position, run_one(scenario, *seed))).is_err() {
+                if sender.send((position, run(*seed))).is_err() {
                     return;
                 }
             });
@@ -124,14 +264,14 @@ pub fn sweep(
     runs.into_iter().flatten().collect()
 }
 
-/// Parses a seed range `A..B` (or `A..=B`) as the CLI takes it.
+/// Parses a seed range `A..B` (or `A..=B`, or one seed `N`) as the CLI takes it.
 pub fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
     let (start, end, inclusive) = if let Some((a, b)) = text.split_once("..=") {
         (a, b, true)
     } else if let Some((a, b)) = text.split_once("..") {
         (a, b, false)
     } else {
-        return Err(format!("{text:?} is not a range A..B or A..=B"));
+        (text, text, true)
     };
     let parse = |part: &str| {
         part.trim()
@@ -205,7 +345,15 @@ mod tests {
     fn seed_ranges_parse_and_refuse_nonsense() {
         assert_eq!(parse_seed_range("3..6"), Ok(3..6));
         assert_eq!(parse_seed_range("3..=6"), Ok(3..7));
-        for bad in ["6..3", "3..3", "a..b", "7", "1..=18446744073709551615"] {
+        assert_eq!(parse_seed_range("7"), Ok(7..8));
+        for bad in [
+            "6..3",
+            "3..3",
+            "a..b",
+            "x",
+            "-1",
+            "1..=18446744073709551615",
+        ] {
             assert!(parse_seed_range(bad).is_err(), "{bad}");
         }
     }

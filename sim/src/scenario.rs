@@ -738,49 +738,59 @@ impl ResolvedFaults {
     }
 }
 
+impl ResolvedFaults {
+    /// Every rate as `(key, value)`, in the order the summary prints them.
+    pub fn parameters(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut put = |key: &str, value: String| out.push((key.to_string(), value));
+        put("swarm", self.swarm.to_string());
+        put("clock_skew_s_max", self.clock_skew_s_max.to_string());
+        put("clock_drift_ppm_max", self.clock_drift_ppm_max.to_string());
+        put("clock_step_fraction", self.clock_step_fraction.to_string());
+        put("packet_loss", self.packet_loss.to_string());
+        put("latency_ms_min", self.latency_ms_min.to_string());
+        put("latency_ms_max", self.latency_ms_max.to_string());
+        put("partition_fraction", self.partition_fraction.to_string());
+        put(
+            "oneway_partition_fraction",
+            self.oneway_partition_fraction.to_string(),
+        );
+        put(
+            "crash_rate_per_host_per_min",
+            self.crash_rate_per_host_per_min.to_string(),
+        );
+        put("crash_at_steps", format!("{:?}", self.crash_at_steps));
+        put(
+            "crash_at_step_fraction",
+            self.crash_at_step_fraction.to_string(),
+        );
+        put("replay_fraction", self.replay_fraction.to_string());
+        put(
+            "duplicate_tell_fraction",
+            self.duplicate_tell_fraction.to_string(),
+        );
+        put(
+            "tell_before_upload_fraction",
+            self.tell_before_upload_fraction.to_string(),
+        );
+        put(
+            "stripe_loss_fraction",
+            self.stripe_loss_fraction.to_string(),
+        );
+        put(
+            "stripe_corrupt_fraction",
+            self.stripe_corrupt_fraction.to_string(),
+        );
+        out
+    }
+}
+
 impl fmt::Display for ResolvedFaults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "swarm = {}", self.swarm)?;
-        writeln!(f, "clock_skew_s_max = {}", self.clock_skew_s_max)?;
-        writeln!(f, "clock_drift_ppm_max = {}", self.clock_drift_ppm_max)?;
-        writeln!(f, "clock_step_fraction = {}", self.clock_step_fraction)?;
-        writeln!(f, "packet_loss = {}", self.packet_loss)?;
-        writeln!(f, "latency_ms_min = {}", self.latency_ms_min)?;
-        writeln!(f, "latency_ms_max = {}", self.latency_ms_max)?;
-        writeln!(f, "partition_fraction = {}", self.partition_fraction)?;
-        writeln!(
-            f,
-            "oneway_partition_fraction = {}",
-            self.oneway_partition_fraction
-        )?;
-        writeln!(
-            f,
-            "crash_rate_per_host_per_min = {}",
-            self.crash_rate_per_host_per_min
-        )?;
-        writeln!(f, "crash_at_steps = {:?}", self.crash_at_steps)?;
-        writeln!(
-            f,
-            "crash_at_step_fraction = {}",
-            self.crash_at_step_fraction
-        )?;
-        writeln!(f, "replay_fraction = {}", self.replay_fraction)?;
-        writeln!(
-            f,
-            "duplicate_tell_fraction = {}",
-            self.duplicate_tell_fraction
-        )?;
-        writeln!(
-            f,
-            "tell_before_upload_fraction = {}",
-            self.tell_before_upload_fraction
-        )?;
-        writeln!(f, "stripe_loss_fraction = {}", self.stripe_loss_fraction)?;
-        writeln!(
-            f,
-            "stripe_corrupt_fraction = {}",
-            self.stripe_corrupt_fraction
-        )
+        for (key, value) in self.parameters() {
+            writeln!(f, "{key} = {value}")?;
+        }
+        Ok(())
     }
 }
 

@@ -76,5 +76,5 @@ fn tiny_runs_match_their_snapshots() {
     insta::assert_snapshot!("tiny_crash_at_tell_renamed_trace", compact_trace(&run));
 
     let run = run_seed(&smoke, 0);
-    insta::assert_snapshot!("tiny_smoke_seed_0_summary", run.summary(&smoke).render());
+    insta::assert_snapshot!("tiny_smoke_seed_0_summary", run.report(&smoke).render());
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use raida_sim::report::Outcome;
-use raida_sim::run::{scaled_for_tests, sweep, SeedRun};
+use raida_sim::run::{run_one, scaled_for_tests, sweep, SeedRun};
 use raida_sim::scenario::Scenario;
 
 /// A scenario with more emails than this runs scaled.
@@ -123,7 +123,12 @@ fn every_scenario_meets_its_expectations() {
         let (scenario, note) = suite_variant(&full);
         // Wall time is the harness's own; it never reaches the simulation.
         let started = Instant::now();
-        let runs = sweep(&scenario, &scenario.seeds, jobs, |_| {});
+        let runs = sweep(
+            &scenario.seeds,
+            jobs,
+            |seed| run_one(&scenario, seed),
+            |_| {},
+        );
         assert_eq!(runs.len(), scenario.seeds.len(), "{}", scenario.name);
         println!(
             "{}: {} seeds in {:.1} s{}",

@@ -39,9 +39,9 @@ fn smoke_holds_every_invariant_on_its_default_seeds() {
         assert!(
             run.violations.is_empty(),
             "seed {seed}:\n{}",
-            run.summary(&scenario).render()
+            run.report(&scenario).render()
         );
-        let counts = run.summary(&scenario).counts().clone();
+        let counts = run.report(&scenario).counts().clone();
         assert_eq!(
             counts.emails,
             u64::from(scenario.workload.emails),

@@ -140,9 +140,6 @@ pub struct FaultDriver {
     crash_steps: Vec<Step>,
     down: Vec<bool>,
     partition_active: bool,
-    /// The scenario partition in force, re-applied after a crash opened the crashed host's
-    /// links.
-    partition_in_force: Option<PartitionSpec>,
     healed: bool,
 }
 
@@ -168,7 +165,6 @@ impl FaultDriver {
             crash_steps,
             down: vec![false; usize::from(scenario.topology.raidas)],
             partition_active: false,
-            partition_in_force: None,
             healed: false,
         };
         driver.schedule_crashes(scenario, tree);
@@ -327,7 +323,6 @@ impl FaultDriver {
                 self.partition(&spec, sim, world);
                 world.fault(now_us, spec.kind(), spec.hosts(), spec_detail(&spec));
                 self.partition_active = true;
-                self.partition_in_force = Some(spec.clone());
                 self.push(now_us + spec.duration_us, Action::Repair(spec));
             }
             Action::Repair(spec) => {
@@ -342,7 +337,6 @@ impl FaultDriver {
                     "partition repaired".into(),
                 );
                 self.partition_active = false;
-                self.partition_in_force = None;
             }
             Action::ClockStep { host, delta_us } => {
                 world.fault(
@@ -380,25 +374,10 @@ impl FaultDriver {
         world: &World,
     ) {
         assert!(!self.is_down(raida), "raida {raida} crashed twice");
-        // A power loss sends nothing. turmoil's `crash` drops the host's runtime, and each
-        // dropped socket sends a FIN or RST; the runtime drops its tasks in an order set by
-        // tokio's task ids, which come from one process-wide counter, so that order (and
-        // with it the order peers learn of the crash) would depend on how many tasks other
-        // simulations in the process spawned. Cutting the crashed host's outbound links
-        // while it crashes loses those segments, as a real power loss would; peers learn
-        // of the crash through their own timeouts and resets, which are deterministic.
-        let crashed_ip = world.raida_ip(raida);
-        let peers = world.peer_ips(crashed_ip);
-        for peer in &peers {
-            sim.partition_oneway(crashed_ip, *peer);
-        }
-        sim.crash(crashed_ip);
-        for peer in &peers {
-            sim.repair_oneway(crashed_ip, *peer);
-        }
-        if let Some(spec) = &self.partition_in_force {
-            self.partition(spec, sim, world);
-        }
+        // A power loss: the (patched) turmoil crash sends nothing from the host's dropped
+        // sockets, so peers learn of it through their own timeouts and resets, and the order
+        // tokio drops the host's tasks in (set by process-wide task ids) reaches nothing.
+        sim.crash(world.raida_ip(raida));
         world.raida(raida).crash_plan().reset();
         self.set_down(raida, true);
         world.fault(
@@ -548,7 +527,6 @@ impl FaultDriver {
             }
         }
         self.partition_active = false;
-        self.partition_in_force = None;
         world.fault(
             now_us,
             FaultKind::Heal,
@@ -594,17 +572,6 @@ impl World {
             .raida_ips
             .get(usize::from(raida))
             .expect("raida index within the topology")
-    }
-
-    /// Every host's address but `ip`: the RAIDAs, the client hosts and the adversary.
-    pub(crate) fn peer_ips(&self, ip: IpAddr) -> Vec<IpAddr> {
-        self.raida_ips
-            .iter()
-            .chain(&self.client_ips)
-            .chain(&self.adversary_ip)
-            .copied()
-            .filter(|peer| *peer != ip)
-            .collect()
     }
 
     pub(crate) fn client_ip(&self, client: u16) -> IpAddr {

@@ -46,7 +46,7 @@ use crate::checkers::{
 use crate::clock::HostClock;
 use crate::history::{EventKind, History, Host, Phase};
 use crate::limits::{LOCKER_BALANCE, QUIESCENCE_CHECK_MS, SIM_EPOCH_UNIX_S, US_PER_MS, US_PER_S};
-use crate::report::{RunSummary, SeedOutcome};
+use crate::report::{SeedOutcome, SeedReport};
 use crate::scenario::{self, ResolvedFaults, Scenario};
 use crate::seed::SeedTree;
 use crate::trace::{trace_digest, trace_line};
@@ -89,9 +89,10 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// The run's summary (parameters, counts, invariants, violations with replay commands).
-    pub fn summary<'a>(&'a self, scenario: &'a Scenario) -> RunSummary<'a> {
-        RunSummary::new(
+    /// The run's report (parameters, counts, invariants, violations with replay commands,
+    /// digest, verdict).
+    pub fn report(&self, scenario: &Scenario) -> SeedReport {
+        SeedReport::new(
             scenario,
             self.seed,
             &self.faults,
@@ -99,6 +100,7 @@ impl RunResult {
             &self.violations,
             self.sim_end_us,
         )
+        .with_error(self.error.clone())
     }
 
     /// True when every violation was expected and no host failed.
@@ -114,8 +116,6 @@ pub struct World {
     pub(crate) raidas: Vec<Arc<RaidaHost>>,
     pub(crate) raida_ips: Vec<IpAddr>,
     pub(crate) client_ips: Vec<IpAddr>,
-    /// The adversary host, when the seed runs one.
-    pub(crate) adversary_ip: Option<IpAddr>,
     pub(crate) client_hosts: u16,
     pub(crate) progress: Arc<Progress>,
     /// Some beacon runs `delivery_ack`: a tell whose reply a fault lost can still arrive, so
@@ -380,7 +380,6 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
             ip
         })
         .collect();
-    let mut adversary_ip = None;
     if needs_adversary {
         let host = Arc::new(workload::AdversaryHost::new(
             adversary_clock.clone(),
@@ -390,7 +389,6 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         sim.host(ADVERSARY_HOST_NAME, move || {
             workload::run_adversary(host.clone())
         });
-        adversary_ip = Some(sim.lookup(ADVERSARY_HOST_NAME));
     }
 
     let world = World {
@@ -398,7 +396,6 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         raidas,
         raida_ips,
         client_ips,
-        adversary_ip,
         client_hosts: scenario.topology.client_hosts,
         progress: shared.progress.clone(),
         losses_recoverable: scenario
