@@ -11,15 +11,10 @@
 //! File modification times in turmoil's file system are un-skewed simulated time, so a
 //! server that compares an mtime with its own clock (peek's `since_timestamp` filter) must
 //! first read the mtime through its clock: [`HostClock::fs_time_to_host_unix_us`].
-//! Everything here is a pure function of its inputs.
+//! Everything here is a pure function of its inputs. How each host's clock is drawn from
+//! the seed is a fault family: [`crate::faults::clock`].
 
-use rand::Rng;
-
-use crate::limits::{
-    CLOCK_STEP_S_MAX, CLOCK_STEP_S_MIN, PPM_PER_UNIT, SIM_EPOCH_UNIX_S, SIM_EPOCH_UNIX_US,
-    US_PER_S_I64,
-};
-use crate::scenario::ResolvedFaults;
+use crate::limits::{PPM_PER_UNIT, SIM_EPOCH_UNIX_S, SIM_EPOCH_UNIX_US, US_PER_S_I64};
 
 /// One jump of a host's clock.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -47,46 +42,14 @@ impl HostClock {
         Self::default()
     }
 
-    /// A clock drawn from `rng` within the seed's fault parameters: offset uniform in
-    /// ±`clock_skew_s_max`, drift uniform in ±`clock_drift_ppm_max`, and with probability
-    /// `clock_step_fraction` one step at a uniform time in the safety phase whose size is
-    /// uniform in [`CLOCK_STEP_S_MIN`]..=[`CLOCK_STEP_S_MAX`] seconds either way (most
-    /// steps jump across the 60-second tell window). Makes the same sequence of draws
-    /// whatever the parameters, so turning one fault off does not reshuffle the others.
-    pub fn generate<R: Rng + ?Sized>(
-        rng: &mut R,
-        faults: &ResolvedFaults,
-        safety_phase_us: u64,
-    ) -> Self {
-        let skew_us = i64::from(faults.clock_skew_s_max) * US_PER_S_I64;
-        let drift_ppm_max = i64::from(faults.clock_drift_ppm_max);
-        let offset_us = rng.random_range(-skew_us..=skew_us);
-        let drift_ppm = rng.random_range(-drift_ppm_max..=drift_ppm_max);
-        let steps_now = rng.random_bool(faults.clock_step_fraction);
-        let at_sim_us = rng.random_range(0..=safety_phase_us.saturating_sub(1));
-        let magnitude_us = rng.random_range(
-            i64::from(CLOCK_STEP_S_MIN) * US_PER_S_I64..=i64::from(CLOCK_STEP_S_MAX) * US_PER_S_I64,
-        );
-        let backwards = rng.random_bool(0.5);
-        let steps = if steps_now {
-            let delta_us = if backwards {
-                -magnitude_us
-            } else {
-                magnitude_us
-            };
-            vec![ClockStep {
-                at_sim_us,
-                delta_us,
-            }]
-        } else {
-            Vec::new()
-        };
+    /// A clock with these parameters. Steps must be in time order.
+    pub fn new(offset_us: i64, drift_ppm: i64, steps: Vec<ClockStep>) -> Self {
         let clock = HostClock {
             offset_us,
             drift_ppm,
             steps,
         };
-        assert!(clock.steps_are_ordered());
+        assert!(clock.steps_are_ordered(), "clock steps in time order");
         clock
     }
 
@@ -148,8 +111,6 @@ pub const fn epoch_unix_s() -> i64 {
 mod tests {
     use super::*;
     use crate::limits::US_PER_S;
-    use crate::scenario::FaultsConfig;
-    use crate::seed::SeedTree;
 
     #[test]
     fn epoch_is_2026_new_year_utc() {
@@ -230,50 +191,5 @@ mod tests {
             clock.fs_time_to_host_unix_us(early),
             early + 61 * US_PER_S_I64
         );
-    }
-
-    fn faults(skew_s: u32, drift_ppm: u32, step_fraction: f64) -> ResolvedFaults {
-        let config = FaultsConfig {
-            clock_skew_s_max: skew_s,
-            clock_drift_ppm_max: drift_ppm,
-            clock_step_fraction: step_fraction,
-            ..FaultsConfig::default()
-        };
-        ResolvedFaults::resolve(&config, &mut SeedTree::new(0).stream("faults"))
-    }
-
-    #[test]
-    fn generate_stays_within_the_seed_parameters() {
-        let resolved = faults(90, 200, 1.0);
-        let tree = SeedTree::new(3);
-        let safety_us = 60 * US_PER_S;
-        for host in 0..50 {
-            let clock = HostClock::generate(
-                &mut tree.stream_for_host("clock", host),
-                &resolved,
-                safety_us,
-            );
-            assert!(clock.offset_us.abs() <= 90 * US_PER_S_I64);
-            assert!(clock.drift_ppm.abs() <= 200);
-            let [step] = clock.steps.as_slice() else {
-                panic!("step fraction 1 gives one step: {clock:?}");
-            };
-            assert!(step.at_sim_us < safety_us);
-            let magnitude = step.delta_us.unsigned_abs();
-            assert!(magnitude >= u64::from(CLOCK_STEP_S_MIN) * US_PER_S);
-            assert!(magnitude <= u64::from(CLOCK_STEP_S_MAX) * US_PER_S);
-        }
-    }
-
-    #[test]
-    fn generate_without_faults_is_ideal_and_deterministic() {
-        let none = faults(0, 0, 0.0);
-        let tree = SeedTree::new(9);
-        let clock = HostClock::generate(&mut tree.stream_for_host("clock", 1), &none, 1);
-        assert_eq!(clock, HostClock::ideal());
-        let some = faults(30, 50, 0.5);
-        let a = HostClock::generate(&mut tree.stream_for_host("clock", 2), &some, US_PER_S);
-        let b = HostClock::generate(&mut tree.stream_for_host("clock", 2), &some, US_PER_S);
-        assert_eq!(a, b);
     }
 }

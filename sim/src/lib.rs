@@ -23,20 +23,22 @@
 //! Modules:
 //! - [`limits`]: every bound, with compile-time consistency checks.
 //! - [`seed`]: the seed tree of independent, named random streams.
-//! - [`scenario`]: the scenario TOML format, validation, and per-seed fault resolution.
+//! - [`scenario`]: the scenario TOML format and its validation.
+//! - [`faults`]: every fault family: its knobs, its per-seed resolution (swarm), how it acts.
 //! - [`clock`]: per-host wall clocks (offset, drift, steps) over simulated time.
 //! - [`history`]: the event model the world records.
 //! - [`checkers`]: one module per invariant over a history.
 //! - [`trace`]: compact trace lines, JSON lines and the run digest.
 //! - [`report`]: run summaries, verdicts and replay commands.
 //! - [`run`]: running seeds one by one or on worker threads; scaling scenarios for CI.
-//! - [`world`]: the turmoil world (RAIDA, client and adversary hosts, faults, recorder)
+//! - [`world`]: the turmoil world (RAIDA, client and adversary hosts, recorder)
 //!   and [`world::run_seed`].
 
 pub mod checkers;
 pub mod clock;
 pub mod compare;
 pub mod extensions;
+pub mod faults;
 pub mod history;
 pub mod limits;
 pub mod report;

@@ -19,9 +19,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::checkers::{Invariant, Violation};
+use crate::faults::Faults;
 use crate::history::{EventKind, FaultKind, History};
 use crate::limits::STATUS_SUCCESS;
-use crate::scenario::{ResolvedFaults, Scenario};
+use crate::scenario::Scenario;
 use crate::trace::{format_sim_time, trace_digest};
 
 /// Violations printed in full per run; the rest are counted.
@@ -272,7 +273,7 @@ impl SeedReport {
     pub fn new(
         scenario: &Scenario,
         seed: u64,
-        faults: &ResolvedFaults,
+        faults: &Faults,
         history: &History,
         violations: &[Violation],
         sim_end_us: u64,
@@ -505,7 +506,7 @@ must_find = [\"ack_durable\"]
         let history = lossy_history();
         let violations = check_all(&history, &CheckContext::from_scenario(&scenario));
         assert_eq!(violations.len(), 1, "{violations:?}");
-        let faults = ResolvedFaults::for_seed(&scenario.faults, &SeedTree::new(2));
+        let faults = scenario.faults.resolve(&SeedTree::new(2));
         let summary = SeedReport::new(&scenario, 2, &faults, &history, &violations, 0);
         let text = summary.render();
         assert_eq!(text, summary.render(), "rendering is stable");
@@ -541,7 +542,7 @@ must_find = [\"ack_durable\"]
         let outcome = SeedOutcome::new(&scenario, 7, std::slice::from_ref(&violation));
         assert!(!outcome.passed());
         assert_eq!(outcome.unexpected, vec![Invariant::OneShot]);
-        let faults = ResolvedFaults::for_seed(&scenario.faults, &SeedTree::new(7));
+        let faults = scenario.faults.resolve(&SeedTree::new(7));
         let violations = [violation];
         let text = SeedReport::new(
             &scenario,
@@ -628,7 +629,7 @@ must_find = [\"ack_durable\"]
             .map(|at| violation(Invariant::AckDurable, at))
             .collect();
         violations.extend((100..103).map(|at| violation(Invariant::OneShot, at)));
-        let faults = ResolvedFaults::for_seed(&scenario.faults, &SeedTree::new(4));
+        let faults = scenario.faults.resolve(&SeedTree::new(4));
         SeedReport::new(&scenario, 4, &faults, &History::new(), &violations, 0)
     }
 

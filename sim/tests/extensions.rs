@@ -92,7 +92,7 @@ fn a_mixed_network_of_upgraded_and_legacy_peers_keeps_every_invariant() {
 fn error_of(extensions: &str) -> (String, String) {
     let text = format!("[scenario]\nname = \"x\"\n[extensions]\n{extensions}\n");
     match Scenario::from_toml_str(&text, "x.toml") {
-        Err(ScenarioError::Invalid { key, message, .. }) => (key, message),
+        Err(ScenarioError::Invalid(error)) => (error.key, error.message),
         other => panic!("expected an error, got {other:?}"),
     }
 }

@@ -26,6 +26,16 @@ fn tiny_smoke() -> Scenario {
     scaled_for_tests(&smoke(), 2, 4, 10, 20)
 }
 
+/// `scenarios/storm.toml` (every fault, swarm on) shrunk to six emails between eight
+/// mailboxes: pins how swarm resolves each knob from the seed, draw by draw.
+fn tiny_swarm() -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/storm.toml");
+    let text = std::fs::read_to_string(&path).expect("scenarios/storm.toml is readable");
+    let storm = Scenario::from_toml_str(&text, "scenarios/storm.toml")
+        .unwrap_or_else(|error| panic!("{error}"));
+    scaled_for_tests(&storm, 6, 8, 10, 20)
+}
+
 /// Two mailboxes on one beacon that crashes at every completed `TellRenamed`.
 fn tiny_crash() -> Scenario {
     Scenario::from_toml_str(
@@ -77,4 +87,10 @@ fn tiny_runs_match_their_snapshots() {
 
     let run = run_seed(&smoke, 0);
     insta::assert_snapshot!("tiny_smoke_seed_0_summary", run.report(&smoke).render());
+
+    let swarm = tiny_swarm();
+    let run = run_seed(&swarm, 2);
+    assert!(run.faults.swarm);
+    insta::assert_snapshot!("tiny_swarm_seed_2_summary", run.report(&swarm).render());
+    insta::assert_snapshot!("tiny_swarm_seed_2_trace", compact_trace(&run));
 }

@@ -228,7 +228,7 @@ impl<'v> Knob<'v> {
             Value::Int { slot, .. } => slot.get().to_string(),
             Value::Real { slot, .. } => slot.to_string(),
             Value::Bool(slot) => slot.to_string(),
-            Value::Choice(slot) => slot.name().to_string(),
+            Value::Choice(slot) => format!("{:?}", slot.name()),
             Value::Names { slot, .. } => format!("{slot:?}"),
             Value::Text { slot, .. } => format!("{slot:?}"),
         }

@@ -137,7 +137,7 @@ mod tests {
                 "count = 3",
                 "loss = 1",
                 "on = false",
-                "mode = slow",
+                "mode = \"slow\"",
                 "status = 17",
                 "steps = [\"B\", \"A\"]"
             ]
@@ -152,7 +152,7 @@ mod tests {
             ("[demo]\nmode = \"medium\"\n", "demo.toml:2:8: key `demo.mode`: \"medium\" is not one of \"fast\", \"slow\""),
             ("[demo]\non = 1\n", "demo.toml:2:6: key `demo.on`: expected a boolean, found an integer"),
             ("[demo]\nsteps = [\"A\",\n  \"C\"]\n", "demo.toml:3:3: key `demo.steps`: unknown name \"C\"; known: A, B"),
-            ("[demo]\ncuont = 1\n", "demo.toml:2:9: key `demo.cuont`: unknown key `cuont`; known keys: count, loss, on, mode, status, steps"),
+            ("[demo]\ncuont = 1\n", "demo.toml:2:1: key `demo.cuont`: unknown key `cuont`; known keys: count, loss, on, mode, status, steps"),
         ];
         for (text, expected) in cases {
             let error = read_demo(text).expect_err(text);

@@ -69,6 +69,17 @@ impl<'a> Source<'a> {
         (line, column)
     }
 
+    /// The offset of the first non-blank character on the line holding `offset` (where a
+    /// key written as `key = value` starts).
+    pub fn line_text_start(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        let before = self.text.get(..offset).unwrap_or(self.text);
+        let line_start = before.rfind('\n').map_or(0, |index| index + 1);
+        let line = self.text.get(line_start..).unwrap_or_default();
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        line_start + indent
+    }
+
     /// An error at `span` (the start of the file when `None`) about `key`.
     pub fn error(
         &self,

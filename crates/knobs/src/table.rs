@@ -64,6 +64,20 @@ impl<'a> Table<'a> {
         Some(value)
     }
 
+    /// Takes every remaining key (for tables whose keys are names, not knobs).
+    pub fn take_all(&mut self) -> Vec<(String, Spanned<Node>)> {
+        let entries = std::mem::take(&mut self.entries);
+        for (name, value) in &entries {
+            self.taken.insert(name.clone(), value.span());
+        }
+        entries.into_iter().collect()
+    }
+
+    /// True when `name` was in the table and has been taken (the file set it).
+    pub fn was_set(&self, name: &str) -> bool {
+        self.taken.contains_key(name)
+    }
+
     /// The span of `name` when it was taken, else the table's own span.
     pub fn span_of(&self, name: &str) -> Option<Range<usize>> {
         self.taken.get(name).cloned().or_else(|| self.span.clone())
@@ -116,7 +130,8 @@ impl<'a> Table<'a> {
         } else {
             format!("{}.{name}", self.path)
         };
-        Err(self.source.error(Some(value.span()), &key, message))
+        let at = self.source.line_text_start(value.span().start);
+        Err(self.source.error(Some(at..at), &key, message))
     }
 
     /// An integer in `min..=max`, if `name` is present.
@@ -246,7 +261,7 @@ mod tests {
         let error = s.finish(&["known"]).expect_err("misspelt");
         assert_eq!(
             error.to_string(),
-            "f.toml:2:9: key `s.knwon`: unknown key `knwon`; known keys: known"
+            "f.toml:2:1: key `s.knwon`: unknown key `knwon`; known keys: known"
         );
     }
 

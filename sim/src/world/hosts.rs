@@ -20,27 +20,27 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use qmail_client::send::Placement;
 use qmail_client::stripe::DataStripeCount;
 use raida_server::clock::system_time_to_unix_us;
 use raida_server::coins::{CoinTable, InboxFees, LockerLedger};
 use raida_server::env::Env;
-use raida_server::fs::{CrashHook, CrashPlan, Fs, SimFs};
+use raida_server::fs::{CrashHook, CrashPlan};
 use raida_server::observer::{Observer, ServerEvent};
 use raida_server::settings::Settings;
 use raida_server::store::inbox::DeleteFate;
-use raida_server::store::{Guid, Mailbox};
+use raida_server::store::Mailbox;
 
 use super::net::RAIDA_PORT;
 use super::recorder::{Recorder, StoredStripe};
 use crate::clock::HostClock;
 use crate::extensions::ExtensionsConfig;
-use crate::history::{EmailId, EventKind, FaultKind, Host, MailboxId};
+use crate::faults::stripes::{apply_maintenance, MaintenanceCommand};
+use crate::history::{EmailId, EventKind, Host, MailboxId};
 use crate::limits::{EDIT_SEQUENCE_OFFSET, MAINTENANCE_POLL_MS};
 use crate::seed::splitmix64;
 
@@ -100,29 +100,6 @@ impl qmail_client::clock::Clock for SimClock {
     fn now_unix_s(&self) -> u64 {
         u64::try_from(SimClock::now_unix_s(self)).unwrap_or(0)
     }
-}
-
-/// What the harness asks a RAIDA's maintenance task to do to one stored stripe.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum MaintenanceAction {
-    /// Delete the stripe file (durably).
-    Lose,
-    /// Flip one data byte, chosen by `seed`, writing the file back atomically.
-    Corrupt {
-        /// Picks the byte.
-        seed: u64,
-    },
-}
-
-/// One maintenance command.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct MaintenanceCommand {
-    /// The file GUID.
-    pub email_id: EmailId,
-    /// The file.
-    pub file_type: u8,
-    /// What to do.
-    pub action: MaintenanceAction,
 }
 
 /// Everything one RAIDA host needs to boot, shared by all its boots and the harness.
@@ -262,83 +239,13 @@ async fn maintain(env: Arc<Env>, host: Arc<RaidaHost>) {
     loop {
         let next = host.queue().pop_front();
         match next {
-            Some(command) => apply_maintenance(&env, &host, command).await,
+            Some(command) => {
+                let (raida, stripes) = (host.index, host.data_stripes);
+                apply_maintenance(&env, raida, stripes, &host.recorder, command).await;
+            }
             None => tokio::time::sleep(Duration::from_millis(u64::from(MAINTENANCE_POLL_MS))).await,
         }
     }
-}
-
-async fn apply_maintenance(env: &Env, host: &RaidaHost, command: MaintenanceCommand) {
-    // The sender's placement rule is public: recompute which stripe this RAIDA holds.
-    let Some(stripe_index) = Placement::from_guid(&command.email_id.0, host.data_stripes)
-        .ok()
-        .and_then(|placement| placement.raidas().iter().position(|r| *r == host.index))
-        .and_then(|index| u8::try_from(index).ok())
-    else {
-        return;
-    };
-    let path = env
-        .stripes()
-        .stripe_path(Guid(command.email_id.0), command.file_type);
-    let done = match command.action {
-        MaintenanceAction::Lose => lose_file(&path).await,
-        MaintenanceAction::Corrupt { seed } => corrupt_file(&path, seed).await,
-    };
-    let Some(detail) = done else {
-        return;
-    };
-    let fault = match command.action {
-        MaintenanceAction::Lose => FaultKind::StripeLost {
-            email_id: command.email_id,
-            file_type: command.file_type,
-            stripe_index,
-        },
-        MaintenanceAction::Corrupt { .. } => FaultKind::StripeCorrupted {
-            email_id: command.email_id,
-            file_type: command.file_type,
-            stripe_index,
-        },
-    };
-    host.recorder.record(
-        Host::Raida(host.index),
-        EventKind::FaultFired {
-            fault,
-            hosts: vec![Host::Raida(host.index)],
-            detail,
-        },
-    );
-}
-
-/// Deletes a file and syncs its directory; `None` when there was nothing to delete.
-async fn lose_file(path: &Path) -> Option<String> {
-    SimFs.remove_file(path).await.ok()?;
-    if let Some(dir) = path.parent() {
-        // Best effort: an unsynced removal may come back after a crash, which is a (rarer)
-        // loss that never happened; the fault is recorded either way.
-        let _ = SimFs.sync_dir(dir).await;
-    }
-    Some(format!("deleted {}", path.display()))
-}
-
-/// Rewrites a stripe file with one data byte flipped (temp file, fsync, rename, dir sync).
-/// `None` when the file is missing or holds no data bytes.
-async fn corrupt_file(path: &Path, seed: u64) -> Option<String> {
-    let mut bytes = SimFs.read(path).await.ok()?;
-    let header = raida_server::limits::STRIPE_FILE_HEADER_SIZE_BYTES;
-    let data_len = bytes.len().checked_sub(header).filter(|len| *len > 0)?;
-    let offset = header + usize::try_from(seed % data_len as u64).ok()?;
-    let byte = bytes.get_mut(offset)?;
-    *byte ^= 0xFF;
-    let temp = path.with_extension("corrupt.tmp");
-    let mut file = SimFs.create_new(&temp).await.ok()?;
-    file.write_all(&bytes).await.ok()?;
-    file.sync_all().await.ok()?;
-    file.close().await.ok()?;
-    SimFs.rename(&temp, path).await.ok()?;
-    if let Some(dir) = path.parent() {
-        let _ = SimFs.sync_dir(dir).await;
-    }
-    Some(format!("flipped byte {offset} of {}", path.display()))
 }
 
 /// Turns server events into history events.

@@ -21,7 +21,6 @@
 //! the phase change; it stops as soon as every expected delivery and download is done (see
 //! [`World::quiescent`]) or `sim.heal_s` has passed.
 
-pub mod faults;
 pub mod hosts;
 pub mod net;
 pub mod recorder;
@@ -35,7 +34,6 @@ use qmail_client::stripe::DataStripeCount;
 use raida_server::coins::{CoinTable, InboxFees, LockerLedger};
 use raida_server::settings::{DeleteOnRead, ResponseCounterSetting, Settings};
 
-use self::faults::FaultDriver;
 use self::hosts::{run_raida, RaidaHost, RaidaHostParts};
 use self::net::{client_host_name, raida_host_name, ADVERSARY_HOST_NAME};
 use self::recorder::Recorder;
@@ -44,10 +42,11 @@ use crate::checkers::{
     acked_tells, check_all, receipts, sent_files, CheckContext, Deliveries, Faults, Violation,
 };
 use crate::clock::HostClock;
-use crate::history::{EventKind, History, Host, Phase};
+use crate::faults::driver::FaultDriver;
+use crate::history::{EventKind, FaultKind, History, Host, Phase};
 use crate::limits::{LOCKER_BALANCE, QUIESCENCE_CHECK_MS, SIM_EPOCH_UNIX_S, US_PER_MS, US_PER_S};
 use crate::report::{SeedOutcome, SeedReport};
-use crate::scenario::{self, ResolvedFaults, Scenario};
+use crate::scenario::{self, Scenario};
 use crate::seed::SeedTree;
 use crate::trace::{trace_digest, trace_line};
 
@@ -67,7 +66,7 @@ pub struct RunResult {
     /// The seed.
     pub seed: u64,
     /// The fault rates this seed ran with.
-    pub faults: ResolvedFaults,
+    pub faults: crate::faults::Faults,
     /// Everything that happened.
     pub history: History,
     /// Broken invariants, oldest first.
@@ -262,7 +261,12 @@ fn us(duration: Duration) -> u64 {
 }
 
 /// The turmoil builder of one run.
-fn builder(scenario: &Scenario, faults: &ResolvedFaults, tree: &SeedTree) -> turmoil::Builder {
+fn builder(
+    scenario: &Scenario,
+    faults: &crate::faults::Faults,
+    tree: &SeedTree,
+) -> turmoil::Builder {
+    let network = &faults.network;
     let mut builder = turmoil::Builder::new();
     let run_s = u64::from(scenario.sim.duration_s)
         + u64::from(scenario.sim.heal_s)
@@ -273,9 +277,9 @@ fn builder(scenario: &Scenario, faults: &ResolvedFaults, tree: &SeedTree) -> tur
         .tick_duration(Duration::from_millis(u64::from(scenario.sim.tick_ms)))
         .simulation_duration(Duration::from_secs(run_s))
         .tcp_capacity(usize::try_from(scenario.sim.tcp_capacity).unwrap_or(usize::MAX))
-        .min_message_latency(Duration::from_millis(u64::from(faults.latency_ms_min)))
+        .min_message_latency(Duration::from_millis(u64::from(network.latency_ms_min)))
         .max_message_latency(Duration::from_millis(u64::from(
-            faults.latency_ms_max.max(faults.latency_ms_min),
+            network.latency_ms_max.max(network.latency_ms_min),
         )))
         .ephemeral_ports(EPHEMERAL_PORTS)
         .enable_random_order();
@@ -285,29 +289,28 @@ fn builder(scenario: &Scenario, faults: &ResolvedFaults, tree: &SeedTree) -> tur
 /// Runs one seed of a scenario to the end and checks it.
 pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     let tree = SeedTree::new(seed);
-    let faults = ResolvedFaults::for_seed(&scenario.faults, &tree);
+    let faults = scenario.faults.resolve(&tree);
     let plan = Plan::generate(scenario, &faults, &tree.subtree("workload"));
     let safety_us = scenario.safety_phase_us();
     let raida_clocks: Vec<HostClock> = (0..scenario.topology.raidas)
         .map(|raida| {
-            HostClock::generate(
+            faults.clock.host_clock(
                 &mut tree.stream_for_host("clock.raida", u64::from(raida)),
-                &faults,
                 safety_us,
             )
         })
         .collect();
     let client_clocks: Vec<HostClock> = (0..scenario.topology.client_hosts)
         .map(|client| {
-            HostClock::generate(
+            faults.clock.host_clock(
                 &mut tree.stream_for_host("clock.client", u64::from(client)),
-                &faults,
                 safety_us,
             )
         })
         .collect();
-    let adversary_clock =
-        HostClock::generate(&mut tree.stream("clock.adversary"), &faults, safety_us);
+    let adversary_clock = faults
+        .clock
+        .host_clock(&mut tree.stream("clock.adversary"), safety_us);
 
     let recorder = Recorder::new();
     let settings = server_settings(scenario);
@@ -496,5 +499,34 @@ fn drive(
         }
         world.recorder.flush();
         driver.after_step(us(sim.elapsed()), sim, world);
+    }
+}
+
+/// Records a fault from the harness (helper on [`World`]).
+impl World {
+    pub(crate) fn fault(&self, at_us: u64, fault: FaultKind, hosts: Vec<Host>, detail: String) {
+        self.recorder.record_at(
+            at_us,
+            Host::World,
+            EventKind::FaultFired {
+                fault,
+                hosts,
+                detail,
+            },
+        );
+    }
+
+    pub(crate) fn raida_ip(&self, raida: u8) -> IpAddr {
+        *self
+            .raida_ips
+            .get(usize::from(raida))
+            .expect("raida index within the topology")
+    }
+
+    pub(crate) fn client_ip(&self, client: u16) -> IpAddr {
+        *self
+            .client_ips
+            .get(usize::from(client))
+            .expect("client index within the topology")
     }
 }

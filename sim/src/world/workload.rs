@@ -73,13 +73,14 @@ use super::net::{SimConnector, RAIDA_PORT};
 use super::recorder::{host_now_us, Recorder, Reservation};
 use crate::clock::HostClock;
 use crate::extensions::ExtensionsConfig;
+use crate::faults::Faults;
 use crate::history::{EmailId, EventKind, FaultKind, FileSent, Host, MailboxId, PollKind};
 use crate::limits::{
     DOWNLOAD_ATTEMPTS_MAX, DOWNLOAD_RETRY_S, PEEK_INTERVAL_MS_MAX, PEEK_INTERVAL_MS_MIN,
     PING_READ_MARGIN_S, POLL_FAILURE_BACKOFF_MS, REPLAY_DELAY_S_MAX, REPLAY_DELAY_S_MIN,
     REVISION_DELAY_S_MAX, REVISION_DELAY_S_MIN, STATUS_SUCCESS, US_PER_S,
 };
-use crate::scenario::{PollMode, ResolvedFaults, Scenario};
+use crate::scenario::{PollMode, Scenario};
 use crate::seed::{splitmix64, SeedTree};
 
 /// RAIDA indexes every identity and directory covers (the client always speaks to 25).
@@ -237,7 +238,7 @@ fn locker(prefix: char, index: u32) -> LockerCode {
 
 impl Plan {
     /// Draws the plan of one seed from the workload subtree.
-    pub fn generate(scenario: &Scenario, faults: &ResolvedFaults, tree: &SeedTree) -> Plan {
+    pub fn generate(scenario: &Scenario, faults: &Faults, tree: &SeedTree) -> Plan {
         let topology = &scenario.topology;
         let mailboxes: Vec<MailboxPlan> = (0..topology.mailboxes)
             .map(|index| mailbox_plan(scenario, tree, index))
@@ -335,7 +336,7 @@ fn mailbox_plan(scenario: &Scenario, tree: &SeedTree, index: u32) -> MailboxPlan
 
 fn email_plan(
     scenario: &Scenario,
-    faults: &ResolvedFaults,
+    faults: &Faults,
     tree: &SeedTree,
     mailboxes: &[MailboxPlan],
     index: u32,
@@ -399,7 +400,7 @@ fn email_plan(
 
 fn revision_plan(
     workload: &crate::scenario::Workload,
-    faults: &ResolvedFaults,
+    faults: &Faults,
     rng: &mut ChaCha8Rng,
     beacons: &BTreeSet<u8>,
     edit_sequence: u8,
@@ -410,11 +411,11 @@ fn revision_plan(
     let attachment_sizes = (0..attachments)
         .map(|_| rng.random_range(1..=workload.attachment_size_bytes_max.max(1)))
         .collect();
-    let tell_before_upload = rng.random_bool(faults.tell_before_upload_fraction);
+    let tell_before_upload = rng.random_bool(faults.adversary.tell_before_upload_fraction);
     let mut resend = BTreeMap::new();
     for beacon in beacons {
-        let duplicate = rng.random_bool(faults.duplicate_tell_fraction);
-        let replay = rng.random_bool(faults.replay_fraction);
+        let duplicate = rng.random_bool(faults.adversary.duplicate_tell_fraction);
+        let replay = rng.random_bool(faults.adversary.replay_fraction);
         let delay_us = rng.random_range(
             u64::from(REPLAY_DELAY_S_MIN) * US_PER_S..=u64::from(REPLAY_DELAY_S_MAX) * US_PER_S,
         );
@@ -1453,7 +1454,7 @@ mod tests {
 
     fn plan_of(scenario: &Scenario, seed: u64) -> Plan {
         let tree = SeedTree::new(seed);
-        let faults = ResolvedFaults::for_seed(&scenario.faults, &tree);
+        let faults = scenario.faults.resolve(&tree);
         Plan::generate(scenario, &faults, &tree.subtree("workload"))
     }
 
