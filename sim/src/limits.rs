@@ -1,8 +1,16 @@
 //! Every bound the simulator's configuration and checkers rely on, in one place.
 //!
-//! Protocol facts (offsets, counts) are copied from the protocol pages and DECISIONS.md so
-//! the simulator does not reach into the wire crate while it is in flux; the compile-time
-//! asserts at the bottom keep the numbers consistent with one another.
+//! Protocol facts (counts, offsets, statuses, server bounds) are not restated here: they are
+//! taken from their one source — `qmail_wire` for the wire, `raida_server` for the server —
+//! narrowed to the types the simulator uses, with compile-time asserts that the narrowing
+//! loses nothing. The one exception is the checkers' own reading of the tell page (the 5%
+//! `total_file_size` slack), kept apart from the server's code on purpose: a checker that
+//! shared the server's arithmetic could not catch a bug in it. The simulator's own bounds
+//! follow, and the asserts at the bottom keep all of them consistent.
+
+use qmail_wire::limits as wire;
+use qmail_wire::Status;
+use raida_server::limits as server;
 
 /// The fixed start of simulated time: 2026-01-01T00:00:00Z as Unix seconds. The world
 /// passes it to `turmoil::Builder::epoch`; every host clock is this plus elapsed sim time.
@@ -20,18 +28,18 @@ pub const US_PER_MS: u64 = 1_000;
 pub const PPM_PER_UNIT: i64 = 1_000_000;
 
 /// RAIDA servers in a full network (indices 0..=24).
-pub const RAIDA_COUNT_MAX: u8 = 25;
+pub const RAIDA_COUNT_MAX: u8 = wire::RAIDA_COUNT as u8;
 /// Stripes of one file the tell's file header can describe (`stripe_count` 1..=32).
-pub const STRIPE_COUNT_MAX: u8 = 32;
+pub const STRIPE_COUNT_MAX: u8 = wire::STRIPE_COUNT_MAX as u8;
 /// Data stripes of one file: one parity stripe must still fit in [`STRIPE_COUNT_MAX`].
 pub const DATA_STRIPES_MAX: u8 = STRIPE_COUNT_MAX - 1;
 /// Data stripes per file when a scenario does not say (DECISIONS.md: typically 7).
 pub const DATA_STRIPES_DEFAULT: u8 = 7;
 /// Largest stripe one upload request can carry (DECISIONS.md: 65,535 − 48 − 38 − 2).
-pub const STRIPE_SIZE_BYTES_MAX: u32 = 65_447;
+pub const STRIPE_SIZE_BYTES_MAX: u32 = wire::STRIPE_SIZE_BYTES_MAX as u32;
 
 /// Recipients of one tell (`address_count` is one byte and must be > 0).
-pub const RECIPIENTS_MAX: u8 = 255;
+pub const RECIPIENTS_MAX: u8 = wire::RECIPIENTS_PER_TELL_MAX as u8;
 /// Attachments of one email the workload may generate (file types 0x0A, 0x0B, ...).
 pub const ATTACHMENTS_MAX: u8 = 32;
 /// Mailboxes one scenario may create.
@@ -73,41 +81,38 @@ pub const LATENCY_MS_MAX: u32 = 60_000;
 pub const CRASH_RATE_PER_HOST_PER_MIN_MAX: f64 = 60.0;
 
 /// Server setting bounds (DECISIONS.md names and defaults).
-pub const TELL_SKEW_S_DEFAULT: u32 = 60;
+pub const TELL_SKEW_S_DEFAULT: u32 = wire::TELL_SKEW_S_DEFAULT as u32;
 /// See [`TELL_SKEW_S_DEFAULT`].
-pub const TELL_SKEW_S_MAX: u32 = 86_400;
-/// Default long-poll timeout, seconds.
-pub const PING_TIMEOUT_S_DEFAULT: u32 = 900;
+pub const TELL_SKEW_S_MAX: u32 = server::TELL_SKEW_S_MAX as u32;
 /// Longest long-poll timeout a scenario may set, seconds.
-pub const PING_TIMEOUT_S_MAX: u32 = 86_400;
+pub const PING_TIMEOUT_S_MAX: u32 = server::PING_TIMEOUT_S_MAX as u32;
 /// The long-poll timeout statuses a client must accept (17 is the server default).
-pub const PING_TIMEOUT_STATUSES: [u8; 2] = [17, 245];
+pub const PING_TIMEOUT_STATUSES: [u8; 2] = [Status::UdpFrameTimeout.code(), Status::Timeout.code()];
 /// `tell_count` is one byte.
-pub const MAX_TELLS_PER_REPLY_MAX: u16 = 255;
-/// Default cap on one ping/peek reply, bytes (1 MiB).
-pub const MAX_REPLY_BYTES_DEFAULT: u32 = 1 << 20;
-/// Smallest reply cap: the 8-byte array header plus one minimal record (64 + 32 + 16).
-pub const MAX_REPLY_BYTES_MIN: u32 = 8 + 64 + 32 + 16;
-/// Largest reply cap a scenario may set, bytes.
-pub const MAX_REPLY_BYTES_MAX: u32 = 1 << 26;
+pub const MAX_TELLS_PER_REPLY_MAX: u16 = wire::TELLS_PER_REPLY_MAX as u16;
+/// Smallest reply cap: the array header plus one minimal record.
+pub const MAX_REPLY_BYTES_MIN: u32 = server::REPLY_PAYLOAD_SIZE_BYTES_MIN as u32;
+/// Largest reply cap a scenario may set, bytes (the server's own bound; it was 64 MiB here
+/// until a compile-time assert against the server showed the server refuses above 16 MiB).
+pub const MAX_REPLY_BYTES_MAX: u32 = server::REPLY_PAYLOAD_SIZE_BYTES_MAX as u32;
 
 /// Tell status codes the checkers reason about.
-pub const STATUS_SUCCESS: u8 = 250;
+pub const STATUS_SUCCESS: u8 = Status::Success.code();
 /// Zero deliveries (every recipient skipped or rejected).
-pub const STATUS_WRONG_RAIDA: u8 = 18;
+pub const STATUS_WRONG_RAIDA: u8 = Status::WrongRaida.code();
 /// Field validation failed, including a timestamp outside the window.
-pub const STATUS_INVALID_PARAMETER: u8 = 198;
+pub const STATUS_INVALID_PARAMETER: u8 = Status::InvalidParameter.code();
 
 /// Tell record (file header) layout facts used by the checkers.
-pub const FILE_HEADER_SIZE_BYTES: usize = 64;
+pub const FILE_HEADER_SIZE_BYTES: usize = wire::FILE_HEADER_SIZE_BYTES;
 /// `total_file_size` occupies file-header bytes 46..50 (big-endian u32).
-pub const TOTAL_FILE_SIZE_OFFSET: usize = 46;
+pub const TOTAL_FILE_SIZE_OFFSET: usize = server::TOTAL_FILE_SIZE_OFFSET;
 /// End (exclusive) of `total_file_size`.
-pub const TOTAL_FILE_SIZE_END: usize = TOTAL_FILE_SIZE_OFFSET + 4;
+pub const TOTAL_FILE_SIZE_END: usize = TOTAL_FILE_SIZE_OFFSET + server::TOTAL_FILE_SIZE_SIZE_BYTES;
 /// `edit_sequence` is file-header byte 57.
-pub const EDIT_SEQUENCE_OFFSET: usize = 57;
+pub const EDIT_SEQUENCE_OFFSET: usize = server::EDIT_SEQUENCE_OFFSET;
 /// The beacon overwrites `total_file_size` only when the sender's value is more than this
-/// many percent below its estimate.
+/// many percent below its estimate (the tell page; the checkers' own reading, see above).
 pub const TOTAL_FILE_SIZE_SLACK_PERCENT: u64 = 5;
 
 /// World timing (the harness and the simulated clients). A crashed RAIDA stays down for a
@@ -164,9 +169,22 @@ const _: () = assert!(TOTAL_FILE_SIZE_END <= EDIT_SEQUENCE_OFFSET);
 const _: () = assert!(CLOCK_STEP_S_MIN <= CLOCK_STEP_S_MAX);
 const _: () = assert!(CLOCK_STEP_S_MAX > TELL_SKEW_S_DEFAULT);
 const _: () = assert!(TELL_SKEW_S_DEFAULT <= TELL_SKEW_S_MAX);
-const _: () = assert!(PING_TIMEOUT_S_DEFAULT <= PING_TIMEOUT_S_MAX);
-const _: () = assert!(MAX_REPLY_BYTES_MIN <= MAX_REPLY_BYTES_DEFAULT);
-const _: () = assert!(MAX_REPLY_BYTES_DEFAULT <= MAX_REPLY_BYTES_MAX);
+const _: () = assert!(MAX_REPLY_BYTES_MIN <= MAX_REPLY_BYTES_MAX);
+const _: () = assert!(server::REPLY_PAYLOAD_SIZE_BYTES_MAX <= u32::MAX as usize);
+// The narrowed protocol facts lose nothing.
+const _: () = assert!(wire::RAIDA_COUNT <= u8::MAX as usize);
+const _: () = assert!(wire::STRIPE_COUNT_MAX <= u8::MAX as usize);
+const _: () = assert!(wire::STRIPE_SIZE_BYTES_MAX <= u32::MAX as usize);
+const _: () = assert!(wire::RECIPIENTS_PER_TELL_MAX <= u8::MAX as usize);
+const _: () = assert!(wire::TELL_SKEW_S_DEFAULT <= u32::MAX as u64);
+const _: () = assert!(server::TELL_SKEW_S_MAX <= u32::MAX as u64);
+const _: () = assert!(server::PING_TIMEOUT_S_MAX <= u32::MAX as u64);
+const _: () = assert!(wire::TELLS_PER_REPLY_MAX <= u16::MAX as usize);
+const _: () = assert!(server::REPLY_PAYLOAD_SIZE_BYTES_MIN <= u32::MAX as usize);
+// The server and the wire agree where both state a fact.
+const _: () = assert!(server::RAIDA_COUNT == wire::RAIDA_COUNT);
+const _: () = assert!(server::TELL_FILE_HEADER_SIZE_BYTES == wire::FILE_HEADER_SIZE_BYTES);
+const _: () = assert!(server::STRIPE_SIZE_BYTES_MAX == wire::STRIPE_SIZE_BYTES_MAX);
 const _: () = assert!(TICK_MS_MIN <= TICK_MS_MAX);
 const _: () = assert!(TCP_CAPACITY_MIN <= TCP_CAPACITY_MAX);
 const _: () = assert!(SIM_EPOCH_UNIX_S > 0);

@@ -443,8 +443,8 @@ pub enum ViolationFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkers::check_all;
     use crate::checkers::testing::*;
-    use crate::checkers::{check_all, CheckContext};
     use crate::history::{EventKind, FaultKind, Host};
     use crate::seed::SeedTree;
 
@@ -504,7 +504,7 @@ must_find = [\"ack_durable\"]
     fn summary_lists_parameters_counts_invariants_and_replay() {
         let scenario = scenario();
         let history = lossy_history();
-        let violations = check_all(&history, &CheckContext::from_scenario(&scenario));
+        let violations = check_all(&history, &scenario.check_context());
         assert_eq!(violations.len(), 1, "{violations:?}");
         let faults = scenario.faults.resolve(&SeedTree::new(2));
         let summary = SeedReport::new(&scenario, 2, &faults, &history, &violations, 0);

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{EmailId, EventKind, FaultKind, FileSent, History, Host, MailboxId};
 use crate::limits::{TELL_SKEW_S_DEFAULT, US_PER_S};
-use crate::scenario::Scenario;
 use crate::trace::format_sim_time;
 
 pub mod ack_durable;
@@ -157,7 +156,8 @@ impl fmt::Display for Violation {
     }
 }
 
-/// The scenario settings the checkers need.
+/// The scenario settings the checkers need ([`crate::scenario::Scenario::check_context`];
+/// the checkers do not know scenarios, so the dependency goes one way).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct CheckContext {
     /// The beacon's timestamp window, seconds (server setting `tell_skew_s`).
@@ -171,16 +171,6 @@ impl Default for CheckContext {
         CheckContext {
             tell_skew_s: TELL_SKEW_S_DEFAULT,
             heal_bound_us: 120 * US_PER_S,
-        }
-    }
-}
-
-impl CheckContext {
-    /// The context of a scenario.
-    pub fn from_scenario(scenario: &Scenario) -> Self {
-        CheckContext {
-            tell_skew_s: scenario.server.tell_skew_s_or_default(),
-            heal_bound_us: u64::from(scenario.sim.heal_s) * US_PER_S,
         }
     }
 }

@@ -9,10 +9,28 @@
 //! - `tell_before_upload_fraction`: per email revision, the sender tells before it uploads.
 //!
 //! Each revision's choices are drawn when the workload is planned
-//! ([`crate::world::workload::Plan`]); the adversary host runs in
-//! [`crate::world::workload`].
+//! ([`crate::world::workload::Plan`]). The senders' observer captures the chosen tells into
+//! [`Captures`]; the adversary host below re-sends them when due.
 
 use knobs::{Knob, Knobs, Visitor};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use qmail_client::client::Client;
+use qmail_client::clock::wire_timestamp_s;
+use qmail_client::extension::ClientExtensions;
+use qmail_client::send::TellRouting;
+use qmail_wire::tell::{AddressEntry, TellRecord};
+use qmail_wire::Codec;
+
+use crate::clock::HostClock;
+use crate::history::{EmailId, EventKind, FaultKind, Host};
+use crate::seed::splitmix64;
+use crate::world::hosts::SimClock;
+use crate::world::net::SimConnector;
+use crate::world::recorder::host_now_us;
+use crate::world::workload::{client_of, Shared, ADVERSARY_POLL_MS};
 
 use super::clock::PPM;
 
@@ -50,4 +68,120 @@ impl AdversaryFaults {
             && self.duplicate_tell_fraction == 0.0
             && self.tell_before_upload_fraction == 0.0
     }
+}
+
+/// A tell the adversary will send again.
+#[derive(Clone, Debug)]
+pub(crate) struct Captured {
+    pub(crate) due_us: u64,
+    pub(crate) replay: bool,
+    pub(crate) sender: u32,
+    pub(crate) beacon: u8,
+    pub(crate) entries: Vec<AddressEntry>,
+    pub(crate) record: Vec<u8>,
+    pub(crate) email_id: EmailId,
+    pub(crate) edit_sequence: u8,
+}
+
+/// Tells captured from the senders, waiting for the adversary.
+#[derive(Debug, Default)]
+pub(crate) struct Captures {
+    queue: Mutex<Vec<Captured>>,
+}
+
+impl Captures {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Vec<Captured>> {
+        self.queue.lock().expect("capture queue lock poisoned")
+    }
+}
+
+/// The adversary host.
+#[derive(Debug)]
+pub struct AdversaryHost {
+    clock: SimClock,
+    shared: Arc<Shared>,
+    seed: u64,
+}
+
+impl AdversaryHost {
+    /// The adversary of a run; `seed` seeds its clients.
+    pub fn new(clock: HostClock, shared: Arc<Shared>, seed: u64) -> AdversaryHost {
+        AdversaryHost {
+            clock: SimClock::new(clock),
+            shared,
+            seed,
+        }
+    }
+}
+
+/// The adversary's software: re-sends captured tells when they are due.
+pub async fn run_adversary(host: Arc<AdversaryHost>) -> turmoil::Result {
+    let mut clients: BTreeMap<u32, Arc<Client<SimConnector>>> = BTreeMap::new();
+    let mut due: BTreeMap<(u64, u64), Captured> = BTreeMap::new();
+    let mut sequence: u64 = 0;
+    loop {
+        for captured in std::mem::take(&mut *host.shared.captures.lock()) {
+            sequence += 1;
+            due.insert((captured.due_us, sequence), captured);
+        }
+        if host.shared.progress.healed() {
+            for _ in std::mem::take(&mut due) {
+                host.shared.progress.resend_done();
+            }
+        }
+        let now_us = host_now_us();
+        while let Some(entry) = due.first_entry() {
+            if entry.key().0 > now_us {
+                break;
+            }
+            let captured = entry.remove();
+            let client = clients
+                .entry(captured.sender)
+                .or_insert_with(|| {
+                    let sender = host.shared.plan.mailbox(captured.sender);
+                    Arc::new(client_of(
+                        sender,
+                        &host.shared.directory,
+                        host.shared.config.clone(),
+                        &host.clock,
+                        splitmix64(host.seed ^ u64::from(captured.sender)),
+                        Arc::new(qmail_client::observer::NoopObserver),
+                        ClientExtensions::none(),
+                    ))
+                })
+                .clone();
+            tokio::spawn(resend(host.clone(), client, captured));
+        }
+        tokio::time::sleep(Duration::from_millis(ADVERSARY_POLL_MS)).await;
+    }
+}
+
+async fn resend(host: Arc<AdversaryHost>, client: Arc<Client<SimConnector>>, captured: Captured) {
+    let fault = if captured.replay {
+        FaultKind::Replay {
+            email_id: captured.email_id,
+            edit_sequence: captured.edit_sequence,
+        }
+    } else {
+        FaultKind::DuplicateTell {
+            email_id: captured.email_id,
+            edit_sequence: captured.edit_sequence,
+        }
+    };
+    if let Ok(record) = TellRecord::from_bytes(&captured.record) {
+        host.shared.recorder.record(
+            Host::Adversary,
+            EventKind::FaultFired {
+                fault,
+                hosts: vec![Host::Adversary],
+                detail: format!("to beacon {}", captured.beacon),
+            },
+        );
+        let routing = TellRouting::for_record(&record, wire_timestamp_s(client.clock()));
+        let outcome = client
+            .send_tell_record(captured.beacon, &captured.entries, &record, &routing)
+            .await;
+        tracing::debug!(status = ?outcome.status(), "adversary re-sent a tell");
+    }
+    host.shared.progress.resend_done();
 }

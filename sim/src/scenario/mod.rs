@@ -91,7 +91,7 @@ use std::path::Path;
 
 use knobs::{Knob, Knobs, Visitor};
 
-use crate::checkers::Invariant;
+use crate::checkers::{CheckContext, Invariant};
 use crate::extensions::ExtensionsConfig;
 use crate::faults::Faults;
 use crate::limits::{
@@ -464,6 +464,14 @@ impl Scenario {
     /// The safety phase in microseconds.
     pub fn safety_phase_us(&self) -> u64 {
         u64::from(self.sim.duration_s) * crate::limits::US_PER_S
+    }
+
+    /// What the checkers need to know of this scenario.
+    pub fn check_context(&self) -> CheckContext {
+        CheckContext {
+            tell_skew_s: self.server.tell_skew_s_or_default(),
+            heal_bound_us: u64::from(self.sim.heal_s) * crate::limits::US_PER_S,
+        }
     }
 
     /// Every setting as `(dotted key, value)`, in a stable order, for the run summary.

@@ -39,7 +39,7 @@ use self::net::{client_host_name, raida_host_name, ADVERSARY_HOST_NAME};
 use self::recorder::Recorder;
 use self::workload::{Plan, Progress};
 use crate::checkers::{
-    acked_tells, check_all, receipts, sent_files, CheckContext, Deliveries, Faults, Violation,
+    acked_tells, check_all, receipts, sent_files, Deliveries, Faults, Violation,
 };
 use crate::clock::HostClock;
 use crate::faults::driver::FaultDriver;
@@ -384,13 +384,13 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         })
         .collect();
     if needs_adversary {
-        let host = Arc::new(workload::AdversaryHost::new(
+        let host = Arc::new(crate::faults::adversary::AdversaryHost::new(
             adversary_clock.clone(),
             shared.clone(),
             tree.stream_key("adversary"),
         ));
         sim.host(ADVERSARY_HOST_NAME, move || {
-            workload::run_adversary(host.clone())
+            crate::faults::adversary::run_adversary(host.clone())
         });
     }
 
@@ -426,7 +426,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     let requests = net::connections();
 
     let history = recorder.take_history();
-    let violations = check_all(&history, &CheckContext::from_scenario(scenario));
+    let violations = check_all(&history, &scenario.check_context());
     let outcome = SeedOutcome::new(scenario, seed, &violations);
     let trace_lines = history.events().iter().map(trace_line).collect();
     let digest = trace_digest(&history);
