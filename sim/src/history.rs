@@ -304,11 +304,14 @@ pub enum FaultKind {
         /// The stripe's index in its file's stripe set.
         stripe_index: u8,
     },
+    /// A RAIDA's yield points were armed (at the start of the run): its handlers may pause
+    /// after the named file-system steps listed in the event's detail.
+    Interleave,
 }
 
 impl FaultKind {
     /// Every fault name, in declaration order (used for per-kind counts).
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "clock_step",
         "link_loss",
         "partition",
@@ -321,6 +324,7 @@ impl FaultKind {
         "tell_before_upload",
         "stripe_lost",
         "stripe_corrupted",
+        "interleave",
     ];
 
     /// Stable snake_case name.
@@ -338,6 +342,7 @@ impl FaultKind {
             FaultKind::TellBeforeUpload { .. } => "tell_before_upload",
             FaultKind::StripeLost { .. } => "stripe_lost",
             FaultKind::StripeCorrupted { .. } => "stripe_corrupted",
+            FaultKind::Interleave => "interleave",
         }
     }
 

@@ -111,11 +111,31 @@ impl FaultDriver {
         self.queue.insert((at_us, self.sequence), action);
     }
 
-    /// Faults in effect from the start: link loss. Arms the crash-at-step plans.
+    /// Faults in effect from the start: link loss, file-system latency and yield points
+    /// (recorded). Arms the crash-at-step plans.
     pub fn start(&mut self, sim: &mut Sim<'_>, world: &World) {
         self.faults.network.start_link_loss(sim, world);
+        self.record_interleaving(world);
         for raida in 0..world.raida_count() {
             self.arm(raida, world);
+        }
+    }
+
+    fn record_interleaving(&self, world: &World) {
+        let latency_ms_max = self.faults.interleave.fs_latency_ms_max;
+        if latency_ms_max > 0 {
+            let hosts = (0..world.raida_count()).map(Host::Raida).collect();
+            let detail = format!("every fs call sleeps 0..={latency_ms_max} ms");
+            world.fault(0, FaultKind::Interleave, hosts, detail);
+        }
+        for raida in 0..world.raida_count() {
+            let steps = world.raida(raida).yield_steps();
+            if steps.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = steps.iter().map(ToString::to_string).collect();
+            let detail = format!("may yield after {}", names.join(", "));
+            world.fault(0, FaultKind::Interleave, vec![Host::Raida(raida)], detail);
         }
     }
 

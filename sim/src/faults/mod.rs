@@ -9,6 +9,7 @@
 //! | [`crash`] | `crash_rate_per_host_per_min`, `crash_at_steps`, `crash_at_step_fraction` | power loss and restart of RAIDA hosts |
 //! | [`adversary`] | `replay_fraction`, `duplicate_tell_fraction`, `tell_before_upload_fraction` | the insider host `mallory` and the senders' order of steps |
 //! | [`stripes`] | `stripe_loss_fraction`, `stripe_corrupt_fraction` | each RAIDA's maintenance task, on its disk |
+//! | [`interleave`] | `fs_latency_ms_max`, `yield_step_fraction`, `yield_ms_max` | turmoil's fs latency and the servers' step hooks |
 //!
 //! A knob is written in two places: its field, and its line in the family's
 //! [`knobs::Knobs::visit`]. That line carries the key, the range (validation), the print
@@ -26,6 +27,7 @@ pub mod adversary;
 pub mod clock;
 pub mod crash;
 pub mod driver;
+pub mod interleave;
 pub mod network;
 pub mod stripes;
 
@@ -38,6 +40,7 @@ use crate::seed::SeedTree;
 pub use adversary::AdversaryFaults;
 pub use clock::ClockFaults;
 pub use crash::CrashFaults;
+pub use interleave::InterleaveFaults;
 pub use network::NetworkFaults;
 pub use stripes::StripeFaults;
 
@@ -56,6 +59,8 @@ pub struct Faults {
     pub adversary: AdversaryFaults,
     /// Stored stripes.
     pub stripes: StripeFaults,
+    /// Requests overlapping inside a server's handlers.
+    pub interleave: InterleaveFaults,
 }
 
 impl Knobs for Faults {
@@ -66,6 +71,7 @@ impl Knobs for Faults {
         self.crash.visit(visitor);
         self.adversary.visit(visitor);
         self.stripes.visit(visitor);
+        self.interleave.visit(visitor);
     }
 }
 
@@ -96,6 +102,7 @@ impl Faults {
             && self.crash.is_quiet()
             && self.adversary.is_quiet()
             && self.stripes.is_quiet()
+            && self.interleave.is_quiet()
     }
 }
 

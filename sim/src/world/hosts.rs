@@ -4,7 +4,8 @@
 //! builds an [`Env::sim`] from:
 //! - a [`SimClock`]: the host's [`HostClock`] (offset, drift, steps) read at turmoil's
 //!   simulated time; file mtimes (un-skewed simulated time) are read through the same clock;
-//! - a [`CrashHook`] sharing a [`CrashPlan`] with the harness, which arms it and polls it;
+//! - a [`SimStepHook`]: the [`CrashPlan`] shared with the harness, which arms it and polls
+//!   it, and the host's yield points ([`crate::faults::interleave`]);
 //! - a [`SimObserver`] turning the server's events into history events (tell handled,
 //!   accepted, skipped, deleted) and telling the harness about stored stripes;
 //! - the scenario's server settings and this RAIDA's coins, lockers and inbox fees;
@@ -29,7 +30,7 @@ use qmail_client::stripe::DataStripeCount;
 use raida_server::clock::system_time_to_unix_us;
 use raida_server::coins::{CoinTable, InboxFees, LockerLedger};
 use raida_server::env::Env;
-use raida_server::fs::{CrashHook, CrashPlan};
+use raida_server::fs::CrashPlan;
 use raida_server::observer::{Observer, ServerEvent};
 use raida_server::settings::Settings;
 use raida_server::store::inbox::DeleteFate;
@@ -39,6 +40,7 @@ use super::net::RAIDA_PORT;
 use super::recorder::{Recorder, StoredStripe};
 use crate::clock::HostClock;
 use crate::extensions::ExtensionsConfig;
+use crate::faults::interleave::{SimStepHook, YieldPoints};
 use crate::faults::stripes::{apply_maintenance, MaintenanceCommand};
 use crate::history::{EmailId, EventKind, Host, MailboxId};
 use crate::limits::{EDIT_SEQUENCE_OFFSET, MAINTENANCE_POLL_MS};
@@ -114,6 +116,7 @@ pub struct RaidaHost {
     rng_seed: u64,
     data_stripes: DataStripeCount,
     crash_plan: Arc<Mutex<CrashPlan>>,
+    yields: Arc<Mutex<YieldPoints>>,
     boots: AtomicU32,
     recorder: Recorder,
     maintenance: Mutex<VecDeque<MaintenanceCommand>>,
@@ -139,6 +142,8 @@ pub struct RaidaHostParts {
     pub rng_seed: u64,
     /// The senders' stripe width (to name a damaged stripe by its index).
     pub data_stripes: DataStripeCount,
+    /// Where its handlers may yield.
+    pub yields: YieldPoints,
 }
 
 impl RaidaHost {
@@ -154,6 +159,7 @@ impl RaidaHost {
             rng_seed: parts.rng_seed,
             data_stripes: parts.data_stripes,
             crash_plan: Arc::new(Mutex::new(CrashPlan::new())),
+            yields: Arc::new(Mutex::new(parts.yields)),
             boots: AtomicU32::new(0),
             recorder,
             maintenance: Mutex::new(VecDeque::new()),
@@ -184,6 +190,15 @@ impl RaidaHost {
         self.crash_plan.lock().expect("crash plan lock poisoned")
     }
 
+    /// The file-system steps after which this host's handlers may yield.
+    pub fn yield_steps(&self) -> Vec<raida_server::fs::Step> {
+        self.yields
+            .lock()
+            .expect("yield points lock poisoned")
+            .steps
+            .clone()
+    }
+
     /// How often the software has started.
     pub fn boot_count(&self) -> u32 {
         self.boots.load(Ordering::SeqCst)
@@ -211,7 +226,10 @@ pub async fn run_raida(host: Arc<RaidaHost>) -> turmoil::Result {
     };
     let env = Env::sim(
         Arc::new(host.clock.clone()),
-        Arc::new(CrashHook::new(host.crash_plan.clone())),
+        Arc::new(SimStepHook::new(
+            host.crash_plan.clone(),
+            host.yields.clone(),
+        )),
         PathBuf::from(RAIDA_DATA_ROOT),
         host.index,
         host.settings.clone(),

@@ -283,6 +283,7 @@ fn builder(
         )))
         .ephemeral_ports(EPHEMERAL_PORTS)
         .enable_random_order();
+    faults.interleave.configure(&mut builder);
     builder
 }
 
@@ -336,6 +337,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
                             scenario.workload.data_stripes,
                         ))
                         .expect("scenario validation bounds data_stripes"),
+                        yields: faults.interleave.yield_points(&tree, index),
                     },
                     recorder.clone(),
                 )
