@@ -39,8 +39,9 @@ use qmail_client::{
     Poll, Recipient, TokioConnector,
 };
 use qmail_wire::tell::TellRecord;
-use raida_server::daemon::{self, SettingFlags};
+use raida_server::daemon;
 use raida_server::provision::{CoinAns, Provision};
+use raida_server::settings::SettingsOverrides;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::task::JoinHandle;
@@ -75,6 +76,7 @@ const FEE_LOCKER: &str = "LOCKER000001";
 struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // Real clients beside real daemons: the machine clock.
     fn now_unix_s(&self) -> u64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -120,10 +122,7 @@ struct Cluster {
 
 impl Cluster {
     fn start(provision_path: &Path) -> Cluster {
-        let flags = SettingFlags {
-            ping_timeout_s: Some(PING_TIMEOUT_S),
-            ..SettingFlags::default()
-        };
+        let flags = SettingsOverrides::new().with("ping_timeout_s", PING_TIMEOUT_S.to_string());
         let settings = daemon::load_settings(None, &flags).expect("settings");
         let provision = daemon::load_provision(provision_path).expect("provisioning file");
         let data = tempfile::tempdir().expect("data dir");
@@ -180,6 +179,7 @@ impl Cluster {
     }
 
     /// Stops RAIDA `raida_index`: its accept loop ends and its listener closes.
+    #[allow(clippy::disallowed_methods)] // Test harness: a wall-clock bound on a real runtime.
     fn stop(&self, raida_index: u8) {
         let server = &self.servers[usize::from(raida_index)];
         server.abort();
@@ -324,6 +324,7 @@ fn assert_exact(files: &[DownloadedFile], email: &Email, who: MailboxId) {
 // The library path
 // ---------------------------------------------------------------------------------------------
 
+#[allow(clippy::disallowed_methods)] // Measures the real daemons' wall-clock long poll.
 #[test]
 fn three_recipients_on_three_beacons_get_exact_bytes_with_parity_and_one_shot_delivery() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -565,7 +566,8 @@ fn qmail_command_sends_pings_and_fetches_end_to_end() {
             assert!(out.contains(line), "{line:?} missing from {out}");
         }
 
-        let mut expected_body = b"Subject: Quarterly numbers\n\n".to_vec();
+        let mut expected_body =
+            b"Subject: Quarterly numbers\nAttachment-0a: a.bin\nAttachment-0b: b.bin\n\n".to_vec();
         expected_body.extend_from_slice(&body_text);
         // Bob fetches by the whole GUID, Carol by a prefix, Dave with --state given.
         for (name, fetch_guid, state) in [
@@ -591,11 +593,11 @@ fn qmail_command_sends_pings_and_fetches_end_to_end() {
                 "{name}: body"
             );
             assert!(
-                read(&out_dir.join("attachment-0a.bin")) == attachment_a,
+                read(&out_dir.join("a.bin")) == attachment_a,
                 "{name}: attachment 0x0a"
             );
             assert!(
-                read(&out_dir.join("attachment-0b.bin")) == attachment_b,
+                read(&out_dir.join("b.bin")) == attachment_b,
                 "{name}: attachment 0x0b"
             );
         }

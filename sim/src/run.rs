@@ -152,6 +152,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs one seed in this process, catching a panic; the full result (history, trace) too.
+#[allow(clippy::disallowed_methods)] // Wall time of the harness, never seen by simulated code.
 pub fn run_full(scenario: &Scenario, seed: u64) -> (Result<RunResult, String>, Duration) {
     // Wall time measures the harness only; it never reaches simulated code.
     let started = Instant::now();
@@ -181,6 +182,7 @@ pub struct ChildRunner {
 
 impl ChildRunner {
     /// Runs `seed` in a child: `EXE run SCENARIO --seed N --format json`.
+    #[allow(clippy::disallowed_methods)] // Wall time of the child run, for the report only.
     pub fn run(&self, seed: u64) -> SeedRun {
         let started = Instant::now();
         let output = Command::new(&self.exe)

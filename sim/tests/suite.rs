@@ -112,6 +112,7 @@ fn failure_report(scenario: &Scenario, note: Option<&str>, runs: &[SeedRun]) -> 
     Some(text)
 }
 
+#[allow(clippy::disallowed_methods)] // Wall time of the harness, never seen by the simulation.
 #[test]
 fn every_scenario_meets_its_expectations() {
     let files = scenario_files();

@@ -21,9 +21,10 @@ pub trait Visitor {
     fn knob(&mut self, knob: Knob<'_>);
 }
 
-/// An integer field of any width, seen as `i64` (every knob's range fits one).
+/// An integer field of any width, seen as `i64` (every knob's range fits one, and should end
+/// below `i64::MAX` so that an unsigned value beyond it reads as out of range).
 pub trait IntSlot {
-    /// The value.
+    /// The value (an unsigned value above `i64::MAX` reads as `i64::MAX`, out of every range).
     fn get(&self) -> i64;
     /// Sets the value; the caller has checked the knob's range, which fits the type.
     fn set(&mut self, value: i64);
@@ -33,7 +34,8 @@ macro_rules! int_slot {
     ($($t:ty),*) => {$(
         impl IntSlot for $t {
             fn get(&self) -> i64 {
-                i64::try_from(*self).expect("knob ranges fit i64")
+                // Only an unsigned value above i64::MAX fails: it is above every range too.
+                i64::try_from(*self).unwrap_or(i64::MAX)
             }
             fn set(&mut self, value: i64) {
                 *self = <$t>::try_from(value).expect("knob ranges fit the field's type");
@@ -231,6 +233,37 @@ impl<'v> Knob<'v> {
             Value::Choice(slot) => format!("{:?}", slot.name()),
             Value::Names { slot, .. } => format!("{slot:?}"),
             Value::Text { slot, .. } => format!("{slot:?}"),
+        }
+    }
+
+    /// Whether the value the field holds now is one the knob accepts (a value set in code
+    /// rather than read); the error says what is wrong, as reading would.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.value {
+            Value::Int {
+                slot,
+                min,
+                max,
+                allowed,
+            } => check_int(slot.get(), *min, *max, allowed),
+            Value::Real { slot, min, max } => {
+                if slot.is_finite() && (*min..=*max).contains(*slot) {
+                    Ok(())
+                } else {
+                    Err(format!("{slot} is out of range {min}..={max}"))
+                }
+            }
+            Value::Bool(_) | Value::Choice(_) => Ok(()),
+            Value::Names { slot, known } => {
+                match slot.iter().find(|n| !known.contains(&n.as_str())) {
+                    Some(name) => Err(format!(
+                        "unknown name {name:?}; known: {}",
+                        known.join(", ")
+                    )),
+                    None => Ok(()),
+                }
+            }
+            Value::Text { slot, check } => check(slot),
         }
     }
 
@@ -445,6 +478,22 @@ pub fn print(knobs: &mut dyn Knobs) -> Vec<(String, String)> {
     let mut printer = Printer(Vec::new());
     knobs.visit(&mut printer);
     printer.0
+}
+
+/// Checks every knob's current value against what it accepts (for a struct filled in code):
+/// the first refused knob's name and what is wrong with it.
+pub fn check(knobs: &mut dyn Knobs) -> Result<(), (&'static str, String)> {
+    struct Checker(Result<(), (&'static str, String)>);
+    impl Visitor for Checker {
+        fn knob(&mut self, knob: Knob<'_>) {
+            if self.0.is_ok() {
+                self.0 = knob.check().map_err(|message| (knob.name, message));
+            }
+        }
+    }
+    let mut checker = Checker(Ok(()));
+    knobs.visit(&mut checker);
+    checker.0
 }
 
 /// Sets the knob named `name` from flag text. `Ok(false)` when no knob has that name.

@@ -12,7 +12,8 @@
 //!   took are errors when the table is finished, so a misspelt key is never ignored.
 //! - [`Knobs`]: a settings struct lists each of its knobs exactly once, in
 //!   [`Knobs::visit`] — name, value, accepted range, and how a seeded search may vary it.
-//!   That one list reads the struct from a table ([`read`]), prints it ([`print`]), and
+//!   That one list reads the struct from a table ([`read`]), prints it ([`print`](fn@print)), sets one
+//!   knob from flag text ([`assign`]), checks values set in code ([`check`]), and
 //!   serves any other [`Visitor`] (command-line flags, the simulator's swarm resolution).
 //!   A knob is written twice: its field, and its line in `visit`.
 
@@ -24,8 +25,8 @@ mod table;
 
 pub use error::ConfigError;
 pub use knob::{
-    assign, print, read, Choice, ChoiceDebug, IntSlot, IntSlotDebug, Knob, Knobs, Value, Vary,
-    Visitor,
+    assign, check, print, read, Choice, ChoiceDebug, IntSlot, IntSlotDebug, Knob, Knobs, Value,
+    Vary, Visitor,
 };
 pub use node::Node;
 pub use source::Source;
@@ -175,5 +176,52 @@ mod tests {
             Err("\"x\" is not a number".into())
         );
         assert_eq!((demo.status, demo.steps.len()), (245, 2));
+    }
+
+    #[test]
+    fn check_refuses_values_set_in_code_with_the_knobs_name() {
+        let mut demo = Demo::default();
+        assert_eq!(check(&mut demo), Ok(()));
+        demo.status = 99;
+        assert_eq!(
+            check(&mut demo),
+            Err(("status", "99 is not one of 17, 245".to_string()))
+        );
+        demo.status = 17;
+        demo.count = 0;
+        demo.loss = 2.0;
+        assert_eq!(
+            check(&mut demo),
+            Err(("count", "0 is out of range 1..=10".to_string())),
+            "the first refused knob"
+        );
+        demo.count = 1;
+        assert_eq!(
+            check(&mut demo),
+            Err(("loss", "2 is out of range 0..=1".to_string()))
+        );
+        demo.loss = 0.5;
+        demo.steps = vec!["Z".into()];
+        assert_eq!(
+            check(&mut demo),
+            Err(("steps", "unknown name \"Z\"; known: A, B".to_string()))
+        );
+    }
+
+    #[test]
+    fn an_unsigned_value_beyond_i64_is_out_of_range_not_a_panic() {
+        struct Big(u64);
+        impl Knobs for Big {
+            fn visit(&mut self, v: &mut dyn Visitor) {
+                v.knob(Knob::int("big", &mut self.0, 0..=1 << 53));
+            }
+        }
+        let mut big = Big(u64::MAX);
+        let (name, message) = check(&mut big).expect_err("beyond i64");
+        assert_eq!(name, "big");
+        assert_eq!(
+            message,
+            "9223372036854775807 is out of range 0..=9007199254740992"
+        );
     }
 }

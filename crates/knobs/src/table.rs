@@ -57,6 +57,11 @@ impl<'a> Table<'a> {
         self.span.is_some()
     }
 
+    /// Whether `name` is in the table and not yet taken.
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
     /// Takes `name` out of the table, remembering its span.
     pub fn take(&mut self, name: &str) -> Option<Spanned<Node>> {
         let value = self.entries.remove(name)?;
@@ -225,7 +230,9 @@ mod tests {
         let mut root = source.parse().expect("parses");
         assert_eq!(root.int("top", 0, 5).expect("ok"), Some(1));
         let mut s = root.table("s").expect("a table");
+        assert!(s.contains("n") && !s.contains("missing"));
         assert_eq!(s.int("n", 0, 5).expect("ok"), Some(3));
+        assert!(!s.contains("n"), "taken");
         assert_eq!(s.real("r", 0.0, 1.0).expect("ok"), Some(0.5));
         assert_eq!(s.bool("b").expect("ok"), Some(true));
         assert_eq!(s.string("t").expect("ok").as_deref(), Some("x"));

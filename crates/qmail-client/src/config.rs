@@ -170,7 +170,10 @@ fn check_timeout(setting: &'static str, value: Duration) -> Result<(), ConfigErr
     if value < Duration::from_millis(1) || value > max {
         return Err(error(
             setting,
-            format!("{value:?} is outside 1ms..={max:?}"),
+            format!(
+                "{} ms is outside 1..={TIMEOUT_MS_MAX} ms",
+                value.as_millis()
+            ),
         ));
     }
     Ok(())
@@ -186,8 +189,10 @@ impl Config {
             return Err(error(
                 "ping_read_timeout",
                 format!(
-                    "{:?} must exceed request_timeout ({:?}) and be at most {ping_max:?}",
-                    self.ping_read_timeout, self.request_timeout
+                    "{} s must exceed request_timeout ({} ms) and be at most \
+                     {PING_READ_TIMEOUT_S_MAX} s",
+                    self.ping_read_timeout.as_secs_f64(),
+                    self.request_timeout.as_millis()
                 ),
             ));
         }
@@ -208,8 +213,9 @@ impl Config {
             return Err(error(
                 "retry_backoff_max",
                 format!(
-                    "{:?} is less than retry_backoff ({:?})",
-                    self.retry_backoff_max, self.retry_backoff
+                    "{} ms is less than retry_backoff ({} ms)",
+                    self.retry_backoff_max.as_millis(),
+                    self.retry_backoff.as_millis()
                 ),
             ));
         }

@@ -259,11 +259,14 @@ impl fmt::Display for ClientError {
                 phase,
                 kind,
                 message,
-            } => write!(
-                f,
-                "{raida}: {} {phase} failed: {kind:?}: {message}",
-                command.name()
-            ),
+            } => {
+                write!(f, "{raida}: {} {phase} failed: ", command.name())?;
+                if message.is_empty() {
+                    write!(f, "{kind}")
+                } else {
+                    write!(f, "{message}")
+                }
+            }
             Self::Timeout {
                 raida,
                 command,
@@ -271,8 +274,9 @@ impl fmt::Display for ClientError {
                 timeout,
             } => write!(
                 f,
-                "{raida}: {} {phase} timed out after {timeout:?}",
-                command.name()
+                "{raida}: {} {phase} timed out after {} ms",
+                command.name(),
+                timeout.as_millis()
             ),
             Self::Status {
                 raida,
@@ -316,9 +320,10 @@ impl fmt::Display for ClientError {
                 let indexes: Vec<usize> = failures.iter().map(|f| f.stripe_index).collect();
                 write!(
                     f,
-                    "email {} file {file_type:#04x}: cannot rebuild ({cause}); stripes {indexes:?} \
+                    "email {} file {file_type:#04x}: cannot rebuild ({cause}); stripes {} \
                      failed: ",
-                    hex(email_id)
+                    hex(email_id),
+                    crate::stripe::index_list(&indexes)
                 )?;
                 write_failures(f, failures)
             }
@@ -360,6 +365,62 @@ mod tests {
         assert!(!error.is_transient());
         assert_eq!(error.status_code(), Some(169));
         assert_eq!(status_text(99), "unknown status (99)");
+    }
+
+    #[test]
+    fn errors_read_as_plain_words() {
+        let reset = |message: &str| ClientError::Io {
+            raida: raida(),
+            command: Command::Download,
+            phase: TransportPhase::ReadHeader,
+            kind: io::ErrorKind::ConnectionReset,
+            message: message.to_string(),
+        };
+        assert_eq!(
+            reset("Connection reset by peer (os error 104)").to_string(),
+            "RAIDA 4 (10.0.0.4:7000): download read of the response header failed: Connection \
+             reset by peer (os error 104)"
+        );
+        assert_eq!(
+            reset("").to_string(),
+            "RAIDA 4 (10.0.0.4:7000): download read of the response header failed: connection \
+             reset"
+        );
+        let timeout = ClientError::Timeout {
+            raida: raida(),
+            command: Command::Ping,
+            phase: TransportPhase::Connect,
+            timeout: Duration::from_millis(1_500),
+        };
+        assert_eq!(
+            timeout.to_string(),
+            "RAIDA 4 (10.0.0.4:7000): ping connect timed out after 1500 ms"
+        );
+        let unrecoverable = ClientError::FileUnrecoverable {
+            email_id: [0xAB; 16],
+            file_type: 0x0A,
+            failures: Vec::new(),
+            cause: StripeError::TooManyMissing {
+                missing_indexes: vec![0, 3, 5],
+            },
+        };
+        let text = unrecoverable.to_string();
+        assert!(
+            text.contains("cannot rebuild (stripes 0, 3 and 5 are missing"),
+            "{text}"
+        );
+        assert!(!text.contains('['), "{text}");
+        let fault = crate::stripe::StripeFault::Missing { stripe_index: 0 };
+        assert_eq!(fault.to_string(), "stripe 0 was missing");
+        let config = crate::config::Config {
+            connect_timeout: Duration::ZERO,
+            ..crate::config::Config::default()
+        };
+        let text = ClientError::from(config.validate().expect_err("zero")).to_string();
+        assert_eq!(
+            text,
+            "setting `connect_timeout`: 0 ms is outside 1..=3600000 ms"
+        );
     }
 
     #[test]

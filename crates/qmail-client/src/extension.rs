@@ -17,6 +17,15 @@
 //! byte another active extension claims, is a [`ClaimError`]. The empty set (the default of
 //! every [`crate::client::Client`]) is the protocol as the pages describe it. The worked
 //! extensions are [`delivery_ack`] and [`attachment_count`], client halves of the beacon's.
+//!
+//! # By name
+//!
+//! Each extension's name is written once, as the `NAME` constant of its module (which its
+//! [`ClientExtension::spec`] returns), and listed once, in this module's registry: [`names`]
+//! gives every name, [`by_name`] a fresh instance. The `qmail` profile (`[config]
+//! extensions = ["delivery_ack"]`) and the simulator's scenarios turn extensions on by these
+//! names. Adding an extension: its module, one registry line, and the beacon half if it has
+//! one.
 
 pub mod attachment_count;
 pub mod delivery_ack;
@@ -28,7 +37,45 @@ use qmail_wire::extension::{ClaimError, ClaimRegistry, ExtensionSpec};
 use qmail_wire::preamble::Preamble;
 use qmail_wire::tell::TellRecord;
 
-use crate::receive::{Poll, ReceivedTell};
+use crate::tell_list::{Poll, ReceivedTell};
+
+/// Builds a fresh instance of one extension.
+type Build = fn() -> Arc<dyn ClientExtension>;
+
+/// Every client extension: its name and how to build one.
+const REGISTRY: [(&str, Build); 2] = [
+    (delivery_ack::NAME, || {
+        Arc::new(delivery_ack::DeliveryAck::new())
+    }),
+    (attachment_count::NAME, || {
+        Arc::new(attachment_count::AttachmentCount::new())
+    }),
+];
+
+/// The registry's names, in its order.
+const NAMES: [&str; REGISTRY.len()] = {
+    let mut names = [""; REGISTRY.len()];
+    let mut index = 0;
+    while index < REGISTRY.len() {
+        names[index] = REGISTRY[index].0;
+        index += 1;
+    }
+    names
+};
+
+/// The name of every client extension, in registry order.
+pub fn names() -> &'static [&'static str] {
+    &NAMES
+}
+
+/// A fresh instance of the extension called `name` (its state starts empty), or `None` for a
+/// name no extension has.
+pub fn by_name(name: &str) -> Option<Arc<dyn ClientExtension>> {
+    REGISTRY
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, build)| build())
+}
 
 /// A client-side protocol extension. Every hook has a default that leaves the base protocol
 /// unchanged, so an extension implements only what it changes.
@@ -153,5 +200,22 @@ mod tests {
         let error = ClientExtensions::new(twice).expect_err("byte 31 twice");
         assert!(error.to_string().contains("delivery_ack"), "{error}");
         assert!(ClientExtensions::none().is_empty());
+    }
+
+    #[test]
+    fn the_registry_names_each_extension_once_and_builds_it() {
+        let names = names();
+        assert_eq!(names, ["delivery_ack", "attachment_count"]);
+        let mut all = Vec::new();
+        for name in names {
+            let extension = by_name(name).expect("registered");
+            assert_eq!(extension.spec().name, *name, "NAME and spec agree");
+            assert_eq!(names.iter().filter(|other| *other == name).count(), 1);
+            all.push(extension);
+        }
+        assert!(by_name("nope").is_none());
+        // Every registered extension coexists with every other.
+        let set = ClientExtensions::new(all).expect("claims are disjoint");
+        assert_eq!(set.names(), names);
     }
 }

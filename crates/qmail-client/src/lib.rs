@@ -8,9 +8,11 @@
 //! # Layers
 //!
 //! ```text
-//!  send      send_email: stripe, upload (70) every stripe, tell (71) every beacon;
-//!            build_tell / send_tell_record for replays; placement rule
-//!  receive   ping (72) / peek (73) → Poll; tell-list parser keeping raw record bytes
+//!  send      send_email = prepare (stripe, place, tell spec) → upload_all (70) →
+//!            send policy → tell_all (71), each step public for adversaries;
+//!            send::placement (the placement rule), send::tell (build_tell,
+//!            send_tell_record for replays)
+//!  receive   ping (72) / peek (73) → Poll
 //!  download  download_email: download (74) every stripe, rebuild, CRC-check
 //!    |
 //!  client    Client: identity, directory, config, clock, RNG, connector, observer;
@@ -21,7 +23,11 @@
 //!    |
 //!  stripe    bit-interleaved striping + XOR parity, reassembly, CRC-32 repair
 //!  rs        the same data stripes + k Reed–Solomon parity stripes (parity_algo 1)
-//!  identity, directory, config, profile (the TOML file), clock, observer, error, limits
+//!  extension client-side protocol extensions: hooks, claims, the registry by name
+//!  observer  hooks the simulator watches the client through
+//!  tell_list Poll, PollKind, ReceivedTell and the tell-list parser keeping raw record
+//!            bytes: plain values under client, extension and observer
+//!  identity, directory, config, profile (the TOML file), clock, error, limits
 //!
 //!  cli       the `qmail` command (bin/qmail.rs is its thin `main`): init, send, ping,
 //!            peek, list, fetch, echo; received tells kept in a state directory
@@ -51,6 +57,7 @@ pub mod receive;
 pub mod rs;
 pub mod send;
 pub mod stripe;
+pub mod tell_list;
 pub mod transport;
 
 pub use client::{judge_reply, judge_reply_bytes, Answer, Client, ClientParts, SentRequest};
@@ -62,6 +69,9 @@ pub use error::{ClientError, RaidaRef};
 pub use identity::{Guid, Identity, LockerCode, MailboxId};
 pub use observer::{ClientObserver, NoopObserver};
 pub use receive::{Poll, PollKind, ReceivedTell};
-pub use send::{Email, Placement, Recipient, SendReport, TellOutcome, TellRouting, TellSpec};
+pub use send::{
+    Email, Placement, PreparedEmail, PreparedFile, Recipient, SendReport, StripeUpload, TellGroup,
+    TellOutcome, TellRouting, TellSpec, Uploads,
+};
 pub use stripe::DataStripeCount;
 pub use transport::{Connector, TokioConnector};

@@ -9,8 +9,8 @@ use qmail_wire::header::Command;
 
 use crate::error::{ClientError, RaidaRef};
 use crate::identity::{Guid, MailboxId};
-use crate::receive::{PollKind, ReceivedTell};
 use crate::stripe::StripeFault;
+use crate::tell_list::{PollKind, ReceivedTell};
 
 /// One tell attempt, as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -36,16 +36,22 @@
 //!                                           # year, permanent
 //! concurrency_max = 8
 //! device_id = 0
+//! extensions = ["delivery_ack"]             # client extensions by name (default none);
+//!                                           # names: crate::extension::names()
 //! ```
 //!
-//! Unknown keys are refused; every error names the file, the line and the key
-//! ([`ProfileError`]). The AN and locker formats are those of the server's provisioning file.
+//! Unknown keys are refused; every error names the file, the line, the column and the dotted
+//! key ([`ProfileError`], a `knobs::ConfigError` as every TOML reader of the workspace writes
+//! it). An unknown extension name, the same one twice, or extensions whose reserved-byte
+//! claims collide are refused at load. The AN and locker formats are those of the server's
+//! provisioning file.
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use qmail_wire::body::StorageDuration;
@@ -55,12 +61,13 @@ use toml::Spanned;
 
 use crate::config::{Config, Parity, SendPolicy};
 use crate::directory::{BeaconRule, Directory};
+use crate::extension::{self, ClientExtension, ClientExtensions};
 use crate::identity::{An, Identity, LockerCode, MailboxId};
 use crate::limits::{PROFILE_FILE_SIZE_BYTES_MAX, RAIDA_COUNT, RS_PARITY_STRIPE_COUNT_DEFAULT};
 use crate::stripe::DataStripeCount;
 
 /// A parsed profile.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Profile {
     /// Who the client is.
     pub identity: Identity,
@@ -68,9 +75,13 @@ pub struct Profile {
     pub directory: Directory,
     /// Settings (defaults for keys not given).
     pub config: Config,
+    /// The protocol extensions `[config] extensions` turns on (claims checked; empty by
+    /// default: the protocol as the pages describe it).
+    pub extensions: ClientExtensions,
 }
 
-/// Why a profile file was refused. Display: `file:line: key `k`: reason`.
+/// Why a profile file was refused. Display names the file, and for its content the line,
+/// column and dotted key (`me.toml:12:19: key `config.concurrency_max`: …`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProfileError {
     /// The file could not be read.
@@ -83,20 +94,9 @@ pub enum ProfileError {
         source_name: String,
         size_bytes: usize,
     },
-    /// The TOML did not parse, or a key is unknown, missing or of the wrong type.
-    Syntax {
-        source_name: String,
-        line: Option<usize>,
-        key: Option<String>,
-        message: String,
-    },
-    /// A value parsed but is not acceptable.
-    Invalid {
-        source_name: String,
-        line: usize,
-        key: String,
-        reason: String,
-    },
+    /// The TOML did not parse, a key is unknown, missing or of the wrong type, or a value is
+    /// not acceptable: where and why, as every TOML reader of the workspace reports it.
+    Invalid(knobs::ConfigError),
 }
 
 impl fmt::Display for ProfileError {
@@ -113,28 +113,14 @@ impl fmt::Display for ProfileError {
                 f,
                 "{source_name}: {size_bytes} bytes is larger than {PROFILE_FILE_SIZE_BYTES_MAX}"
             ),
-            Self::Syntax {
-                source_name,
-                line,
-                key,
-                message,
-            } => {
-                write!(f, "{source_name}")?;
-                if let Some(line) = line {
-                    write!(f, ":{line}")?;
-                }
-                if let Some(key) = key {
-                    write!(f, ": key `{key}`")?;
-                }
-                write!(f, ": {message}")
-            }
-            Self::Invalid {
-                source_name,
-                line,
-                key,
-                reason,
-            } => write!(f, "{source_name}:{line}: key `{key}`: {reason}"),
+            Self::Invalid(error) => write!(f, "{error}"),
         }
+    }
+}
+
+impl From<knobs::ConfigError> for ProfileError {
+    fn from(error: knobs::ConfigError) -> Self {
+        Self::Invalid(error)
     }
 }
 
@@ -204,36 +190,7 @@ struct RawConfig {
     storage_duration: Option<Spanned<String>>,
     concurrency_max: Option<Spanned<u64>>,
     device_id: Option<Spanned<u8>>,
-}
-
-/// 1-based line of byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()
-        .get(..end)
-        .map_or(0, |before| before.iter().filter(|b| **b == b'\n').count())
-        + 1
-}
-
-/// The key a `key = value` line assigns, if the line has that shape.
-fn key_on_line(text: &str, line: usize) -> Option<String> {
-    let line_text = text.lines().nth(line.checked_sub(1)?)?;
-    let (key, _) = line_text.split_once('=')?;
-    let key = key.trim().trim_matches('"');
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    bare.then(|| key.to_string())
-}
-
-/// The key named in a serde message like "unknown field `x`" or "missing field `x`".
-fn key_in_message(message: &str) -> Option<String> {
-    let rest = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| message.split_once(prefix).map(|(_, rest)| rest))?;
-    let (key, _) = rest.split_once('`')?;
-    Some(key.to_string())
+    extensions: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 fn hex_to_bytes<const N: usize>(text: &str) -> Option<[u8; N]> {
@@ -255,26 +212,31 @@ fn hex_to_bytes<const N: usize>(text: &str) -> Option<[u8; N]> {
 
 /// Turns spans into [`ProfileError::Invalid`] for one file.
 struct Checker<'a> {
-    text: &'a str,
-    source_name: &'a str,
+    source: knobs::Source<'a>,
 }
 
 impl Checker<'_> {
+    /// An error at `span` about the dotted key `key` (`identity.an`).
     fn invalid(&self, span: Range<usize>, key: &str, reason: impl Into<String>) -> ProfileError {
-        ProfileError::Invalid {
-            source_name: self.source_name.to_string(),
-            line: line_of(self.text, span.start),
-            key: key.to_string(),
-            reason: reason.into(),
-        }
+        ProfileError::Invalid(self.source.error(Some(span), key, reason))
     }
 
-    fn denomination(&self, value: &Spanned<i64>) -> Result<i8, ProfileError> {
+    /// An error about the key `key` of `[config]`.
+    fn invalid_config(
+        &self,
+        span: Range<usize>,
+        key: &str,
+        reason: impl Into<String>,
+    ) -> ProfileError {
+        self.invalid(span, &format!("config.{key}"), reason)
+    }
+
+    fn denomination(&self, value: &Spanned<i64>, key: &str) -> Result<i8, ProfileError> {
         match i8::try_from(*value.get_ref()) {
             Ok(denomination) if MailboxId::new(denomination, 0).is_valid() => Ok(denomination),
             _ => Err(self.invalid(
                 value.span(),
-                "denomination",
+                key,
                 format!("{} is outside -8..=6", value.get_ref()),
             )),
         }
@@ -288,12 +250,12 @@ impl Checker<'_> {
     fn ans(&self, raw: &Spanned<RawIdentity>) -> Result<[An; RAIDA_COUNT], ProfileError> {
         let identity = raw.get_ref();
         match (&identity.an, &identity.ans) {
-            (Some(an), None) => Ok([self.an(an, "an")?; RAIDA_COUNT]),
+            (Some(an), None) => Ok([self.an(an, "identity.an")?; RAIDA_COUNT]),
             (None, Some(ans)) => {
                 if ans.get_ref().len() != RAIDA_COUNT {
                     return Err(self.invalid(
                         ans.span(),
-                        "ans",
+                        "identity.ans",
                         format!(
                             "expected {RAIDA_COUNT} ANs (one per RAIDA), found {}",
                             ans.get_ref().len()
@@ -302,11 +264,15 @@ impl Checker<'_> {
                 }
                 let mut table = [[0u8; 16]; RAIDA_COUNT];
                 for (slot, an) in table.iter_mut().zip(ans.get_ref()) {
-                    *slot = self.an(an, "ans")?;
+                    *slot = self.an(an, "identity.ans")?;
                 }
                 Ok(table)
             }
-            _ => Err(self.invalid(raw.span(), "an", "give exactly one of `an` and `ans`")),
+            _ => Err(self.invalid(
+                raw.span(),
+                "identity.an",
+                "give exactly one of `an` and `ans`",
+            )),
         }
     }
 
@@ -318,6 +284,7 @@ impl Checker<'_> {
         hex: &Option<Spanned<String>>,
     ) -> Result<LockerCode, ProfileError> {
         let hex_key = format!("{key}_hex");
+        let dotted = |key: &str| format!("identity.{key}");
         match (ascii, hex) {
             (Some(text), None) => {
                 let printable = text
@@ -328,7 +295,7 @@ impl Checker<'_> {
                     Some(code) if printable && !text.get_ref().is_empty() => Ok(code),
                     _ => Err(self.invalid(
                         text.span(),
-                        key,
+                        &dotted(key),
                         "expected 1 to 16 printable ASCII characters",
                     )),
                 }
@@ -337,13 +304,13 @@ impl Checker<'_> {
                 Some(code) if code.iter().any(|byte| *byte != 0) => Ok(code),
                 _ => Err(self.invalid(
                     text.span(),
-                    &hex_key,
+                    &dotted(&hex_key),
                     "expected 32 lowercase hex digits, not all zero",
                 )),
             },
             _ => Err(self.invalid(
                 table_span,
-                key,
+                &dotted(key),
                 format!("give exactly one of `{key}` and `{hex_key}`"),
             )),
         }
@@ -352,7 +319,7 @@ impl Checker<'_> {
     fn identity(&self, raw: &Spanned<RawIdentity>) -> Result<Identity, ProfileError> {
         let identity = raw.get_ref();
         let mailbox = MailboxId::new(
-            self.denomination(&identity.denomination)?,
+            self.denomination(&identity.denomination, "identity.denomination")?,
             identity.serial_number,
         );
         let ans = self.ans(raw)?;
@@ -389,7 +356,7 @@ impl Checker<'_> {
         if raidas.get_ref().len() != RAIDA_COUNT {
             return Err(self.invalid(
                 raidas.span(),
-                "raidas",
+                "directory.raidas",
                 format!(
                     "expected {RAIDA_COUNT} addresses, found {}",
                     raidas.get_ref().len()
@@ -403,24 +370,25 @@ impl Checker<'_> {
                 _ => {
                     return Err(self.invalid(
                         text.span(),
-                        "raidas",
+                        "directory.raidas",
                         format!("`{}` is not an IPv4 address:port", text.get_ref()),
                     ))
                 }
             }
         }
         let mut result = Directory::new(addrs)
-            .map_err(|error| self.invalid(raidas.span(), "raidas", error.to_string()))?;
+            .map_err(|error| self.invalid(raidas.span(), "directory.raidas", error.to_string()))?;
         if let Some(rule) = &directory.default_beacon {
             let rule_value = match rule.get_ref() {
                 toml::Value::String(text) if text == "serial_mod_25" => BeaconRule::SerialModulo,
-                toml::Value::Integer(index) => BeaconRule::Fixed(
-                    self.raida_index(&Spanned::new(rule.span(), *index), "default_beacon")?,
-                ),
+                toml::Value::Integer(index) => BeaconRule::Fixed(self.raida_index(
+                    &Spanned::new(rule.span(), *index),
+                    "directory.default_beacon",
+                )?),
                 _ => {
                     return Err(self.invalid(
                         rule.span(),
-                        "default_beacon",
+                        "directory.default_beacon",
                         "expected \"serial_mod_25\" or a RAIDA index 0..=24",
                     ))
                 }
@@ -432,11 +400,17 @@ impl Checker<'_> {
         let mut seen = BTreeSet::new();
         for beacon in &directory.beacon {
             let entry = beacon.get_ref();
-            let mailbox =
-                MailboxId::new(self.denomination(&entry.denomination)?, entry.serial_number);
-            let raida_index = self.raida_index(&entry.raida, "raida")?;
+            let mailbox = MailboxId::new(
+                self.denomination(&entry.denomination, "directory.beacon.denomination")?,
+                entry.serial_number,
+            );
+            let raida_index = self.raida_index(&entry.raida, "directory.beacon.raida")?;
             if !seen.insert(mailbox) {
-                return Err(self.invalid(beacon.span(), "serial_number", "duplicate beacon"));
+                return Err(self.invalid(
+                    beacon.span(),
+                    "directory.beacon.serial_number",
+                    format!("a second beacon for mailbox {mailbox}"),
+                ));
             }
             result
                 .set_beacon(mailbox, raida_index)
@@ -474,7 +448,7 @@ impl Checker<'_> {
                 "restart" => ResponseCounter::Restart,
                 "continue" => ResponseCounter::Continue,
                 _ => {
-                    return Err(self.invalid(
+                    return Err(self.invalid_config(
                         value.span(),
                         "response_counter",
                         "expected \"restart\" or \"continue\"",
@@ -487,7 +461,7 @@ impl Checker<'_> {
                 .ok()
                 .and_then(|count| DataStripeCount::new(count).ok())
                 .ok_or_else(|| {
-                    self.invalid(value.span(), "data_stripe_count", "expected 1..=24")
+                    self.invalid_config(value.span(), "data_stripe_count", "expected 1..=24")
                 })?;
         }
         config.parity = self.parity(raw)?;
@@ -496,7 +470,7 @@ impl Checker<'_> {
                 "all_stripes" => SendPolicy::AllStripes,
                 "allow_one_missing_per_file" => SendPolicy::AllowOneMissingPerFile,
                 _ => {
-                    return Err(self.invalid(
+                    return Err(self.invalid_config(
                         value.span(),
                         "send_policy",
                         "expected \"all_stripes\" or \"allow_one_missing_per_file\"",
@@ -506,7 +480,7 @@ impl Checker<'_> {
         }
         if let Some(value) = &raw.storage_duration {
             config.storage_duration = storage_duration(value.get_ref()).ok_or_else(|| {
-                self.invalid(
+                self.invalid_config(
                     value.span(),
                     "storage_duration",
                     "expected day, week, month, three_months, six_months, year or permanent",
@@ -519,10 +493,12 @@ impl Checker<'_> {
         if let Some(value) = &raw.device_id {
             config.device_id = *value.get_ref();
         }
-        config.validate().map_err(|error| {
-            let (key, span) = config_key_span(raw, error.setting);
-            self.invalid(span, key, error.reason)
-        })?;
+        config
+            .validate()
+            .map_err(|error| match config_key_span(raw, error.setting) {
+                Some((key, span)) => self.invalid_config(span, key, error.reason),
+                None => ProfileError::Invalid(self.source.error(None, "config", error.to_string())),
+            })?;
         Ok(config)
     }
 
@@ -535,7 +511,7 @@ impl Checker<'_> {
                 "xor" => false,
                 "reed_solomon" => true,
                 _ => {
-                    return Err(self.invalid(
+                    return Err(self.invalid_config(
                         value.span(),
                         "parity_algo",
                         "expected \"xor\" or \"reed_solomon\"",
@@ -545,7 +521,7 @@ impl Checker<'_> {
         };
         match (&raw.parity_count, reed_solomon) {
             (None, false) => Ok(Parity::Xor),
-            (Some(value), false) => Err(self.invalid(
+            (Some(value), false) => Err(self.invalid_config(
                 value.span(),
                 "parity_count",
                 "needs parity_algo = \"reed_solomon\" (XOR has one parity stripe)",
@@ -557,10 +533,47 @@ impl Checker<'_> {
                 let parity_count = u8::try_from(*value.get_ref())
                     .ok()
                     .filter(|count| usize::from(*count) < RAIDA_COUNT && *count >= 1)
-                    .ok_or_else(|| self.invalid(value.span(), "parity_count", "expected 1..=24"))?;
+                    .ok_or_else(|| {
+                        self.invalid_config(value.span(), "parity_count", "expected 1..=24")
+                    })?;
                 Ok(Parity::ReedSolomon { parity_count })
             }
         }
+    }
+}
+
+impl Checker<'_> {
+    /// `[config] extensions`: every name known ([`extension::by_name`]), none twice, and the
+    /// claims of the set compatible.
+    fn extensions(&self, raw: &RawConfig) -> Result<ClientExtensions, ProfileError> {
+        let Some(names) = &raw.extensions else {
+            return Ok(ClientExtensions::none());
+        };
+        let mut list: Vec<Arc<dyn ClientExtension>> = Vec::with_capacity(names.get_ref().len());
+        let mut seen = BTreeSet::new();
+        for name in names.get_ref() {
+            let Some(extension) = extension::by_name(name.get_ref()) else {
+                return Err(self.invalid_config(
+                    name.span(),
+                    "extensions",
+                    format!(
+                        "unknown extension \"{}\"; known: {}",
+                        name.get_ref(),
+                        extension::names().join(", ")
+                    ),
+                ));
+            };
+            if !seen.insert(name.get_ref().as_str()) {
+                return Err(self.invalid_config(
+                    name.span(),
+                    "extensions",
+                    format!("extension \"{}\" is listed twice", name.get_ref()),
+                ));
+            }
+            list.push(extension);
+        }
+        ClientExtensions::new(list)
+            .map_err(|error| self.invalid_config(names.span(), "extensions", error.to_string()))
     }
 }
 
@@ -579,7 +592,7 @@ fn storage_duration(name: &str) -> Option<StorageDuration> {
 
 /// The TOML key and span of the value behind a [`Config`] field that failed validation
 /// (the first key given when the failure involves two, such as ping vs request timeout).
-fn config_key_span(raw: &RawConfig, setting: &str) -> (&'static str, Range<usize>) {
+fn config_key_span(raw: &RawConfig, setting: &str) -> Option<(&'static str, Range<usize>)> {
     let u64_span = |value: &Option<Spanned<u64>>| value.as_ref().map(Spanned::span);
     let u32_span = |value: &Option<Spanned<u32>>| value.as_ref().map(Spanned::span);
     let string_span = |value: &Option<Spanned<String>>| value.as_ref().map(Spanned::span);
@@ -632,12 +645,11 @@ fn config_key_span(raw: &RawConfig, setting: &str) -> (&'static str, Range<usize
         .into_iter()
         .filter_map(|(name, key, span)| span.map(|span| (name, key, span)))
         .collect();
-    let found = given
+    given
         .iter()
         .find(|(name, _, _)| *name == setting)
         .or(given.first())
-        .map(|(_, key, span)| (*key, span.clone()));
-    found.unwrap_or(("config", 0..0))
+        .map(|(_, key, span)| (*key, span.clone()))
 }
 
 impl Profile {
@@ -649,22 +661,15 @@ impl Profile {
                 size_bytes: text.len(),
             });
         }
-        let raw: RawProfile = toml::from_str(text).map_err(|error| {
-            let line = error.span().map(|span| line_of(text, span.start));
-            let key = key_in_message(error.message())
-                .or_else(|| line.and_then(|line| key_on_line(text, line)));
-            ProfileError::Syntax {
-                source_name: source_name.to_string(),
-                line,
-                key,
-                message: error.message().to_string(),
-            }
-        })?;
-        let checker = Checker { text, source_name };
+        let source = knobs::Source::new(source_name, text);
+        let raw: RawProfile = toml::from_str(text).map_err(|error| source.syntax_error(&error))?;
+        let checker = Checker { source };
+        let raw_config = raw.config.unwrap_or_default();
         Ok(Profile {
             identity: checker.identity(&raw.identity)?,
             directory: checker.directory(&raw.directory)?,
-            config: checker.config(&raw.config.unwrap_or_default())?,
+            config: checker.config(&raw_config)?,
+            extensions: checker.extensions(&raw_config)?,
         })
     }
 
@@ -754,6 +759,43 @@ mod tests {
         assert_eq!(defaults.directory.default_rule(), BeaconRule::SerialModulo);
     }
 
+    #[test]
+    fn extensions_are_turned_on_by_name() {
+        let none = Profile::parse(&profile_text("", "", ""), "d.toml").expect("valid");
+        assert!(none.extensions.is_empty());
+        let text = profile_text(
+            "",
+            "",
+            "[config]\nextensions = [\"attachment_count\", \"delivery_ack\"]",
+        );
+        let both = Profile::parse(&text, "x.toml").expect("valid");
+        assert_eq!(
+            both.extensions.names(),
+            ["attachment_count", "delivery_ack"]
+        );
+        let text = profile_text(
+            "",
+            "",
+            "[config]\nextensions = [\n  \"delivery_ack\",\n  \"telepathy\",\n]",
+        );
+        assert_eq!(
+            error_of(&text).to_string(),
+            "bad.toml:14:3: key `config.extensions`: unknown extension \"telepathy\"; known: \
+             delivery_ack, attachment_count"
+        );
+        let text = profile_text(
+            "",
+            "",
+            "[config]\nextensions = [\"delivery_ack\", \"delivery_ack\"]",
+        );
+        assert_eq!(
+            error_of(&text).to_string(),
+            "bad.toml:12:31: key `config.extensions`: extension \"delivery_ack\" is listed twice"
+        );
+        let text = profile_text("", "", "[config]\nextensions = \"delivery_ack\"");
+        assert_names(&error_of(&text), 12, "config.extensions");
+    }
+
     fn error_of(text: &str) -> ProfileError {
         Profile::parse(text, "bad.toml").expect_err("invalid")
     }
@@ -768,43 +810,43 @@ mod tests {
     fn errors_name_file_line_and_key() {
         // Unknown key in [identity] (line 7).
         let error = error_of(&profile_text("colour = \"blue\"", "", ""));
-        assert_names(&error, 7, "colour");
+        assert_names(&error, 7, "identity.colour");
         // Bad AN on line 4.
         let text = profile_text("", "", "").replace("0e0f", "0e0g");
-        assert_names(&error_of(&text), 4, "an");
+        assert_names(&error_of(&text), 4, "identity.an");
         // Denomination out of range on line 2.
         let text = profile_text("", "", "").replace("denomination = 1", "denomination = 9");
-        assert_names(&error_of(&text), 2, "denomination");
+        assert_names(&error_of(&text), 2, "identity.denomination");
         // A RAIDA address that is not IPv4 (line 9).
         let text = profile_text("", "", "").replace("127.0.0.1:18003", "[::1]:5");
-        assert_names(&error_of(&text), 9, "raidas");
+        assert_names(&error_of(&text), 9, "directory.raidas");
         // Beacon out of range on line 11.
         let text = profile_text("", "default_beacon = 25", "");
-        assert_names(&error_of(&text), 10, "default_beacon");
+        assert_names(&error_of(&text), 10, "directory.default_beacon");
         // A config value out of its limits (line 12).
         let text = profile_text("", "", "[config]\nconcurrency_max = 0");
-        assert_names(&error_of(&text), 12, "concurrency_max");
+        assert_names(&error_of(&text), 12, "config.concurrency_max");
         let text = profile_text("", "", "[config]\nping_read_timeout_s = 5");
-        assert_names(&error_of(&text), 12, "ping_read_timeout_s");
+        assert_names(&error_of(&text), 12, "config.ping_read_timeout_s");
         let text = profile_text("", "", "[config]\nsend_policy = \"yolo\"");
-        assert_names(&error_of(&text), 12, "send_policy");
+        assert_names(&error_of(&text), 12, "config.send_policy");
         let text = profile_text("", "", "[config]\nparity_algo = \"raid6\"");
-        assert_names(&error_of(&text), 12, "parity_algo");
+        assert_names(&error_of(&text), 12, "config.parity_algo");
         // parity_count only with Reed-Solomon; N + k beyond the 25 RAIDAs is refused.
         let text = profile_text("", "", "[config]\nparity_count = 2");
-        assert_names(&error_of(&text), 12, "parity_count");
+        assert_names(&error_of(&text), 12, "config.parity_count");
         let text = profile_text(
             "",
             "",
             "[config]\ndata_stripe_count = 20\nparity_algo = \"reed_solomon\"\nparity_count = 6",
         );
-        assert_names(&error_of(&text), 14, "parity_count");
+        assert_names(&error_of(&text), 14, "config.parity_count");
         let text = profile_text(
             "",
             "",
             "[config]\ndata_stripe_count = 24\nparity_algo = \"reed_solomon\"",
         );
-        assert_names(&error_of(&text), 13, "parity_algo");
+        assert_names(&error_of(&text), 13, "config.parity_algo");
         // Both locker forms given.
         let text = profile_text(
             "upload_locker_hex = \"00ff00ff00ff00ff00ff00ff00ff00ff\"",
@@ -812,8 +854,13 @@ mod tests {
             "",
         );
         assert!(error_of(&text).to_string().contains("upload_locker"));
-        // Missing [directory] table entirely.
+        // A missing key is named with its table.
         let text = "[identity]\ndenomination = 1\n";
-        assert!(matches!(error_of(text), ProfileError::Syntax { .. }));
+        let error = error_of(text);
+        assert!(matches!(error, ProfileError::Invalid(_)), "{error}");
+        assert_eq!(
+            error.to_string(),
+            "bad.toml:1:1: key `identity.serial_number`: missing field `serial_number`"
+        );
     }
 }

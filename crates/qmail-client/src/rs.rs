@@ -110,12 +110,14 @@ impl fmt::Display for RsError {
             ),
             Self::TooManyMissing { missing_indexes } => write!(
                 f,
-                "stripes {missing_indexes:?} are missing: more than the parity stripes rebuild"
+                "stripes {} are missing: more than the parity stripes rebuild",
+                stripe::index_list(missing_indexes)
             ),
             Self::ParityMismatch { stripe_indexes } => write!(
                 f,
-                "stripes {stripe_indexes:?} disagree with the data rebuilt from the others: \
-                 a stripe is corrupt"
+                "stripes {} disagree with the data rebuilt from the others: a stripe is \
+                 corrupt",
+                stripe::index_list(stripe_indexes)
             ),
             Self::Crc32Mismatch {
                 crc32_expected,

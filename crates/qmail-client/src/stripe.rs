@@ -273,7 +273,8 @@ impl fmt::Display for StripeError {
             ),
             Self::TooManyMissing { missing_indexes } => write!(
                 f,
-                "stripes {missing_indexes:?} are missing: one parity stripe rebuilds only one"
+                "stripes {} are missing: one parity stripe rebuilds only one",
+                index_list(missing_indexes)
             ),
             Self::ParityMismatch => write!(
                 f,
@@ -343,6 +344,25 @@ pub enum StripeFault {
     /// the parity stripe, the data stripes matched the CRC-32 but the parity did not match
     /// them; damage confined to a data stripe's padding bits also shows up this way).
     Corrupt { stripe_index: usize },
+}
+
+/// Stripe indexes as a person reads them: `0, 3 and 5`.
+pub fn index_list(indexes: &[usize]) -> String {
+    let texts: Vec<String> = indexes.iter().map(usize::to_string).collect();
+    match texts.split_last() {
+        None => "none".to_string(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+impl fmt::Display for StripeFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing { stripe_index } => write!(f, "stripe {stripe_index} was missing"),
+            Self::Corrupt { stripe_index } => write!(f, "stripe {stripe_index} was corrupt"),
+        }
+    }
 }
 
 impl StripeFault {

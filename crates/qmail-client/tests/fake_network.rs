@@ -250,7 +250,7 @@ async fn two_raidas_down_is_a_clear_error() {
         other => panic!("unexpected {other:?}"),
     }
     let text = error.to_string();
-    assert!(text.contains("stripes [1, 6]"), "{text}");
+    assert!(text.contains("stripes 1 and 6 failed"), "{text}");
     assert!(
         text.contains(&format!("RAIDA {}", placement.raidas()[6])),
         "{text}"

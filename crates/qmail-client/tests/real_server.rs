@@ -32,6 +32,9 @@ const ALICE: MailboxId = MailboxId::new(1, 1000);
 const BOB: MailboxId = MailboxId::new(1, 2001);
 const CAROL: MailboxId = MailboxId::new(2, 3002);
 const POOR: MailboxId = MailboxId::new(3, 5000);
+/// Its inbox fee is more than the FEES locker holds, so every beacon refuses to deliver to it.
+const PRICEY: MailboxId = MailboxId::new(1, 6010);
+const PRICEY_FEE: u64 = 2_000_000;
 
 struct Network {
     _dirs: Vec<tempfile::TempDir>,
@@ -75,7 +78,11 @@ impl Network {
                 settings: settings.clone(),
                 coins,
                 lockers,
-                inbox_fees: InboxFees::new(),
+                inbox_fees: {
+                    let mut fees = InboxFees::new();
+                    fees.insert(PRICEY.denomination, PRICEY.serial_number, PRICEY_FEE);
+                    fees
+                },
             })
             .expect("env");
             env.prepare().await.expect("prepare");
@@ -601,4 +608,46 @@ async fn qmail_echo_names_a_stopped_raida_and_a_wrong_an() {
         common::qmail(&["--profile", &profile, "echo", "--raida", "9", "--plain"]).await;
     assert!(result.is_ok(), "{result:?}");
     assert!(out.ends_with("1 of 1 RAIDAs answered 250\n"), "{out}");
+}
+
+/// `qmail send` to one recipient a beacon accepts and one it refuses (inbox fee unpaid: 18,
+/// "zero deliveries"): one line per recipient, and the command fails naming the refused one.
+#[tokio::test]
+async fn qmail_send_reports_each_recipient_and_fails_on_a_refused_tell() {
+    let network = Network::start(settings()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = common::write_profile(dir.path(), ALICE, &network.directory, |raida| {
+        an_of(ALICE, raida)
+    });
+    let (bob, pricey) = (BOB.to_string(), PRICEY.to_string());
+    let (result, out) = common::qmail(&[
+        "--profile",
+        &profile,
+        "send",
+        "--to",
+        &bob,
+        "--to",
+        &pricey,
+        "--subject",
+        "S",
+        "--body",
+        "B",
+    ])
+    .await;
+    // The profile has no explicit beacons: serial_number mod 25.
+    assert!(out.contains("told beacon RAIDA 1 for 1.2001\n"), "{out}");
+    assert!(
+        out.contains("NOT told: beacon RAIDA 10 for 1.6010: RAIDA 10 (127.0.0.1:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("answered tell with ERROR_WRONG_RAIDA (18) (the beacon took the tell"),
+        "{out}"
+    );
+    let message = result.expect_err("PRICEY was not told").to_string();
+    assert!(
+        message.contains("1 of 2 recipients were not told"),
+        "{message}"
+    );
+    assert!(message.contains("1.6010"), "{message}");
 }

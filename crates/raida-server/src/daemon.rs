@@ -16,7 +16,14 @@
 //!
 //! Settings come from [`Settings::default`], then the `--config` TOML file, then the setting
 //! flags (`--delete-on-read after_reply`, `--ping-timeout-s 5`, `--inbox-dir-fsync`, …; every
-//! config key has a flag of the same name in kebab case), so a flag overrides the file.
+//! config key has a flag of the same name in kebab case, generated from the knob list by
+//! [`SettingsOverrides`]), so a flag overrides the file. `--extension NAME` (repeatable) turns
+//! on a server extension of [`crate::extension::NAMES`]; the set's byte claims are checked
+//! before anything listens.
+//!
+//! Exit status: 0 after a signal, 2 for a command line that makes no sense (a bad flag value
+//! names the flag and its rule, an unknown extension lists the known ones), 1 for everything
+//! else ([`DaemonError::exit_code`]).
 //!
 //! This module is the only place the crate reaches the machine: [`Env::real`] (machine clock,
 //! real disk), the OS-seeded RNG seed ([`os_seed`]), the signal handlers and the inotify
@@ -29,7 +36,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
+use qmail_wire::extension::ClaimError;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::net::TcpListener;
@@ -37,11 +46,12 @@ use tokio::task::JoinSet;
 
 use crate::coins::{locker_code_from_ascii, An, Denomination, SerialNumber};
 use crate::env::{Env, EnvError};
+use crate::extension::{self, Extensions};
 use crate::front::Front;
 use crate::limits;
 use crate::observer::TracingObserver;
 use crate::provision::{CoinAns, Provision, ProvisionError, ProvisionedCoin, ProvisionedLocker};
-use crate::settings::{DeleteOnRead, RateLimit, ResponseCounterSetting, Settings, SettingsError};
+use crate::settings::{OverrideError, Settings, SettingsError, SettingsOverrides};
 use crate::store::StoreError;
 
 /// Most mailboxes `gen-provision` writes (keeps the file under the provisioning size limit).
@@ -108,9 +118,12 @@ pub struct ServeArgs {
     /// Seed of the server RNG (default: from the OS).
     #[arg(long)]
     pub rng_seed: Option<u64>,
+    /// A server extension to turn on (repeatable).
+    #[arg(long = "extension", value_name = "NAME", value_parser = PossibleValuesParser::new(extension::NAMES))]
+    pub extensions: Vec<String>,
     /// Setting overrides.
     #[command(flatten)]
-    pub settings: SettingFlags,
+    pub settings: SettingsOverrides,
 }
 
 /// `raida cluster`.
@@ -137,9 +150,12 @@ pub struct ClusterArgs {
     /// Seed of RAIDA 0's RNG; RAIDA N uses seed + N (default: from the OS).
     #[arg(long)]
     pub rng_seed: Option<u64>,
+    /// A server extension to turn on in every RAIDA (repeatable).
+    #[arg(long = "extension", value_name = "NAME", value_parser = PossibleValuesParser::new(extension::NAMES))]
+    pub extensions: Vec<String>,
     /// Setting overrides, the same for every RAIDA.
     #[command(flatten)]
-    pub settings: SettingFlags,
+    pub settings: SettingsOverrides,
 }
 
 /// `raida gen-provision`.
@@ -168,146 +184,6 @@ pub struct GenProvisionArgs {
     pub locker_balance: u64,
 }
 
-/// One flag per settings key; a flag given overrides the config file.
-#[derive(Debug, Default, Args)]
-pub struct SettingFlags {
-    /// When peek/ping delete the tells they return: before_reply or after_reply.
-    #[arg(long, value_parser = parse_delete_on_read)]
-    pub delete_on_read: Option<DeleteOnRead>,
-    /// Seconds a parked ping waits for a tell.
-    #[arg(long)]
-    pub ping_timeout_s: Option<u64>,
-    /// Status byte of the ping timeout reply (17 or 245).
-    #[arg(long)]
-    pub ping_timeout_status: Option<u8>,
-    /// Accepted difference between tell timestamps and the server clock, seconds.
-    #[arg(long)]
-    pub tell_skew_s: Option<u64>,
-    /// Most tells in one peek/ping reply (1-255).
-    #[arg(long)]
-    pub max_tells_per_reply: Option<usize>,
-    /// Most tell-list payload bytes in one reply.
-    #[arg(long)]
-    pub max_reply_bytes: Option<usize>,
-    /// Amount an upload spends from its locker.
-    #[arg(long)]
-    pub upload_fee: Option<u64>,
-    /// Inbox fee of a mailbox with no fee record.
-    #[arg(long)]
-    pub inbox_fee_default: Option<u64>,
-    /// Response AES-CTR counter: restart or continue.
-    #[arg(long, value_parser = parse_response_counter)]
-    pub response_counter: Option<ResponseCounterSetting>,
-    /// Sync the inbox directory after each tell publish (`--inbox-dir-fsync` or `=false`).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub inbox_dir_fsync: Option<bool>,
-    /// Sync the stripe directory after each upload (`--stripe-dir-fsync=false` to turn off).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub stripe_dir_fsync: Option<bool>,
-    /// Per-coin rate limit: requests per window (needs --rate-limit-window-s, or a
-    /// [rate_limit] table in the config file).
-    #[arg(long)]
-    pub rate_limit_requests_max: Option<u32>,
-    /// Per-coin rate limit window, seconds.
-    #[arg(long)]
-    pub rate_limit_window_s: Option<u64>,
-    /// Turn the rate limit of the config file off.
-    #[arg(long, conflicts_with_all = ["rate_limit_requests_max", "rate_limit_window_s"])]
-    pub no_rate_limit: bool,
-    /// Most open client connections.
-    #[arg(long)]
-    pub max_connections: Option<usize>,
-    /// Most pings parked at once.
-    #[arg(long)]
-    pub max_parked_pings: Option<usize>,
-    /// Seconds to receive a whole request once it started, and to write a reply.
-    #[arg(long)]
-    pub read_timeout_s: Option<u64>,
-    /// Seconds a connection may wait between requests.
-    #[arg(long)]
-    pub idle_timeout_s: Option<u64>,
-    /// Mailbox directory, relative to the data directory.
-    #[arg(long)]
-    pub mailbox_root: Option<PathBuf>,
-    /// Stripe directory, relative to the data directory.
-    #[arg(long)]
-    pub stripe_root: Option<PathBuf>,
-}
-
-fn parse_delete_on_read(text: &str) -> Result<DeleteOnRead, String> {
-    match text.replace('-', "_").as_str() {
-        "before_reply" => Ok(DeleteOnRead::BeforeReply),
-        "after_reply" => Ok(DeleteOnRead::AfterReply),
-        _ => Err(format!("`{text}`: expected before_reply or after_reply")),
-    }
-}
-
-fn parse_response_counter(text: &str) -> Result<ResponseCounterSetting, String> {
-    match text {
-        "restart" => Ok(ResponseCounterSetting::Restart),
-        "continue" => Ok(ResponseCounterSetting::Continue),
-        _ => Err(format!("`{text}`: expected restart or continue")),
-    }
-}
-
-fn set<T: Clone>(target: &mut T, flag: &Option<T>) {
-    if let Some(value) = flag {
-        *target = value.clone();
-    }
-}
-
-impl SettingFlags {
-    /// Applies the flags given to `settings` (flags win over the file).
-    pub fn apply(&self, settings: &mut Settings) -> Result<(), DaemonError> {
-        set(&mut settings.delete_on_read, &self.delete_on_read);
-        set(&mut settings.ping_timeout_s, &self.ping_timeout_s);
-        set(&mut settings.ping_timeout_status, &self.ping_timeout_status);
-        set(&mut settings.tell_skew_s, &self.tell_skew_s);
-        set(&mut settings.max_tells_per_reply, &self.max_tells_per_reply);
-        set(&mut settings.max_reply_bytes, &self.max_reply_bytes);
-        set(&mut settings.upload_fee, &self.upload_fee);
-        set(&mut settings.inbox_fee_default, &self.inbox_fee_default);
-        set(&mut settings.response_counter, &self.response_counter);
-        set(&mut settings.inbox_dir_fsync, &self.inbox_dir_fsync);
-        set(&mut settings.stripe_dir_fsync, &self.stripe_dir_fsync);
-        set(&mut settings.max_connections, &self.max_connections);
-        set(&mut settings.max_parked_pings, &self.max_parked_pings);
-        set(&mut settings.read_timeout_s, &self.read_timeout_s);
-        set(&mut settings.idle_timeout_s, &self.idle_timeout_s);
-        set(&mut settings.mailbox_root, &self.mailbox_root);
-        set(&mut settings.stripe_root, &self.stripe_root);
-        self.apply_rate_limit(settings)
-    }
-
-    fn apply_rate_limit(&self, settings: &mut Settings) -> Result<(), DaemonError> {
-        if self.no_rate_limit {
-            settings.rate_limit = None;
-            return Ok(());
-        }
-        let base = settings.rate_limit;
-        let requests_max = self
-            .rate_limit_requests_max
-            .or(base.map(|limit| limit.requests_max));
-        let window_s = self
-            .rate_limit_window_s
-            .or(base.map(|limit| limit.window_s));
-        match (requests_max, window_s) {
-            (Some(requests_max), Some(window_s)) => {
-                settings.rate_limit = Some(RateLimit {
-                    requests_max,
-                    window_s,
-                });
-                Ok(())
-            }
-            (None, None) => Ok(()),
-            _ => Err(DaemonError::Usage(
-                "a rate limit needs both --rate-limit-requests-max and --rate-limit-window-s"
-                    .to_string(),
-            )),
-        }
-    }
-}
-
 /// Everything that stops the daemon, each naming what it was about.
 #[derive(Debug)]
 pub enum DaemonError {
@@ -320,8 +196,12 @@ pub enum DaemonError {
         /// The OS error.
         source: io::Error,
     },
-    /// The settings are invalid (file line and key, or the key of a flag).
+    /// The settings are invalid (the config file's line and key, or a setting's key).
     Settings(SettingsError),
+    /// A setting flag's value is refused (the flag and its rule).
+    Overrides(OverrideError),
+    /// The extensions asked for cannot run together, or one is unknown.
+    Extensions(String),
     /// The provisioning file is invalid (file, line and key).
     Provision(ProvisionError),
     /// The environment could not be built.
@@ -374,6 +254,8 @@ impl fmt::Display for DaemonError {
                 write!(f, "{role} file {}: {source}", path.display())
             }
             DaemonError::Settings(error) => write!(f, "settings: {error}"),
+            DaemonError::Overrides(error) => write!(f, "{error}"),
+            DaemonError::Extensions(message) => write!(f, "extensions: {message}"),
             DaemonError::Provision(error) => write!(f, "provisioning: {error}"),
             DaemonError::Env { raida_id, source } => write!(f, "raida {raida_id}: {source}"),
             DaemonError::Store { raida_id, source } => {
@@ -400,6 +282,16 @@ impl fmt::Display for DaemonError {
 }
 
 impl std::error::Error for DaemonError {}
+
+impl DaemonError {
+    /// The process exit status: 2 for a command line that makes no sense, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::Usage(_) | DaemonError::Overrides(_) | DaemonError::Extensions(_) => 2,
+            _ => 1,
+        }
+    }
+}
 
 /// Installs the log subscriber: `RUST_LOG` filters (default `info`), logs go to stderr so
 /// stdout carries only the listening lines.
@@ -447,7 +339,10 @@ fn read_file(role: &'static str, path: &Path) -> Result<String, DaemonError> {
 }
 
 /// Defaults, then the config file, then the flags; validated.
-pub fn load_settings(config: Option<&Path>, flags: &SettingFlags) -> Result<Settings, DaemonError> {
+pub fn load_settings(
+    config: Option<&Path>,
+    flags: &SettingsOverrides,
+) -> Result<Settings, DaemonError> {
     let mut settings = match config {
         Some(path) => {
             let text = read_file("config", path)?;
@@ -456,9 +351,24 @@ pub fn load_settings(config: Option<&Path>, flags: &SettingFlags) -> Result<Sett
         }
         None => Settings::default(),
     };
-    flags.apply(&mut settings)?;
+    flags.apply(&mut settings).map_err(DaemonError::Overrides)?;
     settings.validate().map_err(DaemonError::Settings)?;
     Ok(settings)
+}
+
+/// The extensions named, each a fresh instance, after the start-up check of their claims.
+pub fn load_extensions(names: &[String]) -> Result<Extensions, DaemonError> {
+    let mut list = Vec::with_capacity(names.len());
+    for name in names {
+        let extension = extension::by_name(name).ok_or_else(|| {
+            DaemonError::Extensions(format!(
+                "unknown extension `{name}`; known: {}",
+                extension::names().join(", ")
+            ))
+        })?;
+        list.push(extension);
+    }
+    Extensions::new(list).map_err(|error: ClaimError| DaemonError::Extensions(error.to_string()))
 }
 
 /// Reads and checks a provisioning file.
@@ -478,7 +388,7 @@ fn data_dir(path: &Path) -> Result<PathBuf, DaemonError> {
 }
 
 /// The environment of RAIDA `raida_id`: machine clock, real disk, tracing observer, storage
-/// roots prepared.
+/// roots prepared, no extension.
 pub async fn real_env(
     raida_id: u8,
     data: &Path,
@@ -486,13 +396,34 @@ pub async fn real_env(
     provision: &Provision,
     rng_seed: u64,
 ) -> Result<Arc<Env>, DaemonError> {
+    real_env_with(
+        raida_id,
+        data,
+        settings,
+        provision,
+        rng_seed,
+        Extensions::none(),
+    )
+    .await
+}
+
+/// [`real_env`] with `extensions` active.
+pub async fn real_env_with(
+    raida_id: u8,
+    data: &Path,
+    settings: Settings,
+    provision: &Provision,
+    rng_seed: u64,
+    extensions: Extensions,
+) -> Result<Arc<Env>, DaemonError> {
     let root = data_dir(data)?;
     let tables = provision
         .for_raida(raida_id)
         .map_err(DaemonError::Provision)?;
     let env = Env::real(root, raida_id, settings, tables, rng_seed)
         .map_err(|source| DaemonError::Env { raida_id, source })?
-        .with_observer(Arc::new(TracingObserver));
+        .with_observer(Arc::new(TracingObserver))
+        .with_extensions(extensions);
     env.prepare()
         .await
         .map_err(|source| DaemonError::Store { raida_id, source })?;
@@ -555,9 +486,10 @@ async fn shutdown_signal() -> Result<(), DaemonError> {
 /// `raida serve`.
 pub async fn serve(args: ServeArgs) -> Result<(), DaemonError> {
     let settings = load_settings(args.config.as_deref(), &args.settings)?;
+    let extensions = load_extensions(&args.extensions)?;
     let provision = load_provision(&args.provision)?;
     let seed = args.rng_seed.unwrap_or_else(os_seed);
-    let env = real_env(args.id, &args.data, settings, &provision, seed).await?;
+    let env = real_env_with(args.id, &args.data, settings, &provision, seed, extensions).await?;
     let listener = bind(args.id, args.listen).await?;
     let local_addr = listener.local_addr().map_err(|source| DaemonError::Bind {
         raida_id: args.id,
@@ -595,18 +527,20 @@ pub async fn cluster(args: ClusterArgs) -> Result<(), DaemonError> {
         )));
     }
     let settings = load_settings(args.config.as_deref(), &args.settings)?;
+    load_extensions(&args.extensions)?;
     let provision = load_provision(&args.provision)?;
     let seed = args.rng_seed.unwrap_or_else(os_seed);
     let mut servers = Vec::with_capacity(count);
     let mut lines = Vec::with_capacity(count + 1);
     for raida_id in 0..args.count {
         let data = args.data.join(format!("raida{raida_id}"));
-        let env = real_env(
+        let env = real_env_with(
             raida_id,
             &data,
             settings.clone(),
             &provision,
             seed.wrapping_add(u64::from(raida_id)),
+            load_extensions(&args.extensions)?,
         )
         .await?;
         let addr = SocketAddr::new(args.host, args.base_port + u16::from(raida_id));
@@ -730,6 +664,7 @@ pub fn gen_provision(args: &GenProvisionArgs) -> Result<(), DaemonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::{DeleteOnRead, RateLimit, ResponseCounterSetting};
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("raida").chain(args.iter().copied()))
@@ -818,26 +753,85 @@ mod tests {
             "--delete-on-read",
             "sometimes",
         ]);
-        let message = bad.expect_err("bad value").to_string();
-        assert!(message.contains("before_reply or after_reply"), "{message}");
+        let error = bad.expect_err("bad value");
+        assert_eq!(error.exit_code(), 2);
+        let message = error.to_string();
+        assert!(
+            message.contains(
+                "--delete-on-read: \"sometimes\" is not one of \"before_reply\", \"after_reply\""
+            ),
+            "{message}"
+        );
     }
 
     #[test]
-    fn invalid_settings_name_their_key() {
-        let flags = SettingFlags {
-            max_tells_per_reply: Some(300),
-            ..SettingFlags::default()
-        };
+    fn invalid_settings_name_their_flag_or_key() {
+        let flags = SettingsOverrides::new().with("max_tells_per_reply", "300");
         let error = load_settings(None, &flags).expect_err("invalid");
-        assert!(error.to_string().contains("max_tells_per_reply"), "{error}");
-        let half = SettingFlags {
-            rate_limit_requests_max: Some(3),
-            ..SettingFlags::default()
+        assert_eq!(
+            error.to_string(),
+            "--max-tells-per-reply: 300 is out of range 1..=255"
+        );
+        assert_eq!(error.exit_code(), 2);
+        let half = SettingsOverrides::new().with("rate_limit.requests_max", "3");
+        let error = load_settings(None, &half).expect_err("half a rate limit");
+        assert!(matches!(error, DaemonError::Overrides(_)), "{error}");
+        let same_roots = SettingsOverrides::new().with("stripe_root", "mailboxes");
+        let error = load_settings(None, &same_roots).expect_err("same roots");
+        assert_eq!(
+            error.to_string(),
+            "settings: setting `stripe_root`: must differ from mailbox_root"
+        );
+    }
+
+    #[test]
+    fn extensions_are_named_once_and_checked_at_start() {
+        let cli = parse(&[
+            "serve",
+            "--id",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            "/d",
+            "--provision",
+            "/p",
+            "--extension",
+            "replay_guard",
+            "--extension",
+            "delivery_ack",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve expected");
         };
-        assert!(matches!(
-            load_settings(None, &half),
-            Err(DaemonError::Usage(_))
-        ));
+        let extensions = load_extensions(&args.extensions).expect("coexist");
+        assert_eq!(extensions.names(), vec!["replay_guard", "delivery_ack"]);
+        let unknown = parse(&[
+            "cluster",
+            "--base-port",
+            "18000",
+            "--data",
+            "/d",
+            "--provision",
+            "/p",
+            "--extension",
+            "teleport",
+        ])
+        .expect_err("unknown extension");
+        assert_eq!(unknown.exit_code(), 2);
+        let message = unknown.to_string();
+        assert!(
+            message.contains("teleport")
+                && message.contains("replay_guard, delivery_ack, attachment_count"),
+            "{message}"
+        );
+        let twice = load_extensions(&["attachment_count".into(), "attachment_count".into()])
+            .expect_err("byte 59 claimed twice");
+        assert_eq!(twice.exit_code(), 2);
+        assert!(twice.to_string().contains("attachment_count"), "{twice}");
+        let error = load_extensions(&["teleport".into()]).expect_err("unknown");
+        assert!(error.to_string().contains("known: replay_guard"), "{error}");
     }
 
     #[test]
@@ -845,13 +839,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("bad.toml");
         std::fs::write(&config, "ping_timeout_s = 10\nping_timeout = 5\n").expect("write");
-        let error = load_settings(Some(&config), &SettingFlags::default()).expect_err("bad");
+        let error = load_settings(Some(&config), &SettingsOverrides::new()).expect_err("bad");
         let message = error.to_string();
         assert!(message.contains("bad.toml:2"), "{message}");
         assert!(message.contains("ping_timeout"), "{message}");
         let missing = load_settings(
             Some(&dir.path().join("nope.toml")),
-            &SettingFlags::default(),
+            &SettingsOverrides::new(),
         )
         .expect_err("missing");
         assert!(missing.to_string().contains("nope.toml"), "{missing}");

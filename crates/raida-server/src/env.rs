@@ -2,7 +2,8 @@
 //!
 //! Handlers are plain async functions over an [`Env`]. The real `raida` daemon fills it with
 //! the machine clock, the real disk and a no-op step hook ([`Env::real`]); the simulator fills
-//! it with a skewed per-host clock, turmoil's simulated disk and a crash hook ([`Env::sim`]).
+//! it with a skewed per-host clock, turmoil's simulated disk and a crash hook (`Env::sim`,
+//! only with the cargo feature `sim`).
 //! Nothing a handler does reaches time, randomness or files any other way, so one seed gives
 //! one trace.
 //!
@@ -26,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::clock::{Clock, SystemClock};
 use crate::coins::{CoinTable, InboxFees, LockerLedger};
 use crate::extension::Extensions;
-use crate::fs::{Fs, NoopHook, RealFs, SimFs, StepHook};
+use crate::fs::{Fs, NoopHook, RealFs, StepHook};
 use crate::limits;
 use crate::observer::{NullObserver, Observer};
 use crate::rate_limit::RateLimiter;
@@ -217,7 +218,8 @@ impl Env {
     }
 
     /// A simulated host's environment: the host's clock and step hook, turmoil's disk.
-    /// `boot_count` stands in for the PID in temp-file names.
+    /// `boot_count` stands in for the PID in temp-file names. Feature `sim` only.
+    #[cfg(feature = "sim")]
     #[allow(clippy::too_many_arguments)]
     pub fn sim(
         clock: Arc<dyn Clock>,
@@ -232,7 +234,7 @@ impl Env {
         let (coins, lockers, inbox_fees) = tables;
         Env::new(EnvParts {
             clock,
-            fs: Arc::new(SimFs),
+            fs: Arc::new(crate::fs::SimFs),
             hook,
             rng_seed,
             root,

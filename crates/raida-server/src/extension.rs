@@ -18,6 +18,11 @@
 //! byte another active extension claims, is a [`ClaimError`]. The empty set (the default of
 //! every [`crate::env::Env`]) is the protocol as the pages describe it. Worked extensions live
 //! in [`replay_guard`], [`delivery_ack`] and [`attachment_count`].
+//!
+//! Each worked extension's name is written once, as its module's `NAME` (the name its spec
+//! gives). The registry here lists the modules: [`NAMES`] and [`by_name`] (a fresh instance,
+//! as `raida serve --extension NAME` makes one per server) come from it. In this crate, adding
+//! an extension is its module and its line in the registry.
 
 pub mod attachment_count;
 pub mod delivery_ack;
@@ -34,6 +39,46 @@ use qmail_wire::tell::FileHeader;
 use crate::store::inbox::InboxItem;
 use crate::store::Guid;
 use crate::watch::MailboxId;
+
+/// A constructor of a fresh extension instance.
+type Make = fn() -> Arc<dyn ServerExtension>;
+
+/// Every worked extension: its name (the module's `NAME`) and its constructor.
+const REGISTRY: [(&str, Make); 3] = [
+    (replay_guard::NAME, || {
+        Arc::new(replay_guard::ReplayGuard::new())
+    }),
+    (delivery_ack::NAME, || {
+        Arc::new(delivery_ack::DeliveryAck::new())
+    }),
+    (attachment_count::NAME, || {
+        Arc::new(attachment_count::AttachmentCount)
+    }),
+];
+
+/// The names of the worked extensions, in registry order.
+pub const NAMES: [&str; REGISTRY.len()] = {
+    let mut names = [""; REGISTRY.len()];
+    let mut index = 0;
+    while index < REGISTRY.len() {
+        names[index] = REGISTRY[index].0;
+        index += 1;
+    }
+    names
+};
+
+/// The names of the worked extensions (as [`NAMES`]).
+pub fn names() -> &'static [&'static str] {
+    &NAMES
+}
+
+/// A fresh instance of the worked extension `name`; `None` for a name not in [`NAMES`].
+pub fn by_name(name: &str) -> Option<Arc<dyn ServerExtension>> {
+    REGISTRY
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, make)| make())
+}
 
 /// One tell record about to be published into one recipient's inbox.
 #[derive(Clone, Copy, Debug)]
@@ -264,6 +309,20 @@ mod tests {
         assert!(matches!(error, ClaimError::DoublyClaimed { .. }));
         let text = error.to_string();
         assert!(text.contains("first") && text.contains("second"), "{text}");
+    }
+
+    #[test]
+    fn the_registry_makes_each_extension_under_the_name_its_spec_gives() {
+        assert_eq!(NAMES, ["replay_guard", "delivery_ack", "attachment_count"]);
+        for name in names() {
+            let extension = by_name(name).expect("registered");
+            assert_eq!(extension.spec().name, *name);
+        }
+        assert!(by_name("teleport").is_none());
+        let every: Vec<Arc<dyn ServerExtension>> =
+            NAMES.iter().filter_map(|n| by_name(n)).collect();
+        let extensions = Extensions::new(every).expect("the worked extensions coexist");
+        assert_eq!(extensions.names(), NAMES.to_vec());
     }
 
     #[test]

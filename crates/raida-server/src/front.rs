@@ -2,9 +2,10 @@
 //!
 //! One code path serves both worlds: the real daemon passes a `tokio::net::TcpListener`, the
 //! simulator a `turmoil::net::TcpListener` (whose streams implement tokio's `AsyncRead` /
-//! `AsyncWrite`). Everything is generic over [`Listener`]; each connection runs in its own
-//! `tokio::spawn`ed task, which works on the daemon's multi-thread runtime and inside a
-//! turmoil host's current-thread runtime alike, so every future here is `Send`.
+//! `AsyncWrite`; that impl exists only with the cargo feature `sim`). Everything is generic
+//! over [`Listener`]; each connection runs in its own `tokio::spawn`ed task, which works on
+//! the daemon's multi-thread runtime and inside a turmoil host's current-thread runtime alike,
+//! so every future here is `Send`.
 //!
 //! # One connection
 //!
@@ -119,6 +120,8 @@ impl Listener for tokio::net::TcpListener {
     }
 }
 
+/// turmoil's listener (feature `sim`): the simulator's network.
+#[cfg(feature = "sim")]
 impl Listener for turmoil::net::TcpListener {
     type Stream = turmoil::net::TcpStream;
 
@@ -964,6 +967,7 @@ mod tests {
 
     /// The same front on turmoil's network and file system: echo, a parked ping woken by a
     /// tell from another host, a ping timing out, and a parked peer that leaves.
+    #[cfg(feature = "sim")]
     #[test]
     fn the_front_serves_on_turmoil() {
         use std::time::UNIX_EPOCH;

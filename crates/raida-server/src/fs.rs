@@ -4,25 +4,38 @@
 //! of them.
 //!
 //! Why a trait and not `cfg` switches: the same handler code runs in the real `raida` daemon
-//! ([`RealFs`], tokio's file system) and inside turmoil hosts ([`SimFs`], turmoil's shims with
+//! ([`RealFs`], tokio's file system) and inside turmoil hosts (`SimFs`, turmoil's shims with
 //! their durability model: writes pending until `sync_all`, directory entries pending until
 //! `sync_dir`, pending state dropped by `Sim::crash`).
 //!
 //! Why steps: turmoil can only crash a host at an `.await`, and the shim calls never yield.
 //! So the stores report each completed operation to a [`StepHook`] and await it. The real
-//! daemon passes [`NoopHook`]; the simulator passes a [`CrashHook`] whose [`CrashPlan`] says
+//! daemon passes [`NoopHook`]; the simulator passes a `CrashHook` whose `CrashPlan` says
 //! "park at the k-th occurrence of step S"; it then calls `Sim::crash` on the host, so the
-//! crash lands exactly after S completed and before the next operation started.
+//! crash lands exactly after S completed and before the next operation started. A step's
+//! name is its [`Display`](fmt::Display) text, and [`Step`] parses back from it.
+//!
+//! `SimFs` (in `fs/sim.rs`) and `CrashHook`, `CrashPlan`, `CrashPoint` (in `fs/crash.rs`)
+//! exist only with the cargo feature `sim`, so the `raida` binary carries no simulator.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::{self, Debug};
 use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::str::FromStr;
 use std::time::SystemTime;
+
+#[cfg(feature = "sim")]
+mod crash;
+#[cfg(feature = "sim")]
+mod sim;
+
+#[cfg(feature = "sim")]
+pub use crash::{CrashHook, CrashPlan, CrashPoint};
+#[cfg(feature = "sim")]
+pub use sim::SimFs;
 
 /// A boxed, sendable future; the return type of every object-safe async method here.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -175,111 +188,6 @@ impl Fs for RealFs {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Simulated file system
-// ---------------------------------------------------------------------------------------------
-
-/// turmoil's per-host simulated disk (feature `unstable-fs`), through its tokio shim so the
-/// configured I/O latency applies. Only usable inside a turmoil host: every call looks up the
-/// current host's file system. Paths must be absolute.
-///
-/// mtimes: turmoil stamps creations and writes with the host's un-skewed `since_epoch()`
-/// time; [`FileMeta::modified`] carries that, and the server maps it through its own clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimFs;
-
-#[derive(Debug)]
-struct SimFile {
-    file: turmoil::fs::shim::tokio::fs::File,
-    offset_bytes: u64,
-}
-
-impl FsFile for SimFile {
-    fn write_all<'a>(&'a mut self, bytes: &'a [u8]) -> FsFuture<'a, ()> {
-        Box::pin(async move {
-            let mut written_bytes = 0usize;
-            while let Some(rest) = bytes.get(written_bytes..).filter(|rest| !rest.is_empty()) {
-                let count = self.file.write_at(rest, self.offset_bytes).await?;
-                if count == 0 {
-                    return Err(io::Error::from(io::ErrorKind::WriteZero));
-                }
-                written_bytes += count;
-                self.offset_bytes += count as u64;
-            }
-            Ok(())
-        })
-    }
-
-    fn sync_all(&mut self) -> FsFuture<'_, ()> {
-        Box::pin(self.file.sync_all())
-    }
-
-    fn close(self: Box<Self>) -> FsFuture<'static, ()> {
-        // Dropping the shim handle unregisters it from the host's open-handle table.
-        drop(self);
-        Box::pin(async { Ok(()) })
-    }
-}
-
-impl Fs for SimFs {
-    fn create_dir_all<'a>(&'a self, path: &'a Path) -> FsFuture<'a, ()> {
-        Box::pin(turmoil::fs::shim::tokio::fs::create_dir_all(path))
-    }
-
-    fn create_new<'a>(&'a self, path: &'a Path) -> FsFuture<'a, Box<dyn FsFile>> {
-        Box::pin(async move {
-            let file = turmoil::fs::shim::tokio::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-                .await?;
-            Ok(Box::new(SimFile {
-                file,
-                offset_bytes: 0,
-            }) as Box<dyn FsFile>)
-        })
-    }
-
-    fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> FsFuture<'a, ()> {
-        Box::pin(turmoil::fs::shim::tokio::fs::rename(from, to))
-    }
-
-    fn sync_dir<'a>(&'a self, path: &'a Path) -> FsFuture<'a, ()> {
-        Box::pin(turmoil::fs::shim::tokio::fs::sync_dir(path))
-    }
-
-    fn read<'a>(&'a self, path: &'a Path) -> FsFuture<'a, Vec<u8>> {
-        Box::pin(turmoil::fs::shim::tokio::fs::read(path))
-    }
-
-    fn read_dir<'a>(&'a self, path: &'a Path) -> FsFuture<'a, Vec<OsString>> {
-        Box::pin(async move {
-            let entries = turmoil::fs::shim::tokio::fs::read_dir(path).await?;
-            let mut names = Vec::new();
-            for entry in entries {
-                names.push(entry?.file_name());
-            }
-            names.sort();
-            Ok(names)
-        })
-    }
-
-    fn metadata<'a>(&'a self, path: &'a Path) -> FsFuture<'a, FileMeta> {
-        Box::pin(async move {
-            let metadata = turmoil::fs::shim::tokio::fs::metadata(path).await?;
-            Ok(FileMeta {
-                len_bytes: metadata.len(),
-                modified: metadata.modified()?,
-                is_dir: metadata.is_dir(),
-            })
-        })
-    }
-
-    fn remove_file<'a>(&'a self, path: &'a Path) -> FsFuture<'a, ()> {
-        Box::pin(turmoil::fs::shim::tokio::fs::remove_file(path))
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Steps and hooks
 // ---------------------------------------------------------------------------------------------
 
@@ -393,6 +301,42 @@ impl fmt::Display for Step {
     }
 }
 
+/// A name that is not one of [`Step::ALL`]'s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownStep {
+    /// The name given.
+    pub name: String,
+}
+
+impl fmt::Display for UnknownStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown step {:?}; known: ", self.name)?;
+        for (index, step) in Step::ALL.iter().enumerate() {
+            if index > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownStep {}
+
+impl FromStr for Step {
+    type Err = UnknownStep;
+
+    /// The step whose [`Display`](fmt::Display) name is `name` (exact, case-sensitive).
+    fn from_str(name: &str) -> Result<Step, UnknownStep> {
+        Step::ALL
+            .into_iter()
+            .find(|step| step.to_string() == name)
+            .ok_or_else(|| UnknownStep {
+                name: name.to_string(),
+            })
+    }
+}
+
 /// Told about every completed [`Step`]; the server awaits the returned future before its next
 /// file operation, so an implementation can hold the task there.
 pub trait StepHook: Send + Sync + Debug {
@@ -407,129 +351,6 @@ pub struct NoopHook;
 impl StepHook for NoopHook {
     fn reached<'a>(&'a self, _step: Step, _host_path: &'a Path) -> BoxFuture<'a, ()> {
         Box::pin(std::future::ready(()))
-    }
-}
-
-/// Where a [`CrashPlan`] fired.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CrashPoint {
-    /// The step after which the task parked.
-    pub step: Step,
-    /// Which occurrence of that step it was (1-based, counted since the counts were reset).
-    pub occurrence: u64,
-    /// The path the step touched.
-    pub host_path: PathBuf,
-}
-
-/// "Park at the `occurrence`-th time `step` completes", plus a count of every step seen.
-#[derive(Debug, Default)]
-pub struct CrashPlan {
-    target: Option<(Step, u64)>,
-    seen: BTreeMap<Step, u64>,
-    fired: Option<CrashPoint>,
-}
-
-impl CrashPlan {
-    /// An unarmed plan: counts steps, never parks.
-    pub fn new() -> CrashPlan {
-        CrashPlan::default()
-    }
-
-    /// A plan armed at the `occurrence`-th completion of `step` (1-based).
-    pub fn at(step: Step, occurrence: u64) -> CrashPlan {
-        let mut plan = CrashPlan::new();
-        plan.arm(step, occurrence);
-        plan
-    }
-
-    /// Arms the plan at the `occurrence`-th completion of `step`, counted from now on top of
-    /// the occurrences already seen. Clears an earlier firing.
-    pub fn arm(&mut self, step: Step, occurrence: u64) {
-        assert!(occurrence >= 1, "occurrences are 1-based");
-        let seen = self.occurrences(step);
-        self.target = Some((step, seen + occurrence));
-        self.fired = None;
-    }
-
-    /// Stops the plan from firing (the counts continue).
-    pub fn disarm(&mut self) {
-        self.target = None;
-    }
-
-    /// Where the plan fired, if it has.
-    pub fn fired(&self) -> Option<&CrashPoint> {
-        self.fired.as_ref()
-    }
-
-    /// How often `step` has completed.
-    pub fn occurrences(&self, step: Step) -> u64 {
-        self.seen.get(&step).copied().unwrap_or(0)
-    }
-
-    /// Forgets the step counts and a firing (for example after the harness restarted a host).
-    pub fn reset(&mut self) {
-        self.seen.clear();
-        self.fired = None;
-        self.target = None;
-    }
-
-    /// Records `step` on `host_path`; returns true when this is the one to park at.
-    fn record(&mut self, step: Step, host_path: &Path) -> bool {
-        let count = self.seen.entry(step).or_insert(0);
-        *count += 1;
-        let occurrence = *count;
-        if self.target != Some((step, occurrence)) {
-            return false;
-        }
-        self.target = None;
-        self.fired = Some(CrashPoint {
-            step,
-            occurrence,
-            host_path: host_path.to_path_buf(),
-        });
-        true
-    }
-}
-
-/// The simulator's hook: counts steps in a shared [`CrashPlan`] and parks the task forever at
-/// the planned one, so the harness (which polls [`CrashHook::fired`] between sim steps) can
-/// call `Sim::crash` on the host with the operation after that step not yet started.
-#[derive(Clone, Debug, Default)]
-pub struct CrashHook {
-    plan: Arc<Mutex<CrashPlan>>,
-}
-
-impl CrashHook {
-    /// A hook driven by `plan`, shared with the harness.
-    pub fn new(plan: Arc<Mutex<CrashPlan>>) -> CrashHook {
-        CrashHook { plan }
-    }
-
-    /// The shared plan.
-    pub fn plan(&self) -> &Arc<Mutex<CrashPlan>> {
-        &self.plan
-    }
-
-    /// Where the plan fired, if it has.
-    pub fn fired(&self) -> Option<CrashPoint> {
-        self.lock().fired().cloned()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, CrashPlan> {
-        // A poisoned lock means a test already panicked while holding it.
-        self.plan.lock().expect("crash plan lock poisoned")
-    }
-}
-
-impl StepHook for CrashHook {
-    fn reached<'a>(&'a self, step: Step, host_path: &'a Path) -> BoxFuture<'a, ()> {
-        let park = self.lock().record(step, host_path);
-        if park {
-            tracing::debug!(%step, path = %host_path.display(), "crash plan fired; parking task");
-            Box::pin(std::future::pending())
-        } else {
-            Box::pin(std::future::ready(()))
-        }
     }
 }
 
@@ -551,60 +372,19 @@ mod tests {
     }
 
     #[test]
-    fn crash_hook_parks_exactly_at_the_planned_occurrence() {
-        let plan = Arc::new(Mutex::new(CrashPlan::at(Step::TellTempSynced, 2)));
-        let hook = CrashHook::new(plan.clone());
-        let path = Path::new("/inbox/.tmp.1");
-        for step in [
-            Step::TellTempCreated,
-            Step::TellTempSynced,
-            Step::TellRenamed,
-        ] {
-            let mut future = hook.reached(step, path);
-            assert_eq!(poll_once(&mut future), Poll::Ready(()), "{step}");
+    fn every_step_parses_from_its_name() {
+        for step in Step::ALL {
+            assert_eq!(step.to_string().parse::<Step>(), Ok(step));
         }
-        assert_eq!(hook.fired(), None);
-        let mut parked = hook.reached(Step::TellTempSynced, Path::new("/inbox/.tmp.2"));
-        assert_eq!(poll_once(&mut parked), Poll::Pending);
-        assert_eq!(poll_once(&mut parked), Poll::Pending, "stays parked");
-        let fired = hook.fired().expect("fired");
-        assert_eq!(fired.step, Step::TellTempSynced);
-        assert_eq!(fired.occurrence, 2);
-        assert_eq!(fired.host_path, PathBuf::from("/inbox/.tmp.2"));
-        // It fires once; later steps (other tasks) continue.
-        let mut after = hook.reached(Step::TellTempSynced, path);
-        assert_eq!(poll_once(&mut after), Poll::Ready(()));
-        let plan = plan.lock().expect("lock");
-        assert_eq!(plan.occurrences(Step::TellTempSynced), 3);
-        assert_eq!(plan.occurrences(Step::TellRenamed), 1);
-        assert_eq!(plan.occurrences(Step::TellDeleted), 0);
-    }
-
-    #[test]
-    fn crash_plan_arm_counts_from_now_and_disarm_stops_it() {
-        let plan = Arc::new(Mutex::new(CrashPlan::new()));
-        let hook = CrashHook::new(plan.clone());
-        let path = Path::new("/p");
-        let mut first = hook.reached(Step::StripeRenamed, path);
-        assert_eq!(poll_once(&mut first), Poll::Ready(()));
-        plan.lock().expect("lock").arm(Step::StripeRenamed, 1);
-        plan.lock().expect("lock").disarm();
-        let mut second = hook.reached(Step::StripeRenamed, path);
-        assert_eq!(poll_once(&mut second), Poll::Ready(()), "disarmed");
-        plan.lock().expect("lock").arm(Step::StripeRenamed, 1);
-        let mut third = hook.reached(Step::StripeRenamed, path);
-        assert_eq!(
-            poll_once(&mut third),
-            Poll::Pending,
-            "armed relative to the count"
+        let error = "TellRenamd".parse::<Step>().expect_err("misspelt");
+        assert_eq!(error.name, "TellRenamd");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("unknown step \"TellRenamd\"; known: RootStatted, "),
+            "{text}"
         );
-        assert_eq!(hook.fired().map(|point| point.occurrence), Some(3));
-        plan.lock().expect("lock").reset();
-        assert_eq!(hook.fired(), None);
-        assert_eq!(
-            plan.lock().expect("lock").occurrences(Step::StripeRenamed),
-            0
-        );
+        assert!(text.ends_with("StripeDeleteDirSynced"), "{text}");
+        assert!("tell_renamed".parse::<Step>().is_err(), "names are exact");
     }
 
     #[test]

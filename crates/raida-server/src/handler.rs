@@ -39,6 +39,9 @@
 //! deadline, call [`resume_ping`] after each wake, [`ping_timeout_reply`] at the deadline).
 //! The [`ParkedPing`] already holds an inbox subscription taken *before* the handler's scan,
 //! so a tell renamed in between wakes it at once.
+//!
+//! [`DeferredDelete`] is defined beside the commands in [`crate::handlers`] and re-exported
+//! here: this module depends on `handlers`, never the other way round.
 
 use std::time::Duration;
 
@@ -52,10 +55,10 @@ use qmail_wire::validate::{validate_challenge, validate_denomination, validate_r
 use qmail_wire::{body::RequestBody, Status};
 
 use crate::env::Env;
+pub use crate::handlers::DeferredDelete;
 use crate::handlers::{self, CommandReply, Decoded, Dispatched};
 use crate::observer::{CoinId, RequestOutcome, ServerEvent};
 use crate::settings::ResponseCounterSetting;
-use crate::store::inbox::InboxItem;
 use crate::watch::{InboxSubscription, MailboxId};
 
 /// What the front does with a request.
@@ -76,31 +79,6 @@ pub struct Reply {
     pub bytes: Vec<u8>,
     /// Tells to delete after the reply is written (`delete_on_read = after_reply`).
     pub deferred: Option<DeferredDelete>,
-}
-
-/// Tells a ping/peek reply carried, to delete once the reply is written.
-#[derive(Debug)]
-pub struct DeferredDelete {
-    pub(crate) request_id: u64,
-    pub(crate) mailbox: MailboxId,
-    pub(crate) items: Vec<InboxItem>,
-}
-
-impl DeferredDelete {
-    /// The inbox.
-    pub fn mailbox(&self) -> MailboxId {
-        self.mailbox
-    }
-
-    /// The tells, in reply order.
-    pub fn items(&self) -> &[InboxItem] {
-        &self.items
-    }
-
-    /// The poll request they answered.
-    pub fn request_id(&self) -> u64 {
-        self.request_id
-    }
 }
 
 /// A ping waiting for a tell. Holds what its eventual reply needs (key, nonce, signature,

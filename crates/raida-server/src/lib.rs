@@ -15,6 +15,14 @@
 //! ([`handler`]: decrypt, validate, dispatch; [`handlers`]: one module per command) speaks the
 //! wire through `qmail-wire`, wakes parked pings through [`watch`], drops floods through
 //! [`rate_limit`] and reports every decision to an [`observer`].
+//!
+//! # Cargo feature `sim`
+//!
+//! Off by default, so the `raida` binary neither compiles nor links turmoil. It gates the
+//! simulator's half of the seams: turmoil's disk `fs::SimFs`, the crash hook `fs::CrashHook`
+//! with its `fs::CrashPlan` / `fs::CrashPoint`, the `front::Listener` impl for
+//! `turmoil::net::TcpListener`, and the constructor `env::Env::sim`. The simulator crate and
+//! this crate's own tests (through a dev-dependency on itself) turn it on.
 
 pub mod clock;
 pub mod coins;

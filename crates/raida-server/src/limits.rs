@@ -88,6 +88,23 @@ pub const TEMP_CREATE_ATTEMPTS_MAX: u32 = 8;
 /// Longest accepted `ping_timeout_s` (one day).
 pub const PING_TIMEOUT_S_MAX: u64 = 86_400;
 
+/// The status bytes a ping timeout reply may carry (`ping_timeout_status`): 17 (current
+/// raidax) and 245; clients accept both, any other byte is not a timeout to them.
+pub const PING_TIMEOUT_STATUSES: [i64; 2] = [
+    qmail_wire::Status::UdpFrameTimeout.code() as i64,
+    qmail_wire::Status::Timeout.code() as i64,
+];
+
+/// Largest accepted fee setting (`upload_fee`, `inbox_fee_default`): 2^53, far beyond any
+/// locker, and below `i64::MAX` as every knob's range must be.
+pub const FEE_MAX: u64 = 1 << 53;
+
+/// Most requests a rate-limit window may allow (`rate_limit.requests_max`).
+pub const RATE_LIMIT_REQUESTS_MAX: u32 = u32::MAX;
+
+/// Longest accepted rate-limit window (`rate_limit.window_s`, one day).
+pub const RATE_LIMIT_WINDOW_S_MAX: u64 = 86_400;
+
 /// Longest accepted `tell_skew_s` (one day).
 pub const TELL_SKEW_S_MAX: u64 = 86_400;
 
@@ -134,3 +151,8 @@ const _: () = assert!(INBOX_SCAN_FILES_MAX >= TELLS_PER_REPLY_MAX);
 const _: () = assert!(TEMP_CREATE_ATTEMPTS_MAX >= 1);
 const _: () = assert!(DENOMINATION_MIN < 0 && 0 < DENOMINATION_MAX);
 const _: () = assert!(RAIDA_COUNT <= u8::MAX as usize);
+const _: () = assert!(PING_TIMEOUT_STATUSES[0] == 17 && PING_TIMEOUT_STATUSES[1] == 245);
+const _: () = assert!(FEE_MAX < i64::MAX as u64);
+const _: () = assert!(PING_TIMEOUT_S_MAX <= i64::MAX as u64);
+const _: () = assert!(READ_TIMEOUT_S_MAX <= i64::MAX as u64);
+const _: () = assert!(CONNECTIONS_MAX <= i64::MAX as usize);

@@ -31,7 +31,8 @@
 //! fee = 2
 //! ```
 //!
-//! Every error names the file, the line and the key ([`ProvisionError`]); unknown keys,
+//! Every error names the file, the line, the column and the dotted key (`coin.an`), through
+//! `knobs::Source` like every TOML file of the workspace ([`ProvisionError`]); unknown keys,
 //! duplicate coins/lockers/fees, denominations outside −8…+6 and malformed hex are refused.
 //! [`Provision::to_toml`] writes a file [`Provision::parse`] reads back, so tools can
 //! generate clusters.
@@ -39,6 +40,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use knobs::{ConfigError, Source};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -48,51 +50,6 @@ use crate::coins::{
 };
 use crate::limits;
 use crate::store::{bytes_to_hex, hex_to_bytes};
-
-/// Where in a TOML text an error is, as far as it can be told.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct TomlLocation {
-    /// 1-based line.
-    pub line: Option<usize>,
-    /// The key involved.
-    pub key: Option<String>,
-}
-
-/// 1-based line of byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes().get(..end).map_or(0, |before| {
-        before.iter().filter(|byte| **byte == b'\n').count()
-    }) + 1
-}
-
-/// The key a `key = value` line assigns, if the line has that shape.
-fn key_on_line(text: &str, line: usize) -> Option<String> {
-    let line_text = text.lines().nth(line.checked_sub(1)?)?;
-    let (key, _) = line_text.split_once('=')?;
-    let key = key.trim().trim_matches('"');
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    bare.then(|| key.to_string())
-}
-
-/// The key named in a serde message like "unknown field `x`" or "missing field `x`".
-fn key_in_message(message: &str) -> Option<String> {
-    let rest = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| message.split_once(prefix).map(|(_, rest)| rest))?;
-    let (key, _) = rest.split_once('`')?;
-    Some(key.to_string())
-}
-
-/// The line and key of a TOML parse error in `text`.
-pub(crate) fn toml_error_location(text: &str, error: &toml::de::Error) -> TomlLocation {
-    let line = error.span().map(|span| line_of(text, span.start));
-    let key = key_in_message(error.message()).or_else(|| line.and_then(|l| key_on_line(text, l)));
-    TomlLocation { line, key }
-}
 
 /// Why a provisioning file was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,28 +61,9 @@ pub enum ProvisionError {
         /// Its size.
         size_bytes: usize,
     },
-    /// The TOML did not parse, or has an unknown key, a missing key or a wrongly typed value.
-    Syntax {
-        /// The file.
-        source_name: String,
-        /// 1-based line, when known.
-        line: Option<usize>,
-        /// The key, when known.
-        key: Option<String>,
-        /// The parser's message.
-        message: String,
-    },
-    /// A value parsed but is not acceptable.
-    Invalid {
-        /// The file.
-        source_name: String,
-        /// 1-based line.
-        line: usize,
-        /// The key.
-        key: String,
-        /// What is wrong.
-        reason: String,
-    },
+    /// The TOML did not parse, or has an unknown key, a missing key, a wrongly typed value or
+    /// a value that is not acceptable: the file, line, column and dotted key (`coin.an`).
+    Config(ConfigError),
     /// A RAIDA id outside 0…24.
     RaidaIdOutOfRange {
         /// The id asked for.
@@ -140,27 +78,7 @@ impl fmt::Display for ProvisionError {
                 source_name,
                 size_bytes,
             } => write!(f, "{source_name}: {size_bytes} bytes is too large"),
-            ProvisionError::Syntax {
-                source_name,
-                line,
-                key,
-                message,
-            } => {
-                write!(f, "{source_name}")?;
-                if let Some(line) = line {
-                    write!(f, ":{line}")?;
-                }
-                if let Some(key) = key {
-                    write!(f, ": key `{key}`")?;
-                }
-                write!(f, ": {message}")
-            }
-            ProvisionError::Invalid {
-                source_name,
-                line,
-                key,
-                reason,
-            } => write!(f, "{source_name}:{line}: key `{key}`: {reason}"),
+            ProvisionError::Config(error) => write!(f, "{error}"),
             ProvisionError::RaidaIdOutOfRange { raida_id } => write!(
                 f,
                 "RAIDA id {raida_id} is outside 0..{}",
@@ -299,10 +217,14 @@ struct OutInboxFee {
     fee: u64,
 }
 
-/// Turns spans into [`ProvisionError::Invalid`] for one file.
+/// The array-of-tables names, which prefix the keys in errors (`coin.an`).
+const COIN: &str = "coin";
+const LOCKER: &str = "locker";
+const INBOX_FEE: &str = "inbox_fee";
+
+/// Turns spans into located [`ProvisionError::Config`]s for one file.
 struct Checker<'a> {
-    text: &'a str,
-    source_name: &'a str,
+    source: Source<'a>,
 }
 
 impl Checker<'_> {
@@ -312,20 +234,23 @@ impl Checker<'_> {
         key: &str,
         reason: impl Into<String>,
     ) -> Result<T, ProvisionError> {
-        Err(ProvisionError::Invalid {
-            source_name: self.source_name.to_string(),
-            line: line_of(self.text, span.start),
-            key: key.to_string(),
-            reason: reason.into(),
-        })
+        Err(ProvisionError::Config(self.source.error(
+            Some(span),
+            key,
+            reason,
+        )))
     }
 
-    fn denomination(&self, value: &Spanned<i64>) -> Result<Denomination, ProvisionError> {
+    fn denomination(
+        &self,
+        table: &str,
+        value: &Spanned<i64>,
+    ) -> Result<Denomination, ProvisionError> {
         match i8::try_from(*value.get_ref()) {
             Ok(denomination) if denomination_is_valid(denomination) => Ok(denomination),
             _ => self.invalid(
                 value.span(),
-                "denomination",
+                &format!("{table}.denomination"),
                 format!("{} is outside -8..=6", value.get_ref()),
             ),
         }
@@ -334,18 +259,23 @@ impl Checker<'_> {
     fn an(&self, value: &Spanned<String>, key: &str) -> Result<An, ProvisionError> {
         match hex_to_bytes::<{ limits::AN_SIZE_BYTES }>(value.get_ref()) {
             Some(an) => Ok(an),
-            None => self.invalid(value.span(), key, "expected 32 lowercase hex digits"),
+            None => self.invalid(
+                value.span(),
+                &format!("{COIN}.{key}"),
+                "expected 32 lowercase hex digits",
+            ),
         }
     }
 
     fn coin(&self, raw: &Spanned<RawCoin>) -> Result<ProvisionedCoin, ProvisionError> {
         let coin = raw.get_ref();
-        let denomination = self.denomination(&coin.denomination)?;
+        let denomination = self.denomination(COIN, &coin.denomination)?;
         let ans = match (&coin.an, &coin.ans) {
             (Some(an), None) => CoinAns::Same(self.an(an, "an")?),
             (None, Some(ans)) => CoinAns::PerRaida(self.per_raida_ans(ans)?),
             _ => {
-                return self.invalid(raw.span(), "an", "give exactly one of `an` and `ans`");
+                let reason = "give exactly one of `an` and `ans`";
+                return self.invalid(raw.span(), &format!("{COIN}.an"), reason);
             }
         };
         Ok(ProvisionedCoin {
@@ -362,7 +292,7 @@ impl Checker<'_> {
         if ans.get_ref().len() != limits::RAIDA_COUNT {
             return self.invalid(
                 ans.span(),
-                "ans",
+                &format!("{COIN}.ans"),
                 format!(
                     "expected {} ANs (one per RAIDA), found {}",
                     limits::RAIDA_COUNT,
@@ -385,7 +315,7 @@ impl Checker<'_> {
                 None => {
                     return self.invalid(
                         text.span(),
-                        "code",
+                        &format!("{LOCKER}.code"),
                         "expected 1 to 16 printable ASCII characters",
                     )
                 }
@@ -396,7 +326,7 @@ impl Checker<'_> {
                     _ => {
                         return self.invalid(
                             hex.span(),
-                            "code_hex",
+                            &format!("{LOCKER}.code_hex"),
                             "expected 32 lowercase hex digits, not all zero",
                         )
                     }
@@ -405,7 +335,7 @@ impl Checker<'_> {
             _ => {
                 return self.invalid(
                     raw.span(),
-                    "code",
+                    &format!("{LOCKER}.code"),
                     "give exactly one of `code` and `code_hex`",
                 )
             }
@@ -419,7 +349,7 @@ impl Checker<'_> {
     fn inbox_fee(&self, raw: &Spanned<RawInboxFee>) -> Result<ProvisionedInboxFee, ProvisionError> {
         let fee = raw.get_ref();
         Ok(ProvisionedInboxFee {
-            denomination: self.denomination(&fee.denomination)?,
+            denomination: self.denomination(INBOX_FEE, &fee.denomination)?,
             serial_number: fee.serial_number,
             fee: fee.fee,
         })
@@ -436,22 +366,17 @@ impl Provision {
                 size_bytes: text.len(),
             });
         }
-        let raw: RawFile = toml::from_str(text).map_err(|error| {
-            let location = toml_error_location(text, &error);
-            ProvisionError::Syntax {
-                source_name: source_name.to_string(),
-                line: location.line,
-                key: location.key,
-                message: error.message().to_string(),
-            }
-        })?;
-        let checker = Checker { text, source_name };
+        let source = Source::new(source_name, text);
+        let raw: RawFile = toml::from_str(text)
+            .map_err(|error| ProvisionError::Config(source.syntax_error(&error)))?;
+        let checker = Checker { source };
         let mut provision = Provision::default();
         let mut coin_keys = BTreeSet::new();
         for raw_coin in &raw.coin {
             let coin = checker.coin(raw_coin)?;
             if !coin_keys.insert((coin.denomination, coin.serial_number)) {
-                return checker.invalid(raw_coin.span(), "serial_number", "duplicate coin");
+                let key = format!("{COIN}.serial_number");
+                return checker.invalid(raw_coin.span(), &key, "duplicate coin");
             }
             provision.coins.push(coin);
         }
@@ -459,7 +384,8 @@ impl Provision {
         for raw_locker in &raw.locker {
             let locker = checker.locker(raw_locker)?;
             if !locker_codes.insert(locker.code) {
-                return checker.invalid(raw_locker.span(), "code", "duplicate locker");
+                let key = format!("{LOCKER}.code");
+                return checker.invalid(raw_locker.span(), &key, "duplicate locker");
             }
             provision.lockers.push(locker);
         }
@@ -467,7 +393,8 @@ impl Provision {
         for raw_fee in &raw.inbox_fee {
             let fee = checker.inbox_fee(raw_fee)?;
             if !fee_keys.insert((fee.denomination, fee.serial_number)) {
-                return checker.invalid(raw_fee.span(), "serial_number", "duplicate inbox fee");
+                let key = format!("{INBOX_FEE}.serial_number");
+                return checker.invalid(raw_fee.span(), &key, "duplicate inbox fee");
             }
             provision.inbox_fees.push(fee);
         }
@@ -574,12 +501,7 @@ mod tests {
 
     fn invalid_at(text: &str) -> (usize, String) {
         match Provision::parse(text, "p.toml") {
-            Err(ProvisionError::Invalid { line, key, .. }) => (line, key),
-            Err(ProvisionError::Syntax {
-                line: Some(line),
-                key: Some(key),
-                ..
-            }) => (line, key),
+            Err(ProvisionError::Config(error)) => (error.line, error.key),
             other => panic!("expected a located error, got {other:?}"),
         }
     }
@@ -624,34 +546,34 @@ mod tests {
         let unknown = "[[coin]]\ndenomination = 1\nserial_number = 1\nan = \"".to_string()
             + AN_HEX
             + "\"\ncolour = \"red\"\n";
-        assert_eq!(invalid_at(&unknown), (5, "colour".to_string()));
+        assert_eq!(invalid_at(&unknown), (5, "coin.colour".to_string()));
 
         let bad_hex = "\n[[coin]]\ndenomination = 1\nserial_number = 1\nan = \"xyz\"\n";
-        assert_eq!(invalid_at(bad_hex), (5, "an".to_string()));
+        assert_eq!(invalid_at(bad_hex), (5, "coin.an".to_string()));
 
         let bad_denomination = "[[coin]]\nserial_number = 1\ndenomination = 7\nan = \"0\"\n";
         assert_eq!(
             invalid_at(bad_denomination),
-            (3, "denomination".to_string())
+            (3, "coin.denomination".to_string())
         );
 
         let wrong_type = "[[locker]]\ncode = \"A\"\nbalance = \"lots\"\n";
-        assert_eq!(invalid_at(wrong_type), (3, "balance".to_string()));
+        assert_eq!(invalid_at(wrong_type), (3, "locker.balance".to_string()));
 
         let short_ans = "[[coin]]\ndenomination = 0\nserial_number = 1\nans = [\"".to_string()
             + AN_HEX
             + "\"]\n";
-        assert_eq!(invalid_at(&short_ans), (4, "ans".to_string()));
+        assert_eq!(invalid_at(&short_ans), (4, "coin.ans".to_string()));
 
         let long_code = "[[locker]]\nbalance = 1\ncode = \"0123456789abcdefg\"\n";
-        assert_eq!(invalid_at(long_code), (3, "code".to_string()));
+        assert_eq!(invalid_at(long_code), (3, "locker.code".to_string()));
 
         let unknown_table = "[[coins]]\ndenomination = 1\n";
         assert_eq!(invalid_at(unknown_table).1, "coins");
 
         let missing = "[[inbox_fee]]\ndenomination = 1\nserial_number = 1\n";
         let (line, key) = invalid_at(missing);
-        assert_eq!(key, "fee");
+        assert_eq!(key, "inbox_fee.fee");
         assert!(line <= 3, "line {line}");
     }
 
@@ -659,20 +581,20 @@ mod tests {
     fn duplicates_and_ambiguities_are_refused() {
         let coin = format!("[[coin]]\ndenomination = 1\nserial_number = 9\nan = \"{AN_HEX}\"\n");
         let (line, key) = invalid_at(&format!("{coin}{coin}"));
-        assert_eq!(key, "serial_number");
+        assert_eq!(key, "coin.serial_number");
         assert!(line >= 5, "points at the second coin, line {line}");
 
         let both = format!(
             "[[coin]]\ndenomination = 1\nserial_number = 9\nan = \"{AN_HEX}\"\n{}\n",
             ans_line()
         );
-        assert_eq!(invalid_at(&both).1, "an");
+        assert_eq!(invalid_at(&both).1, "coin.an");
 
         let locker = "[[locker]]\ncode = \"X\"\nbalance = 1\n";
-        assert_eq!(invalid_at(&format!("{locker}{locker}")).1, "code");
+        assert_eq!(invalid_at(&format!("{locker}{locker}")).1, "locker.code");
 
         let zero = "[[locker]]\ncode_hex = \"00000000000000000000000000000000\"\nbalance = 1\n";
-        assert_eq!(invalid_at(zero), (2, "code_hex".to_string()));
+        assert_eq!(invalid_at(zero), (2, "locker.code_hex".to_string()));
     }
 
     #[test]
@@ -681,7 +603,7 @@ mod tests {
             .expect_err("empty code");
         assert_eq!(
             error.to_string(),
-            "lockers.toml:2: key `code`: expected 1 to 16 printable ASCII characters"
+            "lockers.toml:2:8: key `locker.code`: expected 1 to 16 printable ASCII characters"
         );
     }
 }

@@ -13,22 +13,33 @@
 //! window_s = 10
 //! ```
 //!
+//! Each setting is written once, in [`Settings`]'s [`Knobs::visit`]: its key and the values
+//! it accepts. That list reads the config file (through `knobs`, so every error names the
+//! file, line, column and key), writes it back ([`Settings::to_toml`]), checks values set in
+//! code ([`Settings::validate`]), and makes the daemon's flags ([`SettingsOverrides`], one
+//! `--kebab-case` flag per key, applied after the file). The `[rate_limit]` table is a
+//! [`RateLimit`] with its own two knobs; absent, there is no rate limit.
+//!
 //! Two knobs are this crate's own, not DECISIONS.md's: `stripe_dir_fsync` (whether an upload
 //! syncs the stripe directory after its rename; default on, so an acknowledged stripe survives
 //! power loss) and the storage roots `mailbox_root` / `stripe_root` (relative to the server's
-//! data directory). The TCP front's bounds (`max_connections`, `max_parked_pings`,
-//! `read_timeout_s`, `idle_timeout_s`) are this crate's too: the pages describe none.
+//! data directory, and different from each other). The TCP front's bounds (`max_connections`,
+//! `max_parked_pings`, `read_timeout_s`, `idle_timeout_s`) are this crate's too: the pages
+//! describe none.
+
+mod overrides;
 
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
-use serde::{Deserialize, Serialize};
+use knobs::{ConfigError, Knob, Knobs, Source, Table, Value, Visitor};
 
 use crate::limits;
 
+pub use overrides::{flag_of, OverrideError, SettingsOverrides, RATE_LIMIT_OFF};
+
 /// When peek/ping remove the tells they return (DECISIONS.md `delete_on_read`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DeleteOnRead {
     /// Remove once read into the reply, before it is sent: a reply lost on the wire loses them.
     #[default]
@@ -37,9 +48,13 @@ pub enum DeleteOnRead {
     AfterReply,
 }
 
+knobs::choice!(DeleteOnRead {
+    DeleteOnRead::BeforeReply => "before_reply",
+    DeleteOnRead::AfterReply => "after_reply",
+});
+
 /// Where the AES-CTR counter of a response starts (DECISIONS.md `response_counter`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ResponseCounterSetting {
     /// The counter starts again at block 0.
     #[default]
@@ -48,9 +63,13 @@ pub enum ResponseCounterSetting {
     Continue,
 }
 
+knobs::choice!(ResponseCounterSetting {
+    ResponseCounterSetting::Restart => "restart",
+    ResponseCounterSetting::Continue => "continue",
+});
+
 /// A per-coin request rate limit: at most `requests_max` requests per `window_s` seconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
     /// Requests allowed in one window.
     pub requests_max: u32,
@@ -58,15 +77,57 @@ pub struct RateLimit {
     pub window_s: u64,
 }
 
+impl Knobs for RateLimit {
+    fn visit(&mut self, v: &mut dyn Visitor) {
+        let requests_max = i64::from(limits::RATE_LIMIT_REQUESTS_MAX);
+        let window_s_max = limits::RATE_LIMIT_WINDOW_S_MAX as i64;
+        v.knob(Knob::int(
+            "requests_max",
+            &mut self.requests_max,
+            1..=requests_max,
+        ));
+        v.knob(Knob::int("window_s", &mut self.window_s, 1..=window_s_max));
+    }
+}
+
+/// The key of the rate-limit table.
+pub const RATE_LIMIT_KEY: &str = "rate_limit";
+
+impl RateLimit {
+    /// A placeholder every knob refuses (0 is below both ranges), to be filled key by key.
+    fn unset() -> RateLimit {
+        RateLimit {
+            requests_max: 0,
+            window_s: 0,
+        }
+    }
+
+    /// The `[rate_limit]` table: absent is no limit; present, both keys are required.
+    fn read(mut table: Table<'_>) -> Result<Option<RateLimit>, ConfigError> {
+        if !table.is_present() {
+            return Ok(None);
+        }
+        let mut limit = RateLimit::unset();
+        for (name, _) in knobs::print(&mut limit) {
+            if !table.contains(&name) {
+                return Err(table.error(&name, format!("missing key `{name}`")));
+            }
+        }
+        let names = knobs::read(&mut table, &mut limit)?;
+        table.finish(&names)?;
+        Ok(Some(limit))
+    }
+}
+
 /// All server settings. Field names are the config-file keys.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// When peek/ping delete the tells they return.
     pub delete_on_read: DeleteOnRead,
     /// How long a parked ping waits for a tell before the timeout reply.
     pub ping_timeout_s: u64,
-    /// Status byte of the ping timeout reply (17 in current raidax; clients accept 17 and 245).
+    /// Status byte of the ping timeout reply: 17 (current raidax) or 245
+    /// ([`limits::PING_TIMEOUT_STATUSES`]; clients accept both, nothing else).
     pub ping_timeout_status: u8,
     /// Accepted difference between a tell's timestamps and the server clock, in seconds.
     pub tell_skew_s: u64,
@@ -98,9 +159,9 @@ pub struct Settings {
     /// `ping_timeout_s`.
     pub idle_timeout_s: u64,
     /// Directory of the mailboxes, relative to the server's data directory.
-    pub mailbox_root: PathBuf,
+    pub mailbox_root: String,
     /// Directory of the stored stripes, relative to the server's data directory.
-    pub stripe_root: PathBuf,
+    pub stripe_root: String,
 }
 
 impl Default for Settings {
@@ -122,30 +183,116 @@ impl Default for Settings {
             max_parked_pings: 4096,
             read_timeout_s: 30,
             idle_timeout_s: 60,
-            mailbox_root: PathBuf::from("mailboxes"),
-            stripe_root: PathBuf::from("stripes"),
+            mailbox_root: "mailboxes".to_string(),
+            stripe_root: "stripes".to_string(),
         }
     }
 }
 
-/// Why a settings file or value was refused.
+/// A relative path without `.`/`..` components (a storage root below the data directory).
+fn relative_dir(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    let all_normal = Path::new(text)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)));
+    if !all_normal {
+        return Err(format!(
+            "`{text}` must be a relative path without `.`/`..` components"
+        ));
+    }
+    Ok(())
+}
+
+impl Knobs for Settings {
+    fn visit(&mut self, v: &mut dyn Visitor) {
+        let ping_timeout_s_max = limits::PING_TIMEOUT_S_MAX as i64;
+        let tell_skew_s_max = limits::TELL_SKEW_S_MAX as i64;
+        let tells_max = limits::TELLS_PER_REPLY_MAX as i64;
+        let reply_bytes_min = limits::REPLY_PAYLOAD_SIZE_BYTES_MIN as i64;
+        let reply_bytes_max = limits::REPLY_PAYLOAD_SIZE_BYTES_MAX as i64;
+        let fee_max = limits::FEE_MAX as i64;
+        let connections_max = limits::CONNECTIONS_MAX as i64;
+        let read_timeout_s_max = limits::READ_TIMEOUT_S_MAX as i64;
+        v.knob(Knob::choice("delete_on_read", &mut self.delete_on_read));
+        v.knob(Knob::int(
+            "ping_timeout_s",
+            &mut self.ping_timeout_s,
+            1..=ping_timeout_s_max,
+        ));
+        v.knob(Knob::int_of(
+            "ping_timeout_status",
+            &mut self.ping_timeout_status,
+            &limits::PING_TIMEOUT_STATUSES,
+        ));
+        v.knob(Knob::int(
+            "tell_skew_s",
+            &mut self.tell_skew_s,
+            0..=tell_skew_s_max,
+        ));
+        v.knob(Knob::int(
+            "max_tells_per_reply",
+            &mut self.max_tells_per_reply,
+            1..=tells_max,
+        ));
+        v.knob(Knob::int(
+            "max_reply_bytes",
+            &mut self.max_reply_bytes,
+            reply_bytes_min..=reply_bytes_max,
+        ));
+        v.knob(Knob::int("upload_fee", &mut self.upload_fee, 0..=fee_max));
+        v.knob(Knob::int(
+            "inbox_fee_default",
+            &mut self.inbox_fee_default,
+            0..=fee_max,
+        ));
+        v.knob(Knob::choice("response_counter", &mut self.response_counter));
+        v.knob(Knob::bool("inbox_dir_fsync", &mut self.inbox_dir_fsync));
+        v.knob(Knob::bool("stripe_dir_fsync", &mut self.stripe_dir_fsync));
+        v.knob(Knob::int(
+            "max_connections",
+            &mut self.max_connections,
+            1..=connections_max,
+        ));
+        v.knob(Knob::int(
+            "max_parked_pings",
+            &mut self.max_parked_pings,
+            1..=connections_max,
+        ));
+        v.knob(Knob::int(
+            "read_timeout_s",
+            &mut self.read_timeout_s,
+            1..=read_timeout_s_max,
+        ));
+        v.knob(Knob::int(
+            "idle_timeout_s",
+            &mut self.idle_timeout_s,
+            1..=read_timeout_s_max,
+        ));
+        v.knob(Knob::text(
+            "mailbox_root",
+            &mut self.mailbox_root,
+            relative_dir,
+        ));
+        v.knob(Knob::text(
+            "stripe_root",
+            &mut self.stripe_root,
+            relative_dir,
+        ));
+    }
+}
+
+/// Why settings were refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingsError {
-    /// The TOML did not parse or named an unknown key / a value of the wrong type.
-    Parse {
-        /// Name of the file (or other source) the text came from.
-        source_name: String,
-        /// 1-based line of the offending text, when the parser knows it.
-        line: Option<usize>,
-        /// The key on that line, when there is one.
-        key: Option<String>,
-        /// The parser's message.
-        message: String,
-    },
-    /// A value parsed but is out of range.
+    /// The config file: bad TOML, an unknown key, a value of the wrong type or out of range,
+    /// or two values that conflict; it names the file, line, column and key.
+    Config(ConfigError),
+    /// A value set in code (or by a flag) is refused.
     Invalid {
-        /// The config key holding the bad value.
-        key: &'static str,
+        /// The key (`rate_limit.window_s` inside the rate-limit table).
+        key: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -154,21 +301,7 @@ pub enum SettingsError {
 impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SettingsError::Parse {
-                source_name,
-                line,
-                key,
-                message,
-            } => {
-                write!(f, "{source_name}")?;
-                if let Some(line) = line {
-                    write!(f, ":{line}")?;
-                }
-                if let Some(key) = key {
-                    write!(f, ": key `{key}`")?;
-                }
-                write!(f, ": {message}")
-            }
+            SettingsError::Config(error) => write!(f, "{error}"),
             SettingsError::Invalid { key, reason } => write!(f, "setting `{key}`: {reason}"),
         }
     }
@@ -176,126 +309,87 @@ impl fmt::Display for SettingsError {
 
 impl std::error::Error for SettingsError {}
 
-fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError::Invalid {
-        key,
-        reason: reason.into(),
-    }
-}
-
-fn check_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<(), SettingsError> {
-    if value < min || value > max {
-        return Err(invalid(key, format!("{value} is outside {min}..={max}")));
-    }
-    Ok(())
-}
-
-fn check_relative_dir(key: &'static str, path: &Path) -> Result<(), SettingsError> {
-    if path.as_os_str().is_empty() {
-        return Err(invalid(key, "must not be empty"));
-    }
-    let all_normal = path.components().all(|c| matches!(c, Component::Normal(_)));
-    if !all_normal {
-        return Err(invalid(
-            key,
-            format!(
-                "`{}` must be a relative path without `.`/`..` components",
-                path.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 impl Settings {
-    /// Parses a TOML settings file (missing keys take their defaults) and validates it.
+    /// Parses a TOML settings file (missing keys take their defaults) and validates it;
+    /// `source_name` (usually the path) is named in every error.
     pub fn from_toml(text: &str, source_name: &str) -> Result<Settings, SettingsError> {
-        let settings: Settings = toml::from_str(text).map_err(|error| {
-            let location = crate::provision::toml_error_location(text, &error);
-            SettingsError::Parse {
-                source_name: source_name.to_string(),
-                line: location.line,
-                key: location.key,
-                message: error.message().to_string(),
-            }
-        })?;
-        settings.validate()?;
+        Settings::read(&Source::new(source_name, text)).map_err(SettingsError::Config)
+    }
+
+    fn read(source: &Source<'_>) -> Result<Settings, ConfigError> {
+        let mut root = source.parse()?;
+        let mut settings = Settings::default();
+        let mut names = knobs::read(&mut root, &mut settings)?;
+        settings.rate_limit = RateLimit::read(root.table(RATE_LIMIT_KEY)?)?;
+        names.push(RATE_LIMIT_KEY);
+        if let Err((key, reason)) = settings.cross_check() {
+            return Err(root.error(key, reason));
+        }
+        root.finish(&names)?;
         Ok(settings)
     }
 
-    /// Renders these settings as a TOML file that [`Settings::from_toml`] reads back.
-    pub fn to_toml(&self) -> String {
-        match toml::to_string(self) {
-            Ok(text) => text,
-            // Every field is a plain scalar, table or path of UTF-8 text; failing here is a bug.
-            Err(error) => panic!("settings always serialize: {error}"),
-        }
-    }
-
-    /// Checks every value against its accepted range; the error names the offending key.
-    pub fn validate(&self) -> Result<(), SettingsError> {
-        check_range(
-            "ping_timeout_s",
-            self.ping_timeout_s,
-            1,
-            limits::PING_TIMEOUT_S_MAX,
-        )?;
-        if self.ping_timeout_status == 250 {
-            return Err(invalid(
-                "ping_timeout_status",
-                "250 is STATUS_SUCCESS, not a timeout",
-            ));
-        }
-        check_range("tell_skew_s", self.tell_skew_s, 0, limits::TELL_SKEW_S_MAX)?;
-        check_range(
-            "max_tells_per_reply",
-            self.max_tells_per_reply as u64,
-            1,
-            limits::TELLS_PER_REPLY_MAX as u64,
-        )?;
-        check_range(
-            "max_reply_bytes",
-            self.max_reply_bytes as u64,
-            limits::REPLY_PAYLOAD_SIZE_BYTES_MIN as u64,
-            limits::REPLY_PAYLOAD_SIZE_BYTES_MAX as u64,
-        )?;
-        if let Some(rate_limit) = &self.rate_limit {
-            if rate_limit.requests_max == 0 {
-                return Err(invalid("rate_limit.requests_max", "must be at least 1"));
-            }
-            check_range("rate_limit.window_s", rate_limit.window_s, 1, 86_400)?;
-        }
-        check_range(
-            "max_connections",
-            self.max_connections as u64,
-            1,
-            limits::CONNECTIONS_MAX as u64,
-        )?;
-        check_range(
-            "max_parked_pings",
-            self.max_parked_pings as u64,
-            1,
-            limits::CONNECTIONS_MAX as u64,
-        )?;
-        check_range(
-            "read_timeout_s",
-            self.read_timeout_s,
-            1,
-            limits::READ_TIMEOUT_S_MAX,
-        )?;
-        check_range(
-            "idle_timeout_s",
-            self.idle_timeout_s,
-            1,
-            limits::READ_TIMEOUT_S_MAX,
-        )?;
-        check_relative_dir("mailbox_root", &self.mailbox_root)?;
-        check_relative_dir("stripe_root", &self.stripe_root)?;
+    /// The checks between settings, which no single knob can make: the key to blame and why.
+    fn cross_check(&self) -> Result<(), (&'static str, String)> {
         if self.mailbox_root == self.stripe_root {
-            return Err(invalid("stripe_root", "must differ from mailbox_root"));
+            let key = if self.stripe_root == Settings::default().stripe_root {
+                "mailbox_root"
+            } else {
+                "stripe_root"
+            };
+            let other = if key == "stripe_root" {
+                "mailbox_root"
+            } else {
+                "stripe_root"
+            };
+            return Err((key, format!("must differ from {other}")));
         }
         Ok(())
     }
+
+    /// Renders these settings as a TOML file that [`Settings::from_toml`] reads back: every
+    /// knob in visit order, then the `[rate_limit]` table when there is one.
+    pub fn to_toml(&self) -> String {
+        let mut text = toml_lines(&mut self.clone());
+        if let Some(mut limit) = self.rate_limit {
+            text.push_str(&format!("\n[{RATE_LIMIT_KEY}]\n"));
+            text.push_str(&toml_lines(&mut limit));
+        }
+        text
+    }
+
+    /// Checks every value against its accepted range, and the settings against each other;
+    /// the error names the offending key.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key: String, reason: String| SettingsError::Invalid { key, reason };
+        knobs::check(&mut self.clone())
+            .map_err(|(key, reason)| invalid(key.to_string(), reason))?;
+        if let Some(mut limit) = self.rate_limit {
+            knobs::check(&mut limit)
+                .map_err(|(key, reason)| invalid(format!("{RATE_LIMIT_KEY}.{key}"), reason))?;
+        }
+        self.cross_check()
+            .map_err(|(key, reason)| invalid(key.to_string(), reason))
+    }
+}
+
+/// `key = value` lines of every knob, values written as TOML.
+fn toml_lines(knobs: &mut dyn Knobs) -> String {
+    struct Writer(String);
+    impl Visitor for Writer {
+        fn knob(&mut self, knob: Knob<'_>) {
+            let value = match &knob.value {
+                Value::Choice(choice) => toml::Value::from(choice.name()).to_string(),
+                Value::Text { slot, .. } => toml::Value::from(slot.as_str()).to_string(),
+                Value::Names { slot, .. } => toml::Value::from((**slot).clone()).to_string(),
+                _ => knob.render(),
+            };
+            self.0.push_str(&format!("{} = {value}\n", knob.name));
+        }
+    }
+    let mut writer = Writer(String::new());
+    knobs.visit(&mut writer);
+    writer.0
 }
 
 #[cfg(test)]
@@ -316,7 +410,7 @@ mod tests {
         assert_eq!(settings.response_counter, ResponseCounterSetting::Restart);
         assert!(!settings.inbox_dir_fsync);
         assert_eq!(settings.rate_limit, None);
-        assert_eq!(settings.mailbox_root, PathBuf::from("mailboxes"));
+        assert_eq!(settings.mailbox_root, "mailboxes");
         settings.validate().expect("defaults are valid");
     }
 
@@ -329,11 +423,13 @@ mod tests {
     #[test]
     fn keys_use_decisions_names() {
         let text = "delete_on_read = \"after_reply\"\nresponse_counter = \"continue\"\n\
-                    inbox_dir_fsync = true\n[rate_limit]\nrequests_max = 5\nwindow_s = 2\n";
+                    inbox_dir_fsync = true\nping_timeout_status = 245\n\
+                    [rate_limit]\nrequests_max = 5\nwindow_s = 2\n";
         let settings = Settings::from_toml(text, "s.toml").expect("parses");
         assert_eq!(settings.delete_on_read, DeleteOnRead::AfterReply);
         assert_eq!(settings.response_counter, ResponseCounterSetting::Continue);
         assert!(settings.inbox_dir_fsync);
+        assert_eq!(settings.ping_timeout_status, 245);
         assert_eq!(
             settings.rate_limit,
             Some(RateLimit {
@@ -347,41 +443,156 @@ mod tests {
     fn round_trips_through_toml() {
         let settings = Settings {
             delete_on_read: DeleteOnRead::AfterReply,
+            ping_timeout_status: 245,
+            stripe_root: "data/stripes \"x\"".to_string(),
             rate_limit: Some(RateLimit {
                 requests_max: 3,
                 window_s: 9,
             }),
             ..Settings::default()
         };
-        let back = Settings::from_toml(&settings.to_toml(), "rt.toml").expect("parses");
+        let text = settings.to_toml();
+        let back = Settings::from_toml(&text, "rt.toml").expect(&text);
         assert_eq!(back, settings);
+        let plain = Settings::default().to_toml();
+        assert!(!plain.contains("rate_limit"), "{plain}");
+        assert!(
+            plain.starts_with("delete_on_read = \"before_reply\"\n"),
+            "{plain}"
+        );
+    }
+
+    fn error_of(text: &str) -> String {
+        Settings::from_toml(text, "bad.toml")
+            .expect_err(text)
+            .to_string()
     }
 
     #[test]
-    fn unknown_key_is_named_with_its_line() {
-        let text = "ping_timeout_s = 10\nping_timeout = 5\n";
-        let error = Settings::from_toml(text, "bad.toml").expect_err("unknown key");
-        match &error {
-            SettingsError::Parse { line, key, .. } => {
-                assert_eq!(*line, Some(2));
-                assert_eq!(key.as_deref(), Some("ping_timeout"));
-            }
-            other => panic!("unexpected error {other:?}"),
+    fn file_errors_name_file_line_column_and_key() {
+        let cases = [
+            (
+                "ping_timeout_s = 10\nping_timeout = 5\n",
+                "bad.toml:2:16: key `ping_timeout`: unknown key `ping_timeout`; known keys: \
+                 delete_on_read, ping_timeout_s, ping_timeout_status, tell_skew_s, \
+                 max_tells_per_reply, max_reply_bytes, upload_fee, inbox_fee_default, \
+                 response_counter, inbox_dir_fsync, stripe_dir_fsync, max_connections, \
+                 max_parked_pings, read_timeout_s, idle_timeout_s, mailbox_root, stripe_root, \
+                 rate_limit",
+            ),
+            (
+                "\n\ntell_skew_s = \"sixty\"\n",
+                "bad.toml:3:15: key `tell_skew_s`: expected an integer, found a string",
+            ),
+            (
+                "ping_timeout_status = 99\n",
+                "bad.toml:1:23: key `ping_timeout_status`: 99 is not one of 17, 245",
+            ),
+            (
+                "ping_timeout_status = 250\n",
+                "bad.toml:1:23: key `ping_timeout_status`: 250 is not one of 17, 245",
+            ),
+            (
+                "ping_timeout_s = 0\n",
+                "bad.toml:1:18: key `ping_timeout_s`: 0 is out of range 1..=86400",
+            ),
+            (
+                "tell_skew_s = 86401\n",
+                "bad.toml:1:15: key `tell_skew_s`: 86401 is out of range 0..=86400",
+            ),
+            (
+                "max_tells_per_reply = 256\n",
+                "bad.toml:1:23: key `max_tells_per_reply`: 256 is out of range 1..=255",
+            ),
+            (
+                "max_reply_bytes = 100\n",
+                "bad.toml:1:19: key `max_reply_bytes`: 100 is out of range 65413..=16777213",
+            ),
+            (
+                "upload_fee = -1\n",
+                "bad.toml:1:14: key `upload_fee`: -1 is out of range 0..=9007199254740992",
+            ),
+            (
+                "inbox_fee_default = -2\n",
+                "bad.toml:1:21: key `inbox_fee_default`: -2 is out of range \
+                 0..=9007199254740992",
+            ),
+            (
+                "delete_on_read = \"sometimes\"\n",
+                "bad.toml:1:18: key `delete_on_read`: \"sometimes\" is not one of \
+                 \"before_reply\", \"after_reply\"",
+            ),
+            (
+                "response_counter = \"again\"\n",
+                "bad.toml:1:20: key `response_counter`: \"again\" is not one of \"restart\", \
+                 \"continue\"",
+            ),
+            (
+                "inbox_dir_fsync = 1\n",
+                "bad.toml:1:19: key `inbox_dir_fsync`: expected a boolean, found an integer",
+            ),
+            (
+                "max_connections = 0\n",
+                "bad.toml:1:19: key `max_connections`: 0 is out of range 1..=1048576",
+            ),
+            (
+                "max_parked_pings = 1048577\n",
+                "bad.toml:1:20: key `max_parked_pings`: 1048577 is out of range 1..=1048576",
+            ),
+            (
+                "read_timeout_s = 0\n",
+                "bad.toml:1:18: key `read_timeout_s`: 0 is out of range 1..=3600",
+            ),
+            (
+                "idle_timeout_s = 3601\n",
+                "bad.toml:1:18: key `idle_timeout_s`: 3601 is out of range 1..=3600",
+            ),
+            (
+                "mailbox_root = \"../escape\"\n",
+                "bad.toml:1:16: key `mailbox_root`: `../escape` must be a relative path \
+                 without `.`/`..` components",
+            ),
+            (
+                "stripe_root = \"\"\n",
+                "bad.toml:1:15: key `stripe_root`: must not be empty",
+            ),
+            (
+                "mailbox_root = \"m\"\nstripe_root = \"m\"\n",
+                "bad.toml:2:15: key `stripe_root`: must differ from mailbox_root",
+            ),
+            (
+                "mailbox_root = \"stripes\"\n",
+                "bad.toml:1:16: key `mailbox_root`: must differ from stripe_root",
+            ),
+            (
+                "[rate_limit]\nrequests_max = 0\nwindow_s = 1\n",
+                "bad.toml:2:16: key `rate_limit.requests_max`: 0 is out of range \
+                 1..=4294967295",
+            ),
+            (
+                "[rate_limit]\nrequests_max = 1\nwindow_s = 86401\n",
+                "bad.toml:3:12: key `rate_limit.window_s`: 86401 is out of range 1..=86400",
+            ),
+            (
+                "[rate_limit]\nrequests_max = 1\nwindow_s = 1\nburst = 2\n",
+                "bad.toml:4:9: key `rate_limit.burst`: unknown key `burst`; known keys: \
+                 requests_max, window_s",
+            ),
+            ("x = = 1\n", "bad.toml:1:5: "),
+        ];
+        for (text, expected) in cases {
+            let error = error_of(text);
+            assert!(
+                error.starts_with(expected),
+                "{text:?}\n got {error}\nwant {expected}"
+            );
         }
-        assert!(error.to_string().starts_with("bad.toml:2"), "{error}");
-    }
-
-    #[test]
-    fn wrong_type_is_named_with_its_line() {
-        let text = "\n\ntell_skew_s = \"sixty\"\n";
-        let error = Settings::from_toml(text, "bad.toml").expect_err("wrong type");
-        match error {
-            SettingsError::Parse { line, key, .. } => {
-                assert_eq!(line, Some(3));
-                assert_eq!(key.as_deref(), Some("tell_skew_s"));
-            }
-            other => panic!("unexpected error {other:?}"),
-        }
+        let missing = error_of("[rate_limit]\nrequests_max = 5\n");
+        assert!(
+            missing.starts_with("bad.toml:1:")
+                && missing.ends_with("key `rate_limit.window_s`: missing key `window_s`"),
+            "{missing}"
+        );
     }
 
     #[test]
@@ -396,7 +607,7 @@ mod tests {
             ),
             (
                 Settings {
-                    ping_timeout_status: 250,
+                    ping_timeout_status: 99,
                     ..Settings::default()
                 },
                 "ping_timeout_status",
@@ -417,6 +628,13 @@ mod tests {
             ),
             (
                 Settings {
+                    upload_fee: u64::MAX,
+                    ..Settings::default()
+                },
+                "upload_fee",
+            ),
+            (
+                Settings {
                     rate_limit: Some(RateLimit {
                         requests_max: 0,
                         window_s: 1,
@@ -427,14 +645,21 @@ mod tests {
             ),
             (
                 Settings {
-                    mailbox_root: PathBuf::from("../escape"),
+                    mailbox_root: "../escape".to_string(),
                     ..Settings::default()
                 },
                 "mailbox_root",
             ),
             (
                 Settings {
-                    stripe_root: PathBuf::from("/abs"),
+                    stripe_root: "/abs".to_string(),
+                    ..Settings::default()
+                },
+                "stripe_root",
+            ),
+            (
+                Settings {
+                    stripe_root: "mailboxes".to_string(),
                     ..Settings::default()
                 },
                 "stripe_root",
@@ -459,6 +684,15 @@ mod tests {
                 Err(SettingsError::Invalid { key, .. }) => assert_eq!(key, expected_key),
                 other => panic!("{expected_key}: unexpected {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_ping_timeout_statuses_are_the_ones_clients_take_for_a_timeout() {
+        for code in 0..=u8::MAX {
+            let listed = limits::PING_TIMEOUT_STATUSES.contains(&i64::from(code));
+            let timeout = qmail_wire::Status::from_code(code).is_some_and(|s| s.is_ping_timeout());
+            assert_eq!(listed, timeout, "status {code}");
         }
     }
 }

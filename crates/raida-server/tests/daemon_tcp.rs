@@ -1,7 +1,8 @@
 //! The real `raida` binary over real TCP on loopback: every command end to end, a ping parked
 //! and woken by a tell on another connection, a ping woken by a tell renamed into the inbox by
-//! this test process (inotify), the ping timeout, malformed packets, and the command line's
-//! errors and generators.
+//! this test process (inotify), the ping timeout, malformed packets, the command line's errors
+//! (exit status 2 for a bad flag value or an unknown extension) and generators, and a daemon
+//! with extensions turned on.
 //!
 //! Each test starts its own daemon on port 0 (it prints the port it got) with its own data
 //! directory; a guard kills it on drop. Every wait is bounded: socket reads have timeouts and
@@ -108,6 +109,8 @@ fn raida() -> Process {
 }
 
 /// Forwards the child's stdout lines into a channel, so reads can have a deadline.
+// Test harness: a thread reads the real daemon's stdout so a wait can have a deadline.
+#[allow(clippy::disallowed_methods)]
 fn line_channel(stdout: ChildStdout) -> Receiver<String> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
@@ -192,6 +195,8 @@ impl Daemon {
 }
 
 /// Runs `raida` with `args` to its exit (bounded).
+// Test harness: a thread waits for the real process so the wait can have a deadline.
+#[allow(clippy::disallowed_methods)]
 fn run_to_exit(args: &[&str]) -> Output {
     let child = raida()
         .args(args)
@@ -247,6 +252,8 @@ fn locker(text: &str) -> [u8; 16] {
     locker_from_ascii(text).expect("ascii locker")
 }
 
+// The real daemon stamps tells with the machine clock; the test writes timestamps near it.
+#[allow(clippy::disallowed_methods)]
 fn now_s() -> u32 {
     let elapsed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -521,6 +528,8 @@ fn every_command_round_trips_through_the_daemon() {
     );
 }
 
+// Measures the real daemon's wall-clock wait.
+#[allow(clippy::disallowed_methods)]
 #[test]
 fn a_parked_ping_is_woken_by_a_tell_on_another_connection() {
     let daemon = start_daemon(&["--ping-timeout-s", "60"]);
@@ -569,6 +578,8 @@ fn a_parked_ping_is_woken_by_a_tell_on_another_connection() {
     );
 }
 
+// Measures the real daemon's wall-clock timeout.
+#[allow(clippy::disallowed_methods)]
 #[test]
 fn a_parked_ping_times_out_with_a_status_17_header() {
     let daemon = start_daemon(&["--ping-timeout-s", "1"]);
@@ -591,6 +602,8 @@ fn a_parked_ping_times_out_with_a_status_17_header() {
     response.assert_signed(RECIPIENT, echo_challenge);
 }
 
+// Waits on the real daemon in wall-clock time.
+#[allow(clippy::disallowed_methods)]
 #[cfg(target_os = "linux")]
 #[test]
 fn a_tell_renamed_into_the_inbox_by_another_process_wakes_a_parked_ping() {
@@ -815,8 +828,8 @@ fn command_line_errors_name_what_is_wrong_and_exit_non_zero() {
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(stderr.contains("bad-provision.toml:4"), "{stderr}");
-    assert!(stderr.contains("`an`"), "{stderr}");
+    assert!(stderr.contains("bad-provision.toml:4:6"), "{stderr}");
+    assert!(stderr.contains("`coin.an`"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     let good = dir.path().join("provision.toml");
@@ -875,8 +888,88 @@ fn command_line_errors_name_what_is_wrong_and_exit_non_zero() {
         "0",
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(stderr.contains("max_tells_per_reply"), "{stderr}");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--max-tells-per-reply: 0 is out of range 1..=255"),
+        "{stderr}"
+    );
+
+    let serve = |extra: &[&str]| {
+        let mut args = vec![
+            "serve",
+            "--id",
+            "0",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data,
+            "--provision",
+            good_path,
+        ];
+        args.extend_from_slice(extra);
+        run_to_exit(&args)
+    };
+    let output = serve(&["--ping-timeout-status", "99"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--ping-timeout-status: 99 is not one of 17, 245"),
+        "{stderr}"
+    );
+
+    let output = serve(&["--extension", "teleport"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("teleport"), "{stderr}");
+    assert!(
+        stderr.contains("replay_guard, delivery_ack, attachment_count"),
+        "{stderr}"
+    );
+
+    let output = serve(&[
+        "--extension",
+        "attachment_count",
+        "--extension",
+        "attachment_count",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("extensions: "), "{stderr}");
+
+    std::fs::write(&config, "\nping_timeout_status = 99\n").expect("write");
+    let output = serve(&["--config", config_path]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("settings.toml:2:23: key `ping_timeout_status`: 99 is not one of 17, 245"),
+        "{stderr}"
+    );
+
+    let help = run_to_exit(&["serve", "--help"]);
+    let stdout = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success());
+    for flag in [
+        "--delete-on-read",
+        "--ping-timeout-s",
+        "--ping-timeout-status",
+        "--tell-skew-s",
+        "--max-tells-per-reply",
+        "--max-reply-bytes",
+        "--upload-fee",
+        "--inbox-dir-fsync",
+        "--response-counter",
+        "--extension",
+    ] {
+        assert!(stdout.contains(flag), "{flag} missing from\n{stdout}");
+    }
+}
+
+/// A daemon started with an extension serves as usual.
+#[test]
+fn a_daemon_runs_with_the_extensions_named_on_its_command_line() {
+    let mut daemon = start_daemon(&["--extension", "replay_guard", "--extension", "delivery_ack"]);
+    assert_echo_ok(&daemon);
+    daemon.assert_running();
 }
 
 /// A base port with `count` consecutive free ports right now.

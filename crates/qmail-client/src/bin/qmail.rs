@@ -20,6 +20,8 @@ use rand_chacha::ChaCha8Rng;
 struct SystemClock;
 
 impl Clock for SystemClock {
+    // The real `qmail` program stamps its tells with the machine's time.
+    #[allow(clippy::disallowed_methods)]
     fn now_unix_s(&self) -> u64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -29,6 +31,8 @@ impl Clock for SystemClock {
 
 /// 32 seed bytes from the OS: `/dev/urandom` where there is one, else std's hasher keys
 /// (drawn from the OS RNG) mixed with the time and the process id. REAL COMMAND ONLY.
+// The real `qmail` program seeds its RNG from the machine (time only as a fallback mix-in).
+#[allow(clippy::disallowed_methods)]
 fn os_seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
     let from_device = std::fs::File::open("/dev/urandom")

@@ -7,7 +7,7 @@
 //! ```text
 //! RAIDA  0  127.0.0.1:18000            0.4 ms  STATUS_SUCCESS (250)
 //! RAIDA  1  127.0.0.1:18001            0.3 ms  ERROR_INVALID_CRC (37)
-//! RAIDA  2  127.0.0.1:18002            0.1 ms  no reply: connect failed: ConnectionRefused
+//! RAIDA  2  127.0.0.1:18002            0.1 ms  no reply: connect failed: connection refused
 //! 23 of 25 RAIDAs answered 250
 //! ```
 //!
@@ -93,7 +93,7 @@ impl EchoResult {
             Ok(()) => status_text(qmail_wire::Status::Success.code()),
             Err(ClientError::Status { status_code, .. }) => status_text(*status_code),
             Err(ClientError::Io { phase, kind, .. }) => {
-                format!("no reply: {phase} failed: {kind:?}")
+                format!("no reply: {phase} failed: {kind}")
             }
             Err(ClientError::Timeout { phase, timeout, .. }) => {
                 format!(
@@ -277,7 +277,7 @@ mod tests {
         };
         assert_eq!(
             refused.outcome_text(),
-            "no reply: connect failed: ConnectionRefused"
+            "no reply: connect failed: connection refused"
         );
     }
 }

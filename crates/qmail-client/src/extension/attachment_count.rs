@@ -19,7 +19,7 @@ use qmail_wire::reserved::Structure;
 use qmail_wire::tell::TellRecord;
 
 use super::ClientExtension;
-use crate::receive::ReceivedTell;
+use crate::tell_list::ReceivedTell;
 
 /// The extension's name in specs, scenarios and the CLI.
 pub const NAME: &str = "attachment_count";

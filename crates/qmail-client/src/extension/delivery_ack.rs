@@ -22,7 +22,7 @@ use qmail_wire::preamble::Preamble;
 use qmail_wire::reserved::Structure;
 
 use super::ClientExtension;
-use crate::receive::{Poll, ReceivedTell};
+use crate::tell_list::{Poll, ReceivedTell};
 
 /// The extension's name in specs, scenarios and the CLI.
 pub const NAME: &str = "delivery_ack";

@@ -4,7 +4,10 @@
 //! (legacy v0 with footers), and a chosen ping-timeout status.
 //!
 //! It is deliberately simple: tells overwrite, pings on an empty inbox answer the timeout
-//! status after a short pause, download pages are the whole stripe.
+//! status after a short pause, download pages are the whole stripe. A tell skips the
+//! recipients whose mailbox the fake does not know and answers 18 (`ERROR_WRONG_RAIDA`, "zero
+//! deliveries") when it delivered to none — the answer of a beacon that checks its
+//! recipients are provisioned. Each poll's preamble byte 31 is recorded (extensions write it).
 
 #![allow(dead_code)]
 
@@ -79,6 +82,8 @@ pub struct State {
     pub inbox: BTreeMap<MailboxId, Vec<Vec<u8>>>,
     pub uploads: u32,
     pub tells: u32,
+    /// Preamble byte 31 of every ping and peek, in arrival order.
+    pub poll_byte_31: Vec<u8>,
 }
 
 pub struct FakeRaida {
@@ -210,15 +215,28 @@ impl FakeRaida {
                 tell.record.encode_in_tell(&mut record);
                 let mut state = self.state.lock().unwrap();
                 state.tells += 1;
+                let mut delivered_count = 0;
                 for recipient in &tell.recipients {
                     let mailbox = MailboxId::new(recipient.denomination, recipient.serial_number);
+                    if !self.mailboxes.contains(&mailbox) {
+                        continue;
+                    }
                     let inbox = state.inbox.entry(mailbox).or_default();
                     inbox.retain(|old| old[..16] != record[..16]);
                     inbox.push(record.clone());
+                    delivered_count += 1;
+                }
+                if delivered_count == 0 {
+                    return (Status::WrongRaida, None);
                 }
                 (Status::Success, None)
             }
             RequestBody::Ping(ping) => {
+                self.state
+                    .lock()
+                    .unwrap()
+                    .poll_byte_31
+                    .push(ping.preamble.reserved_byte_31);
                 let mailbox =
                     MailboxId::new(ping.preamble.denomination, ping.preamble.serial_number);
                 match self.take_inbox(mailbox) {
@@ -231,6 +249,11 @@ impl FakeRaida {
                 }
             }
             RequestBody::Peek(peek) => {
+                self.state
+                    .lock()
+                    .unwrap()
+                    .poll_byte_31
+                    .push(peek.preamble.reserved_byte_31);
                 let mailbox =
                     MailboxId::new(peek.preamble.denomination, peek.preamble.serial_number);
                 (
@@ -377,6 +400,18 @@ pub fn write_profile(
     directory: &Directory,
     an_of_raida: impl Fn(usize) -> Key,
 ) -> String {
+    write_profile_with(dir, "profile.toml", mailbox, directory, an_of_raida, "")
+}
+
+/// [`write_profile`] to `dir/name`, with `extra_config` appended to its `[config]` table.
+pub fn write_profile_with(
+    dir: &std::path::Path,
+    name: &str,
+    mailbox: MailboxId,
+    directory: &Directory,
+    an_of_raida: impl Fn(usize) -> Key,
+    extra_config: &str,
+) -> String {
     let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
     let ans: Vec<String> = (0..RAIDA_COUNT)
         .map(|raida| format!("\"{}\"", hex(&an_of_raida(raida))))
@@ -391,13 +426,14 @@ pub fn write_profile(
         "[identity]\ndenomination = {}\nserial_number = {}\nans = [{}]\n\
          upload_locker = \"UPLOAD\"\nfee_locker = \"FEES\"\n\n\
          [directory]\nraidas = [{}]\n\n\
-         [config]\nconnect_timeout_ms = 500\nrequest_timeout_ms = 500\n",
+         [config]\nconnect_timeout_ms = 500\nrequest_timeout_ms = 500\n\
+         retry_backoff_ms = 10\nretry_backoff_max_ms = 40\n{extra_config}\n",
         mailbox.denomination,
         mailbox.serial_number,
         ans.join(", "),
         raidas.join(", ")
     );
-    let path = dir.join("profile.toml");
+    let path = dir.join(name);
     std::fs::write(&path, text).expect("write profile");
     path.to_str().expect("utf-8 path").to_string()
 }

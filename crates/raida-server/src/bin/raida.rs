@@ -1,6 +1,6 @@
 //! The `raida` daemon: `raida serve`, `raida cluster`, `raida gen-provision`. All the code
 //! lives in [`raida_server::daemon`]; this file only parses the command line, installs the
-//! log subscriber and turns an error into a message and a non-zero exit.
+//! log subscriber and turns an error into a message and its exit status (2: usage, 1: other).
 
 use std::process::ExitCode;
 
@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("raida: error: {error}");
-            ExitCode::FAILURE
+            ExitCode::from(error.exit_code())
         }
     }
 }

@@ -22,20 +22,15 @@
 //! (`resend` may answer it with held records, leaving the inbox alone) and every record a
 //! reply carries (`on_read`). Either way a file is removed only if it still holds the bytes
 //! returned, so a newer edit published meanwhile stays for the next poll.
-//!
-//! Active protocol extensions (`env.extensions()`, none by default) see each poll first
-//! (`resend` may answer it with held records, leaving the inbox alone) and every record a
-//! reply carries (`on_read`).
 
 use qmail_wire::body::{PeekBody, PingBody};
 use qmail_wire::header::Command;
 use qmail_wire::limits::{TELLS_PER_REPLY_MAX, TELL_ARRAY_HEADER_SIZE_BYTES};
 use qmail_wire::Status;
 
-use super::{authenticate, mailbox_of, CommandReply, Dispatched};
+use super::{authenticate, mailbox_of, CommandReply, DeferredDelete, Dispatched};
 use crate::env::Env;
 use crate::extension::PollContext;
-use crate::handler::DeferredDelete;
 use crate::observer::{DeleteWhen, ServerEvent};
 use crate::settings::DeleteOnRead;
 use crate::store::inbox::{InboxItem, ScanBudget};

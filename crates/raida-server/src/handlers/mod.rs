@@ -15,6 +15,10 @@
 //! overview page says upload, tell, ping and peek compare the preamble with "the stored coin
 //! record identified by the preamble" while "download currently relies on wire decryption and
 //! file/ACL checks", so its preamble identity is not looked up at all.
+//!
+//! The types the commands hand back to [`crate::handler`] live here ([`DeferredDelete`]
+//! among them, which `handler` re-exports), so the dependency runs one way: `handler` uses
+//! `handlers`, never the reverse.
 
 pub mod download;
 pub mod echo;
@@ -28,8 +32,33 @@ use qmail_wire::validate::validate_denomination;
 use qmail_wire::Status;
 
 use crate::env::Env;
-use crate::handler::DeferredDelete;
+use crate::store::inbox::InboxItem;
 use crate::watch::{InboxSubscription, MailboxId};
+
+/// Tells a ping/peek reply carried, to delete once the reply is written.
+#[derive(Debug)]
+pub struct DeferredDelete {
+    pub(crate) request_id: u64,
+    pub(crate) mailbox: MailboxId,
+    pub(crate) items: Vec<InboxItem>,
+}
+
+impl DeferredDelete {
+    /// The inbox.
+    pub fn mailbox(&self) -> MailboxId {
+        self.mailbox
+    }
+
+    /// The tells, in reply order.
+    pub fn items(&self) -> &[InboxItem] {
+        &self.items
+    }
+
+    /// The poll request they answered.
+    pub fn request_id(&self) -> u64 {
+        self.request_id
+    }
+}
 
 /// A decoded body, or a body whose lengths are right but a field value is not (its status
 /// is answered after the preamble checks).

@@ -719,6 +719,8 @@ mod tests {
         assert_eq!(scan(Some(fs_mtime_s + 3_600)).await.expect("scan").len(), 0);
     }
 
+    // Sets real files' mtimes relative to the machine clock that stamped them.
+    #[allow(clippy::disallowed_methods)]
     #[tokio::test]
     async fn scan_orders_by_mtime_then_name_and_respects_the_budget() {
         let f = fixture();
