@@ -21,71 +21,49 @@ use std::sync::Arc;
 use qmail_client::extension::{ClientExtension, ClientExtensions};
 use raida_server::extension::{Extensions, ServerExtension};
 
-/// A worked extension the simulator knows.
+/// A protocol extension, by its place in the servers' registry
+/// ([`raida_server::extension::NAMES`]; it orders and prints by that place and name). The
+/// simulator keeps no list of its own: an extension added to the registries (the server's,
+/// and the client's when it has a client half) is usable in scenarios and `compare` at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ExtensionName {
-    /// Beacon only: refuses an edit_sequence not above the one a poll consumed.
-    ReplayGuard,
-    /// Beacon and client: holds a reply's records until the next poll acknowledges them.
-    DeliveryAck,
-    /// Beacon and client: the attachment count in file-header byte 59, checked on receipt.
-    AttachmentCount,
-}
+pub struct ExtensionName(usize);
 
 impl ExtensionName {
-    /// Every known extension.
-    pub const ALL: [ExtensionName; 3] = [
-        ExtensionName::ReplayGuard,
-        ExtensionName::DeliveryAck,
-        ExtensionName::AttachmentCount,
-    ];
+    /// Every known extension, in registry order.
+    pub fn all() -> Vec<ExtensionName> {
+        (0..raida_server::extension::names().len())
+            .map(ExtensionName)
+            .collect()
+    }
 
     /// The name in scenarios and on the command line.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ExtensionName::ReplayGuard => raida_server::extension::replay_guard::NAME,
-            ExtensionName::DeliveryAck => raida_server::extension::delivery_ack::NAME,
-            ExtensionName::AttachmentCount => raida_server::extension::attachment_count::NAME,
-        }
+        raida_server::extension::names()
+            .get(self.0)
+            .copied()
+            .expect("an index into the registry")
     }
 
-    /// The extension called `name`, if the simulator knows one.
+    /// The extension called `name`, if the registry has one.
     pub fn parse(name: &str) -> Option<ExtensionName> {
-        Self::ALL.into_iter().find(|known| known.as_str() == name)
+        raida_server::extension::names()
+            .iter()
+            .position(|known| *known == name)
+            .map(ExtensionName)
     }
 
     /// Whether it has a client half.
     pub fn has_client_half(self) -> bool {
-        matches!(
-            self,
-            ExtensionName::DeliveryAck | ExtensionName::AttachmentCount
-        )
+        qmail_client::extension::names().contains(&self.as_str())
     }
 
     fn server(self) -> Arc<dyn ServerExtension> {
-        match self {
-            ExtensionName::ReplayGuard => {
-                Arc::new(raida_server::extension::replay_guard::ReplayGuard::new())
-            }
-            ExtensionName::DeliveryAck => {
-                Arc::new(raida_server::extension::delivery_ack::DeliveryAck::new())
-            }
-            ExtensionName::AttachmentCount => {
-                Arc::new(raida_server::extension::attachment_count::AttachmentCount)
-            }
-        }
+        raida_server::extension::by_name(self.as_str())
+            .expect("names come from the server registry")
     }
 
     fn client(self) -> Option<Arc<dyn ClientExtension>> {
-        match self {
-            ExtensionName::ReplayGuard => None,
-            ExtensionName::DeliveryAck => Some(Arc::new(
-                qmail_client::extension::delivery_ack::DeliveryAck::new(),
-            )),
-            ExtensionName::AttachmentCount => Some(Arc::new(
-                qmail_client::extension::attachment_count::AttachmentCount::new(),
-            )),
-        }
+        qmail_client::extension::by_name(self.as_str())
     }
 }
 
@@ -190,16 +168,20 @@ impl ExtensionsConfig {
 mod tests {
     use super::*;
 
+    fn named(name: &str) -> ExtensionName {
+        ExtensionName::parse(name).expect("a registered extension")
+    }
+
     #[test]
     fn names_round_trip_and_sets_follow_the_assignment() {
-        for name in ExtensionName::ALL {
+        for name in ExtensionName::all() {
             assert_eq!(ExtensionName::parse(name.as_str()), Some(name));
         }
         assert_eq!(ExtensionName::parse("nope"), None);
-        let mut config = ExtensionsConfig::everywhere(&[ExtensionName::ReplayGuard]);
+        let mut config = ExtensionsConfig::everywhere(&[named("replay_guard")]);
         config
             .raidas
-            .insert(ExtensionName::DeliveryAck, Which::Ids(BTreeSet::from([2])));
+            .insert(named("delivery_ack"), Which::Ids(BTreeSet::from([2])));
         assert!(config.clients.is_empty(), "replay_guard has no client half");
         assert_eq!(config.server_set(0).names(), vec!["replay_guard"]);
         assert_eq!(
@@ -207,7 +189,7 @@ mod tests {
             vec!["replay_guard", "delivery_ack"]
         );
         assert!(config.client_set(0).is_empty());
-        let all = ExtensionsConfig::everywhere(&ExtensionName::ALL);
+        let all = ExtensionsConfig::everywhere(&ExtensionName::all());
         assert_eq!(
             all.client_set(5).names(),
             vec!["delivery_ack", "attachment_count"]

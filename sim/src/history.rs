@@ -262,7 +262,7 @@ pub enum FaultKind {
     Heal,
     /// Power loss: pending file operations dropped; at a named fs step when `step` is set.
     Crash {
-        /// One of `faults::crash::KNOWN_CRASH_STEPS`, or `None` for a crash at a random time.
+        /// One of `raida_server::fs::Step::NAMES`, or `None` for a crash at a random time.
         step: Option<String>,
     },
     /// The software restarted (turmoil `bounce`), keeping pending file operations.

@@ -363,7 +363,7 @@ fn compare_command(path: &Path, seeds: &str, with: &str) -> ExitCode {
         match ExtensionName::parse(name) {
             Some(known) => names.push(known),
             None => {
-                let known: Vec<&str> = ExtensionName::ALL.iter().map(|n| n.as_str()).collect();
+                let known: Vec<&str> = ExtensionName::all().iter().map(|n| n.as_str()).collect();
                 return bad_input(&format!(
                     "--with: unknown extension `{name}` (known: {})",
                     known.join(", ")

@@ -11,6 +11,10 @@ use raida_sim::extensions::{ExtensionName, Which};
 use raida_sim::scenario::{Scenario, ScenarioError};
 use raida_sim::world::run_seed;
 
+fn named(name: &str) -> ExtensionName {
+    ExtensionName::parse(name).expect("a registered extension")
+}
+
 fn scenario_file(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios")
@@ -51,13 +55,13 @@ fn assert_answers(stats: &(VariantStats, VariantStats), hazards: &[Invariant]) {
 
 #[test]
 fn replay_guard_ends_replayed_revisions() {
-    let stats = both("ext-replay-guard", ExtensionName::ReplayGuard);
+    let stats = both("ext-replay-guard", named("replay_guard"));
     assert_answers(&stats, &[Invariant::RevisionOrder, Invariant::OneShot]);
 }
 
 #[test]
 fn delivery_ack_ends_tells_lost_with_their_reply() {
-    let stats = both("ext-delivery-ack", ExtensionName::DeliveryAck);
+    let stats = both("ext-delivery-ack", named("delivery_ack"));
     assert_answers(&stats, &[Invariant::AckDurable]);
 }
 

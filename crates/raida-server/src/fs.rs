@@ -293,11 +293,59 @@ impl Step {
         Step::StripeDeleted,
         Step::StripeDeleteDirSynced,
     ];
+
+    /// Every step's name, in [`Step::ALL`] order (what scenarios write in `crash_at_steps`).
+    pub const NAMES: [&'static str; 31] = {
+        let mut names = [""; 31];
+        let mut index = 0;
+        while index < Step::ALL.len() {
+            names[index] = Step::ALL[index].name();
+            index += 1;
+        }
+        names
+    };
+
+    /// The step's name, as scenarios and traces write it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Step::RootStatted => "RootStatted",
+            Step::RootDirCreated => "RootDirCreated",
+            Step::RootDirSynced => "RootDirSynced",
+            Step::InboxStatted => "InboxStatted",
+            Step::InboxDirCreated => "InboxDirCreated",
+            Step::InboxDirSynced => "InboxDirSynced",
+            Step::TellGuardRead => "TellGuardRead",
+            Step::TellTempCreated => "TellTempCreated",
+            Step::TellTempWritten => "TellTempWritten",
+            Step::TellTempSynced => "TellTempSynced",
+            Step::TellTempClosed => "TellTempClosed",
+            Step::TellGuardRechecked => "TellGuardRechecked",
+            Step::TellRenamed => "TellRenamed",
+            Step::TellDirSynced => "TellDirSynced",
+            Step::TellTempRemoved => "TellTempRemoved",
+            Step::InboxListed => "InboxListed",
+            Step::TellStatted => "TellStatted",
+            Step::TellRead => "TellRead",
+            Step::TellDeleteChecked => "TellDeleteChecked",
+            Step::TellDeleted => "TellDeleted",
+            Step::TellDeleteDirSynced => "TellDeleteDirSynced",
+            Step::StripeTempCreated => "StripeTempCreated",
+            Step::StripeTempWritten => "StripeTempWritten",
+            Step::StripeTempSynced => "StripeTempSynced",
+            Step::StripeTempClosed => "StripeTempClosed",
+            Step::StripeRenamed => "StripeRenamed",
+            Step::StripeDirSynced => "StripeDirSynced",
+            Step::StripeTempRemoved => "StripeTempRemoved",
+            Step::StripeRead => "StripeRead",
+            Step::StripeDeleted => "StripeDeleted",
+            Step::StripeDeleteDirSynced => "StripeDeleteDirSynced",
+        }
+    }
 }
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Debug::fmt(self, f)
+        f.write_str(self.name())
     }
 }
 

@@ -317,15 +317,21 @@ impl Settings {
     }
 
     fn read(source: &Source<'_>) -> Result<Settings, ConfigError> {
-        let mut root = source.parse()?;
+        Settings::from_table(source.parse()?)
+    }
+
+    /// Reads settings from one TOML table — a config file's root, or the simulator's
+    /// `[server]` table of a scenario — and finishes it: absent keys keep their defaults,
+    /// `rate_limit` is a sub-table, unknown keys and cross-setting conflicts are errors.
+    pub fn from_table(mut table: Table<'_>) -> Result<Settings, ConfigError> {
         let mut settings = Settings::default();
-        let mut names = knobs::read(&mut root, &mut settings)?;
-        settings.rate_limit = RateLimit::read(root.table(RATE_LIMIT_KEY)?)?;
+        let mut names = knobs::read(&mut table, &mut settings)?;
+        settings.rate_limit = RateLimit::read(table.table(RATE_LIMIT_KEY)?)?;
         names.push(RATE_LIMIT_KEY);
         if let Err((key, reason)) = settings.cross_check() {
-            return Err(root.error(key, reason));
+            return Err(table.error(key, reason));
         }
-        root.finish(&names)?;
+        table.finish(&names)?;
         Ok(settings)
     }
 

@@ -26,27 +26,12 @@ use crate::limits::{
 use crate::seed::SeedTree;
 use crate::world::World;
 
-/// The server's file-system steps a crash can be pinned to (each is a [`Step`]; a test
-/// checks the names).
-pub const KNOWN_CRASH_STEPS: &[&str] = &[
-    "TellTempCreated",
-    "TellTempWritten",
-    "TellTempSynced",
-    "TellRenamed",
-    "TellDirSynced",
-    "InboxListed",
-    "TellRead",
-    "TellDeleted",
-    "StripeTempSynced",
-    "StripeRenamed",
-];
-
 /// Crash knobs.
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct CrashFaults {
     /// Crashes per RAIDA per simulated minute.
     pub crash_rate_per_host_per_min: f64,
-    /// Server fs steps to crash at (names from [`KNOWN_CRASH_STEPS`]).
+    /// Server fs steps to crash at (names of [`Step::NAMES`]).
     pub crash_at_steps: Vec<String>,
     /// Chance a listed step crashes its host when reached.
     pub crash_at_step_fraction: f64,
@@ -64,22 +49,13 @@ impl Knobs for CrashFaults {
             .vary(Vary::OnOff { per: 1_000 }),
         );
         v.knob(
-            Knob::names(
-                "crash_at_steps",
-                &mut self.crash_at_steps,
-                KNOWN_CRASH_STEPS,
-            )
-            .vary(Vary::Subset),
+            Knob::names("crash_at_steps", &mut self.crash_at_steps, &Step::NAMES)
+                .vary(Vary::Subset),
         );
         v.knob(
             Knob::fraction("crash_at_step_fraction", &mut self.crash_at_step_fraction).vary(PPM),
         );
     }
-}
-
-/// The server step named `name`, if there is one.
-pub fn step_by_name(name: &str) -> Option<Step> {
-    Step::ALL.into_iter().find(|step| step.to_string() == name)
 }
 
 /// A random crash: when, which RAIDA, for how long.
@@ -110,7 +86,7 @@ impl CrashFaults {
     pub fn steps(&self) -> Vec<Step> {
         self.crash_at_steps
             .iter()
-            .map(|name| step_by_name(name).expect("the knob admits known steps only"))
+            .map(|name| name.parse().expect("the knob admits step names only"))
             .collect()
     }
 
@@ -192,14 +168,6 @@ fn geometric_occurrence(rng: &mut ChaCha8Rng, p: f64) -> u64 {
 mod tests {
     use super::*;
     use rand::SeedableRng;
-
-    #[test]
-    fn every_known_crash_step_is_a_server_step() {
-        for name in KNOWN_CRASH_STEPS {
-            assert!(step_by_name(name).is_some(), "{name} is not a server Step");
-        }
-        assert_eq!(step_by_name("TellExploded"), None);
-    }
 
     #[test]
     fn geometric_occurrences_follow_their_chance() {

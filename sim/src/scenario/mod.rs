@@ -48,7 +48,7 @@
 //! partition_fraction = 0.0      # chance per simulated second of a two-way partition
 //! oneway_partition_fraction = 0.0  # same, one-way
 //! crash_rate_per_host_per_min = 0.0  # power-loss crashes per RAIDA per simulated minute
-//! crash_at_steps = []           # server fs steps to crash at (faults::crash::KNOWN_CRASH_STEPS)
+//! crash_at_steps = []           # server fs steps to crash at (raida_server::fs::Step::NAMES)
 //! crash_at_step_fraction = 0.0  # chance a listed step, when reached, crashes the host
 //! replay_fraction = 0.0         # chance per tell that the adversary replays it later
 //! duplicate_tell_fraction = 0.0 # chance per tell that it is sent twice
@@ -56,7 +56,8 @@
 //! stripe_loss_fraction = 0.0    # chance per stored stripe that it is deleted
 //! stripe_corrupt_fraction = 0.0 # chance per stored stripe that its bytes change
 //!
-//! [server]                      # unset keys keep the server's defaults (DECISIONS.md)
+//! [server]                      # raida-server's settings: the same keys, ranges and
+//!                               # defaults as a `raida serve --config` file (DECISIONS.md)
 //! delete_on_read = "before_reply"    # or "after_reply"
 //! ping_timeout_s = 900
 //! ping_timeout_status = 17           # 17 or 245
@@ -64,9 +65,10 @@
 //! max_tells_per_reply = 255          # 1..=255
 //! max_reply_bytes = 1048576
 //! upload_fee = 1
-//! inbox_fee = 0
-//! inbox_dir_fsync = true
+//! inbox_fee_default = 0
+//! inbox_dir_fsync = false
 //! response_counter = "restart"       # or "continue"
+//! # ... and every other key of raida_server::settings::Settings
 //!
 //! [expect]
 //! violations = []               # invariants some seed may violate; any other fails the run
@@ -80,7 +82,6 @@
 //! `[faults]` keys belong to the fault families in [`crate::faults`].
 
 mod parse;
-mod server;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -90,6 +91,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use knobs::{Knob, Knobs, Visitor};
+use raida_server::settings::Settings;
 
 use crate::checkers::{CheckContext, Invariant};
 use crate::extensions::ExtensionsConfig;
@@ -101,8 +103,6 @@ use crate::limits::{
     TICK_MS_MAX, TICK_MS_MIN,
 };
 use crate::seed::fnv1a_64;
-
-pub use server::{DeleteOnRead, ResponseCounter, ServerSettings};
 
 /// The default seed list when a scenario gives none: `0..8`.
 pub const SEEDS_DEFAULT: Range<u64> = 0..8;
@@ -436,8 +436,9 @@ pub struct Scenario {
     pub workload: Workload,
     /// `[faults]`.
     pub faults: Faults,
-    /// `[server]`.
-    pub server: ServerSettings,
+    /// `[server]`: the RAIDA servers' settings (raida-server's knobs; unset keys keep the
+    /// server's defaults).
+    pub server: Settings,
     /// `[expect]`.
     pub expect: Expectations,
     /// `[extensions]`: which RAIDAs and clients run which protocol extensions (none by
@@ -469,7 +470,7 @@ impl Scenario {
     /// What the checkers need to know of this scenario.
     pub fn check_context(&self) -> CheckContext {
         CheckContext {
-            tell_skew_s: self.server.tell_skew_s_or_default(),
+            tell_skew_s: u32::try_from(self.server.tell_skew_s).unwrap_or(u32::MAX),
             heal_bound_us: u64::from(self.sim.heal_s) * crate::limits::US_PER_S,
         }
     }
@@ -482,7 +483,7 @@ impl Scenario {
         push_section(&mut out, "topology", &mut self.topology.clone());
         out.push(("topology.beacon".into(), self.topology.beacon.to_string()));
         push_section(&mut out, "workload", &mut self.workload.clone());
-        out.extend(self.server.parameters());
+        push_section(&mut out, "server", &mut self.server.clone());
         let names =
             |list: &[Invariant]| format!("{:?}", list.iter().map(|i| i.name()).collect::<Vec<_>>());
         out.push(("expect.violations".into(), names(&self.expect.violations)));

@@ -7,11 +7,12 @@
 use std::collections::BTreeMap;
 
 use knobs::{ConfigError, Node, Source, Table};
+use raida_server::settings::Settings;
 use toml::Spanned;
 
 use super::{
-    server::ServerSettings, validate, BeaconPolicy, Expectations, Scenario, ScenarioError,
-    SimConfig, Topology, Workload, SEEDS_DEFAULT,
+    validate, BeaconPolicy, Expectations, Scenario, ScenarioError, SimConfig, Topology, Workload,
+    SEEDS_DEFAULT,
 };
 use crate::checkers::Invariant;
 use crate::extensions::{ExtensionName, ExtensionsConfig, Which};
@@ -38,7 +39,7 @@ pub(super) fn scenario(source: &Source<'_>) -> Result<Scenario, ScenarioError> {
     let topology = topology(&mut root)?;
     let workload = workload(&mut root, &sim, &topology)?;
     let faults = faults(&mut root)?;
-    let server = ServerSettings::read(root.table("server")?)?;
+    let server = Settings::from_table(root.table("server")?)?;
     let expect = expect(&mut root)?;
     let extensions = extensions(&mut root, &topology)?;
     root.finish(SECTIONS)?;
@@ -286,7 +287,7 @@ fn extension_side(
     for (key, which) in entries {
         let field = key.as_str();
         let bad = |message: String| side_table.error_at(which.span(), field, message);
-        let known: Vec<&str> = ExtensionName::ALL.iter().map(|n| n.as_str()).collect();
+        let known: Vec<&str> = ExtensionName::all().iter().map(|n| n.as_str()).collect();
         let Some(name) = ExtensionName::parse(&key) else {
             return Err(bad(format!(
                 "unknown extension `{key}` (known: {})",

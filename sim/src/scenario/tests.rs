@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use raida_server::settings::{DeleteOnRead, ResponseCounterSetting, Settings};
+
 use super::*;
 use crate::faults::Faults;
 use crate::seed::{fnv1a_64, SeedTree};
@@ -42,8 +44,8 @@ fn a_minimal_scenario_gets_every_default() {
     assert_eq!(scenario.workload.send_window_s, 30);
     assert_eq!(scenario.workload.poll, PollMode::Ping);
     assert_eq!(scenario.faults, Faults::default());
-    assert_eq!(scenario.server, ServerSettings::default());
-    assert_eq!(scenario.server.tell_skew_s_or_default(), 60);
+    assert_eq!(scenario.server, Settings::default());
+    assert_eq!(scenario.check_context().tell_skew_s, 60);
     assert_eq!(scenario.expect, Expectations::default());
 }
 
@@ -110,7 +112,7 @@ tell_skew_s = 30
 max_tells_per_reply = 10
 max_reply_bytes = 65536
 upload_fee = 2
-inbox_fee = 1
+inbox_fee_default = 1
 inbox_dir_fsync = false
 response_counter = "continue"
 
@@ -132,16 +134,13 @@ fn every_key_parses() {
         scenario.faults.crash.crash_at_steps,
         vec!["TellRenamed", "TellTempSynced"]
     );
-    assert_eq!(
-        scenario.server.delete_on_read,
-        Some(DeleteOnRead::AfterReply)
-    );
+    assert_eq!(scenario.server.delete_on_read, DeleteOnRead::AfterReply);
     assert_eq!(
         scenario.server.response_counter,
-        Some(ResponseCounter::Continue)
+        ResponseCounterSetting::Continue
     );
-    assert_eq!(scenario.server.ping_timeout_status, Some(245));
-    assert_eq!(scenario.server.inbox_dir_fsync, Some(false));
+    assert_eq!(scenario.server.ping_timeout_status, 245);
+    assert!(!scenario.server.inbox_dir_fsync);
     assert_eq!(
         scenario.expect.violations,
         vec![Invariant::OneShot, Invariant::AckDurable]
@@ -425,6 +424,9 @@ fn resolved_faults_print_every_parameter_once() {
             "tell_before_upload_fraction",
             "stripe_loss_fraction",
             "stripe_corrupt_fraction",
+            "fs_latency_ms_max",
+            "yield_step_fraction",
+            "yield_ms_max",
         ]
     );
 }

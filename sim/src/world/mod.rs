@@ -32,7 +32,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use qmail_client::stripe::DataStripeCount;
 use raida_server::coins::{CoinTable, InboxFees, LockerLedger};
-use raida_server::settings::{DeleteOnRead, ResponseCounterSetting, Settings};
+use raida_server::settings::Settings;
 
 use self::hosts::{run_raida, RaidaHost, RaidaHostParts};
 use self::net::{client_host_name, raida_host_name, ADVERSARY_HOST_NAME};
@@ -46,7 +46,7 @@ use crate::faults::driver::FaultDriver;
 use crate::history::{EventKind, FaultKind, History, Host, Phase};
 use crate::limits::{LOCKER_BALANCE, QUIESCENCE_CHECK_MS, SIM_EPOCH_UNIX_S, US_PER_MS, US_PER_S};
 use crate::report::{SeedOutcome, SeedReport};
-use crate::scenario::{self, Scenario};
+use crate::scenario::Scenario;
 use crate::seed::SeedTree;
 use crate::trace::{trace_digest, trace_line};
 
@@ -196,42 +196,7 @@ fn downloaded_files(
 
 /// The server settings a scenario asks for (unset keys keep the server's defaults).
 pub fn server_settings(scenario: &Scenario) -> Settings {
-    let mut settings = Settings::default();
-    let s = &scenario.server;
-    if let Some(value) = s.delete_on_read {
-        settings.delete_on_read = match value {
-            scenario::DeleteOnRead::BeforeReply => DeleteOnRead::BeforeReply,
-            scenario::DeleteOnRead::AfterReply => DeleteOnRead::AfterReply,
-        };
-    }
-    if let Some(value) = s.ping_timeout_s {
-        settings.ping_timeout_s = u64::from(value);
-    }
-    if let Some(value) = s.ping_timeout_status {
-        settings.ping_timeout_status = value;
-    }
-    settings.tell_skew_s = u64::from(s.tell_skew_s_or_default());
-    if let Some(value) = s.max_tells_per_reply {
-        settings.max_tells_per_reply = usize::from(value);
-    }
-    if let Some(value) = s.max_reply_bytes {
-        settings.max_reply_bytes = usize::try_from(value).unwrap_or(usize::MAX);
-    }
-    if let Some(value) = s.upload_fee {
-        settings.upload_fee = value;
-    }
-    if let Some(value) = s.inbox_fee {
-        settings.inbox_fee_default = value;
-    }
-    if let Some(value) = s.inbox_dir_fsync {
-        settings.inbox_dir_fsync = value;
-    }
-    if let Some(value) = s.response_counter {
-        settings.response_counter = match value {
-            scenario::ResponseCounter::Restart => ResponseCounterSetting::Restart,
-            scenario::ResponseCounter::Continue => ResponseCounterSetting::Continue,
-        };
-    }
+    let mut settings = scenario.server.clone();
     // The world connects many devices to few beacons; the front's defaults are sized for a
     // real machine. Let the scenario's tcp_capacity bound connections instead.
     let connections = usize::try_from(scenario.sim.tcp_capacity).unwrap_or(usize::MAX);
@@ -406,7 +371,8 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         losses_recoverable: scenario
             .extensions
             .raidas
-            .contains_key(&crate::extensions::ExtensionName::DeliveryAck),
+            .keys()
+            .any(|name| name.as_str() == raida_server::extension::delivery_ack::NAME),
     };
     let mut clocks: Vec<(Host, &HostClock)> = Vec::new();
     for (index, clock) in raida_clocks.iter().enumerate() {

@@ -7,11 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use qmail_client::client::Client;
-use qmail_client::clock::wire_timestamp_s;
 use qmail_client::error::{ClientError, RaidaRef};
 use qmail_client::identity::MailboxId as ClientMailbox;
 use qmail_client::observer::{ClientObserver, TellSent};
-use qmail_client::send::{manifest_entry, Email, Placement, Recipient, TellRouting, TellSpec};
+use qmail_client::send::{Email, Recipient};
 use qmail_client::stripe::{self};
 use qmail_wire::header::Command;
 use qmail_wire::tell::{AddressEntry, RecipientKind};
@@ -308,7 +307,7 @@ pub(super) async fn send_email_task(
         };
         observer.sending(email.email_id, revision.edit_sequence);
         if revision.tell_before_upload && !host.shared.progress.healed() {
-            tell_before_upload(&host, &client, &observer, &message, &files).await;
+            tell_before_upload(&host, &client, &observer, &message).await;
         } else {
             send_with_retries(&client, &message).await;
         }
@@ -337,7 +336,6 @@ async fn tell_before_upload(
     client: &Client<SimConnector>,
     observer: &SenderObserver,
     email: &Email,
-    files: &[(u8, Vec<u8>)],
 ) {
     let email_id = EmailId(email.guid);
     host.shared.recorder.record(
@@ -352,51 +350,13 @@ async fn tell_before_upload(
         // Announced by hand once the uploads are done.
         announcement.announced = true;
     }
-    let data_stripe_count = client.config().data_stripe_count;
-    let Ok(placement) = Placement::from_guid(&email.guid, data_stripe_count) else {
+    // The client's own send steps, run in the wrong order: the tells announce stripes
+    // that are not stored yet.
+    let Ok(prepared) = client.prepare(email) else {
         return;
     };
-    let spec = TellSpec {
-        guid: email.guid,
-        edit_sequence: email.edit_sequence,
-        placement: placement.clone(),
-        files: files
-            .iter()
-            .map(|(file_type, bytes)| manifest_entry(*file_type, bytes))
-            .collect(),
-        crc32_present: true,
-        locker_code: email.locker_code,
-    };
-    let timestamp_s = wire_timestamp_s(client.clock());
-    let Ok(record) = client.build_tell(&spec, timestamp_s) else {
-        return;
-    };
-    let routing = TellRouting::for_record(&record, timestamp_s);
-    let mut by_beacon: BTreeMap<u8, Vec<AddressEntry>> = BTreeMap::new();
-    for recipient in &email.recipients {
-        by_beacon
-            .entry(client.directory().beacon_of(recipient.mailbox))
-            .or_default()
-            .push(recipient.address_entry(client.identity().fee_locker_code));
-    }
-    for (beacon, entries) in &by_beacon {
-        client
-            .send_tell_record(*beacon, entries, &record, &routing)
-            .await;
-    }
-    let mut uploaded = true;
-    for (file_type, bytes) in files {
-        let Ok(set) = stripe::stripe(bytes, data_stripe_count) else {
-            return;
-        };
-        for (stripe_index, raida) in placement.raidas().iter().enumerate() {
-            let data = set.stripe(stripe_index).unwrap_or(&[]);
-            uploaded &= client
-                .upload_stripe(*raida, &email.guid, *file_type, data)
-                .await
-                .is_ok();
-        }
-    }
+    client.tell_all(&prepared).await;
+    let uploaded = client.upload_all(&prepared).await.all_stored();
     if uploaded {
         if let Some(announcement) = observer.lock().get_mut(&(email_id, email.edit_sequence)) {
             announcement.announced = false;
