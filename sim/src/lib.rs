@@ -31,6 +31,12 @@
 //! - [`trace`]: compact trace lines, JSON lines and the run digest.
 //! - [`report`]: run summaries, verdicts and replay commands.
 //! - [`run`]: running seeds one by one or on worker threads; scaling scenarios for CI.
+//! - [`compare`]: two sides of one scenario (with and without extensions), judged.
+//! - [`junit`]: JUnit XML results for CI.
+//! - [`shard`]: sharded sweeps and merging their JSON results.
+//! - [`shrink`]: making a failing seed's scenario smaller.
+//! - [`tracecheck`]: re-checking saved traces; filtering replayed trace lines.
+//! - [`tomlfile`]: writing scenario files that `compare` and `shrink` edit.
 //! - [`world`]: the turmoil world (RAIDA, client and adversary hosts, recorder)
 //!   and [`world::run_seed`].
 
@@ -40,10 +46,15 @@ pub mod compare;
 pub mod extensions;
 pub mod faults;
 pub mod history;
+pub mod junit;
 pub mod limits;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod seed;
+pub mod shard;
+pub mod shrink;
+pub mod tomlfile;
 pub mod trace;
+pub mod tracecheck;
 pub mod world;

@@ -1,37 +1,46 @@
-//! `raida-sim`: run, replay and sweep simulation scenarios.
+//! `raida-sim`: run, replay, sweep, compare, merge, shrink and check simulation scenarios.
 //!
 //! ```text
-//! raida-sim run SCENARIO.toml [--seed N] [--jobs K] [--format text|json] [--only-unexpected]
+//! raida-sim run SCENARIO.toml [--seed N] [--jobs K] [--format text|json] [--junit FILE]
+//!                             [--only-unexpected] [--in-process]
 //! raida-sim replay SCENARIO.toml --seed N [--trace-out FILE] [--only-unexpected]
-//! raida-sim sweep SCENARIO.toml --seeds A..B [--jobs K] [--format text|json] [--only-unexpected]
-//! raida-sim compare SCENARIO.toml --seeds A..B --with EXT[,EXT]
+//!                  [--email HEXPREFIX] [--mailbox D:SN] [--host NAME] [--from-s S] [--to-s S]
+//! raida-sim sweep SCENARIO.toml --seeds A..B [--shard K/N] [--jobs K] [--format text|json]
+//!                               [--junit FILE] [--only-unexpected] [--in-process]
+//! raida-sim compare SCENARIO.toml --with EXT[,EXT] [--base EXT[,EXT]] [--seeds A..B]
+//!                   [--jobs K] [--format text|json] [--junit FILE] [--in-process]
+//! raida-sim merge SCENARIO.toml FILE... [--junit FILE]
+//! raida-sim shrink SCENARIO.toml --seed N [--violation INVARIANT] [--out FILE] [--max-runs N]
+//! raida-sim check TRACE.jsonl --scenario SCENARIO.toml [--only-unexpected]
 //! ```
 //!
-//! Every seed of `run` (without `--seed`) and `sweep` runs in a fresh child process
-//! ([`raida_sim::run::ChildRunner`]); `--in-process` runs them in this one instead (a
-//! debugging aid: a seed's result must not, and no longer does, depend on it).
+//! Seeds run in fresh child processes (`run` without `--seed`, `sweep`, `compare`, every
+//! `shrink` candidate): each child is `raida-sim run FILE --seed N --format json`, and
+//! `compare`'s children add the hidden `--traffic` (their records then carry wire bytes,
+//! requests and delivery latencies). The commands live in `cli/`, one module each.
 //!
-//! `compare` exits 0 after printing its table (it judges nothing), 2 for bad arguments or an
-//! unknown extension name.
-//!
-//! Exit status: 0 when the scenario's expectations hold (no unexpected violation, no host
-//! failure, and — over the scenario's default seeds — every `expect.must_find` invariant
-//! violated by some seed), 1 when they do not, 2 for a bad scenario file or arguments.
+//! Exit status: 0 when what the command judges holds (a scenario's expectations: no
+//! unexpected violation, no host failure, and — over the default seeds — every
+//! `expect.must_find` invariant violated by some seed; for `compare`, no seed where the
+//! `with` side violates an invariant the base side does not), 1 when it does not, 2 with
+//! `error: ...` for a bad scenario file, trace file or arguments.
 
-use std::path::{Path, PathBuf};
+mod cli;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use clap::{Parser, Subcommand};
 
-use raida_sim::compare::{compare, render};
-use raida_sim::extensions::ExtensionName;
-use raida_sim::report::{render_wall_time, Outcome, SeedOutcome, ViolationFilter};
-use raida_sim::run::{
-    default_trace_path, parse_seed_range, run_full, run_one, sweep, write_json_trace, ChildRunner,
-    SeedRun,
-};
-use raida_sim::scenario::Scenario;
+use raida_sim::checkers::Invariant;
+use raida_sim::history::{Host, MailboxId};
+use raida_sim::shard::Shard;
+use raida_sim::shrink::MAX_RUNS_DEFAULT;
+use raida_sim::tracecheck::{parse_email_prefix, parse_mailbox, parse_sim_seconds, TraceFilter};
+
+use cli::compare::CompareArgs;
+use cli::shrink::ShrinkArgs;
+use cli::{parse_extensions, parse_invariant, ExtensionList, Format, RunOptions, EXIT_BAD_INPUT};
 
 /// Deterministic simulation of the QMail RAIDA protocol.
 #[derive(Debug, Parser)]
@@ -41,30 +50,36 @@ struct Cli {
     command: Command,
 }
 
-/// How results print.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
-enum Format {
-    /// The summary of each seed, for people.
-    Text,
-    /// One JSON object per seed per line (verdict, parameters, counts, digest, violations).
-    Json,
+/// Which trace lines `replay` prints (the JSON-lines file stays whole).
+#[derive(Debug, clap::Args)]
+struct FilterArgs {
+    /// Only events about emails whose id starts with these hex digits.
+    #[arg(long, value_parser = parse_email_prefix)]
+    email: Option<String>,
+    /// Only events about this mailbox, DENOM:SN (as trace lines print it).
+    #[arg(long, value_parser = parse_mailbox)]
+    mailbox: Option<MailboxId>,
+    /// Only events on this host (raida07, client01, adversary, world) or faults touching it.
+    #[arg(long, value_parser = |text: &str| text.parse::<Host>())]
+    host: Option<Host>,
+    /// Only events at or after this simulated second.
+    #[arg(long, value_parser = parse_sim_seconds)]
+    from_s: Option<u64>,
+    /// Only events at or before this simulated second.
+    #[arg(long, value_parser = parse_sim_seconds)]
+    to_s: Option<u64>,
 }
 
-/// Options shared by the commands that run many seeds.
-#[derive(Debug, Args)]
-struct RunOptions {
-    /// Worker processes running seeds at once.
-    #[arg(long, default_value_t = 1)]
-    jobs: usize,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// List only the violations the scenario does not expect.
-    #[arg(long)]
-    only_unexpected: bool,
-    /// Run every seed in this process instead of a fresh child process each.
-    #[arg(long)]
-    in_process: bool,
+impl FilterArgs {
+    fn filter(&self) -> TraceFilter {
+        TraceFilter {
+            email_prefix: self.email.clone(),
+            mailbox: self.mailbox,
+            host: self.host,
+            from_us: self.from_s,
+            to_us: self.to_s,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,10 +91,14 @@ enum Command {
         /// Run only this seed (must_find is then not judged).
         #[arg(long)]
         seed: Option<u64>,
+        /// With `--seed N --format json`: add the run's traffic to its record (compare's
+        /// children).
+        #[arg(long, hide = true)]
+        traffic: bool,
         #[command(flatten)]
         options: RunOptions,
     },
-    /// Run one seed and print its full trace.
+    /// Run one seed and print its trace (the lines the filters select).
     Replay {
         /// The scenario file.
         scenario: PathBuf,
@@ -92,6 +111,8 @@ enum Command {
         /// List only the violations the scenario does not expect.
         #[arg(long)]
         only_unexpected: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
     /// Run a range of seeds (each in a fresh process) and list the failing ones.
     Sweep {
@@ -100,318 +121,166 @@ enum Command {
         /// Seeds `A..B`, `A..=B` or one seed `N`.
         #[arg(long)]
         seeds: String,
+        /// Run only shard K of N of the range: the seeds s with (s mod N) + 1 = K.
+        #[arg(long, value_parser = Shard::parse)]
+        shard: Option<Shard>,
         #[command(flatten)]
         options: RunOptions,
     },
-    /// Run the same seeds without and with protocol extensions and print a table.
+    /// Run the same seeds on a base side and with extensions; fail where the extensions
+    /// show a violation the base does not.
     Compare {
         /// The scenario file.
         scenario: PathBuf,
-        /// Seeds `A..B`, `A..=B` or one seed `N`.
+        /// Seeds `A..B`, `A..=B` or one seed `N` (default: the scenario's seeds).
         #[arg(long)]
-        seeds: String,
+        seeds: Option<String>,
         /// Extensions to add on every RAIDA and client, comma-separated
         /// (replay_guard, delivery_ack, attachment_count).
-        #[arg(long = "with")]
-        with: String,
+        #[arg(long = "with", value_parser = parse_extensions)]
+        with: ExtensionList,
+        /// Extensions the base side adds (default none: the scenario as written).
+        #[arg(long, value_parser = parse_extensions)]
+        base: Option<ExtensionList>,
+        /// Worker processes running seeds at once (at least 1).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Run every seed in this process instead of a fresh child process each.
+        #[arg(long)]
+        in_process: bool,
+    },
+    /// Judge a scenario over the union of shards' `--format json` results.
+    Merge {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// JSON-lines result files (one per shard).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Make a failing seed's scenario smaller while the same violation persists.
+    Shrink {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The failing seed.
+        #[arg(long)]
+        seed: u64,
+        /// The invariant to keep violated (default: the seed's first unexpected one).
+        #[arg(long, value_parser = parse_invariant)]
+        violation: Option<Invariant>,
+        /// Where to write the result (default SCENARIO-NAME.shrunk.seed-N.toml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Candidates to run at most.
+        #[arg(long, default_value_t = MAX_RUNS_DEFAULT)]
+        max_runs: usize,
+    },
+    /// Re-check a saved JSON-lines trace against a scenario's expectations.
+    Check {
+        /// The trace (`replay` writes one).
+        trace: PathBuf,
+        /// The scenario it ran (its settings and expectations).
+        #[arg(long)]
+        scenario: PathBuf,
+        /// List only the violations the scenario does not expect.
+        #[arg(long)]
+        only_unexpected: bool,
     },
 }
 
-const EXIT_FAIL: u8 = 1;
-const EXIT_BAD_INPUT: u8 = 2;
-
-fn bad_input(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(EXIT_BAD_INPUT)
-}
-
-fn load(path: &Path) -> Result<Scenario, ExitCode> {
-    Scenario::load(path).map_err(|error| bad_input(&error.to_string()))
-}
-
-fn filter(only_unexpected: bool) -> ViolationFilter {
-    if only_unexpected {
-        ViolationFilter::OnlyUnexpected
-    } else {
-        ViolationFilter::All
-    }
-}
-
-/// Prints one seed's summary (or failure) and its wall time, or its JSON record.
-fn print_run(scenario: &Scenario, run: &SeedRun, options: &RunOptions) {
-    if options.format == Format::Json {
-        match serde_json::to_string(&run.record()) {
-            Ok(line) => println!("{line}"),
-            Err(error) => eprintln!("error: seed {} does not serialize: {error}", run.seed),
-        }
-        return;
-    }
-    match &run.result {
-        Ok(report) => print!("{}", report.render_with(filter(options.only_unexpected))),
-        Err(panic) => println!(
-            "run scenario={} seed={} PANICKED: {panic}\n  replay: {}",
-            scenario.name,
-            run.seed,
-            raida_sim::report::replay_command(&scenario.file_name, run.seed)
-        ),
-    }
-    println!("{}", render_wall_time(run.wall));
-}
-
-/// Judges runs as a whole: the scenario's outcome plus host failures and panics. The
-/// verdict goes to stdout in text mode, to stderr in JSON mode (stdout holds only records).
-fn verdict(scenario: &Scenario, runs: &[SeedRun], format: Format) -> bool {
-    let outcomes: Vec<SeedOutcome> = runs
-        .iter()
-        .filter_map(|run| run.result.as_ref().ok().map(|r| r.outcome.clone()))
-        .collect();
-    let outcome = Outcome::from_seeds(scenario, outcomes);
-    let mut text = String::new();
-    for run in runs {
-        if let Some(line) = run
-            .failure_line(scenario)
-            .filter(|_| run.result.as_ref().map_or(true, |r| r.error.is_some()))
-        {
-            text.push_str(&line);
-            text.push('\n');
-        }
-    }
-    text.push_str(&outcome.render());
-    match format {
-        Format::Text => print!("{text}"),
-        Format::Json => eprint!("{text}"),
-    }
-    outcome.passed()
-        && runs
-            .iter()
-            .all(|run| run.result.as_ref().is_ok_and(|r| r.error.is_none()))
-}
-
-fn exit(passed: bool) -> ExitCode {
-    if passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_FAIL)
-    }
-}
-
-/// Runs `seeds` as `options` say: in fresh child processes unless `--in-process`.
-fn run_seeds(
-    path: &Path,
-    scenario: &Scenario,
-    seeds: &[u64],
-    options: &RunOptions,
-    mut on_done: impl FnMut(&SeedRun),
-) -> Result<Vec<SeedRun>, ExitCode> {
-    if options.jobs == 0 {
-        return Err(bad_input("--jobs must be at least 1"));
-    }
-    if options.in_process {
-        return Ok(sweep(
-            seeds,
-            options.jobs,
-            |seed| run_one(scenario, seed),
-            on_done,
-        ));
-    }
-    let exe = std::env::current_exe()
-        .map_err(|error| bad_input(&format!("cannot find this executable: {error}")))?;
-    let runner = ChildRunner {
-        exe,
-        scenario_path: path.to_path_buf(),
-    };
-    Ok(sweep(
-        seeds,
-        options.jobs,
-        |seed| runner.run(seed),
-        |run| on_done(run),
-    ))
-}
-
-fn run(path: &Path, seed: Option<u64>, options: &RunOptions) -> ExitCode {
-    let scenario = match load(path) {
-        Ok(scenario) => scenario,
-        Err(code) => return code,
-    };
-    let runs = match seed {
-        // One seed: this process is fresh, run it here.
-        Some(seed) => {
-            if options.jobs == 0 {
-                return bad_input("--jobs must be at least 1");
-            }
-            let run = run_one(&scenario, seed);
-            print_run(&scenario, &run, options);
-            vec![run]
-        }
-        None => {
-            let seeds = scenario.seeds.clone();
-            match run_seeds(path, &scenario, &seeds, options, |run| {
-                print_run(&scenario, run, options)
-            }) {
-                Ok(runs) => runs,
-                Err(code) => return code,
-            }
-        }
-    };
-    exit(verdict(&scenario, &runs, options.format))
-}
-
-fn replay(path: &Path, seed: u64, trace_out: Option<PathBuf>, only_unexpected: bool) -> ExitCode {
-    let scenario = match load(path) {
-        Ok(scenario) => scenario,
-        Err(code) => return code,
-    };
-    let (result, wall) = run_full(&scenario, seed);
-    let run = SeedRun {
-        seed,
-        result: result
-            .as_ref()
-            .map(|run| run.report(&scenario))
-            .map_err(Clone::clone),
-        wall,
-    };
-    if let Ok(result) = &result {
-        for line in &result.trace_lines {
-            println!("{line}");
-        }
-        let trace_path = trace_out.unwrap_or_else(|| default_trace_path(&scenario, seed));
-        match write_json_trace(result, &trace_path) {
-            Ok(lines) => println!("trace: {lines} events written to {}", trace_path.display()),
-            Err(error) => {
-                return bad_input(&format!("cannot write {}: {error}", trace_path.display()));
-            }
-        }
-    }
-    let options = RunOptions {
-        jobs: 1,
-        format: Format::Text,
-        only_unexpected,
-        in_process: true,
-    };
-    print_run(&scenario, &run, &options);
-    exit(run.passed())
-}
-
-fn sweep_command(path: &Path, seeds: &str, options: &RunOptions) -> ExitCode {
-    let scenario = match load(path) {
-        Ok(scenario) => scenario,
-        Err(code) => return code,
-    };
-    let range = match parse_seed_range(seeds) {
-        Ok(range) => range,
-        Err(message) => return bad_input(&format!("--seeds {message}")),
-    };
-    let seeds: Vec<u64> = range.collect();
-    let bar = ProgressBar::new(seeds.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {elapsed} ({msg})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut failed = 0u64;
-    let runs = match run_seeds(path, &scenario, &seeds, options, |run| {
-        if options.format == Format::Json {
-            bar.suspend(|| print_run(&scenario, run, options));
-        }
-        if !run.passed() {
-            failed += 1;
-            if let Some(line) = run.failure_line(&scenario) {
-                bar.println(line);
-            }
-        }
-        bar.set_message(format!("{failed} failing"));
-        bar.inc(1);
-    }) {
-        Ok(runs) => runs,
-        Err(code) => return code,
-    };
-    bar.finish();
-    let failing = runs.iter().filter(|run| !run.passed()).count();
-    let line = format!(
-        "sweep {}: {} seeds, {failing} failing",
-        scenario.name,
-        runs.len()
-    );
-    match options.format {
-        Format::Text => {
-            for run in &runs {
-                if let Ok(report) = &run.result {
-                    println!("seed {} digest {}", run.seed, report.digest);
-                }
-            }
-            println!("{line}");
-        }
-        Format::Json => eprintln!("{line}"),
-    }
-    exit(verdict(&scenario, &runs, options.format))
-}
-
-fn compare_command(path: &Path, seeds: &str, with: &str) -> ExitCode {
-    let scenario = match load(path) {
-        Ok(scenario) => scenario,
-        Err(code) => return code,
-    };
-    let seeds: Vec<u64> = match parse_seed_range(seeds) {
-        Ok(range) => range.collect(),
-        Err(error) => return bad_input(&format!("--seeds: {error}")),
-    };
-    let mut names = Vec::new();
-    for name in with
-        .split(',')
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-    {
-        match ExtensionName::parse(name) {
-            Some(known) => names.push(known),
-            None => {
-                let known: Vec<&str> = ExtensionName::all().iter().map(|n| n.as_str()).collect();
-                return bad_input(&format!(
-                    "--with: unknown extension `{name}` (known: {})",
-                    known.join(", ")
-                ));
-            }
-        }
-    }
-    if names.is_empty() {
-        return bad_input("--with names no extension");
-    }
-    let stats = compare(&scenario, &seeds, &names);
-    print!("{}", render(&scenario, &seeds, &stats));
-    ExitCode::SUCCESS
-}
-
-fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(error) => {
-            let _ = error.print();
-            return if error.use_stderr() {
-                ExitCode::from(EXIT_BAD_INPUT)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-    };
-    match cli.command {
+fn dispatch(command: Command) -> ExitCode {
+    match command {
         Command::Run {
             scenario,
             seed,
+            traffic,
             options,
-        } => run(&scenario, seed, &options),
+        } => cli::seeds::run(&scenario, seed, traffic, &options),
         Command::Replay {
             scenario,
             seed,
             trace_out,
             only_unexpected,
-        } => replay(&scenario, seed, trace_out, only_unexpected),
+            filter,
+        } => {
+            let options = RunOptions {
+                jobs: 1,
+                format: Format::Text,
+                junit: None,
+                only_unexpected,
+                in_process: true,
+            };
+            cli::seeds::replay(&scenario, seed, trace_out, &filter.filter(), &options)
+        }
         Command::Sweep {
             scenario,
             seeds,
+            shard,
             options,
-        } => sweep_command(&scenario, &seeds, &options),
+        } => cli::seeds::sweep_command(&scenario, &seeds, shard, &options),
         Command::Compare {
             scenario,
             seeds,
             with,
-        } => compare_command(&scenario, &seeds, &with),
+            base,
+            jobs,
+            format,
+            junit,
+            in_process,
+        } => cli::compare::compare_command(&CompareArgs {
+            path: scenario,
+            seeds,
+            with,
+            base: base.unwrap_or_default(),
+            jobs,
+            format,
+            junit,
+            in_process,
+        }),
+        Command::Merge {
+            scenario,
+            files,
+            junit,
+        } => cli::merge::merge_command(&scenario, &files, junit.as_deref()),
+        Command::Shrink {
+            scenario,
+            seed,
+            violation,
+            out,
+            max_runs,
+        } => cli::shrink::shrink_command(&ShrinkArgs {
+            path: scenario,
+            seed,
+            violation,
+            out,
+            max_runs,
+        }),
+        Command::Check {
+            trace,
+            scenario,
+            only_unexpected,
+        } => cli::check::check_command(&trace, &scenario, only_unexpected),
+    }
+}
+
+fn main() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(cli) => dispatch(cli.command),
+        Err(error) => {
+            let _ = error.print();
+            if error.use_stderr() {
+                ExitCode::from(EXIT_BAD_INPUT)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
     }
 }

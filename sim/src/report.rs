@@ -71,6 +71,10 @@ pub struct Counts {
     pub stripes_rebuilt: u64,
     /// Faults fired, by kind name (every kind listed, zeros included).
     pub faults: BTreeMap<String, u64>,
+    /// Events recorded, of every kind (JSON only: `shrink` reports it; the text summary
+    /// does not print it).
+    #[serde(default)]
+    pub events: u64,
 }
 
 impl Counts {
@@ -83,6 +87,7 @@ impl Counts {
                 .collect(),
             ..Counts::default()
         };
+        counts.events = history.len() as u64;
         let mut emails = Vec::new();
         for event in history.events() {
             match &event.kind {
@@ -305,6 +310,11 @@ impl SeedReport {
         &self.counts
     }
 
+    /// Faults fired, all kinds together.
+    pub fn faults_fired(&self) -> u64 {
+        self.counts.faults.values().sum()
+    }
+
     /// True when every violation was expected and no host software failed.
     pub fn passed(&self) -> bool {
         self.error.is_none() && self.outcome.passed()
@@ -498,6 +508,7 @@ must_find = [\"ack_durable\"]
         assert_eq!(counts.faults.get("crash"), Some(&1));
         assert_eq!(counts.faults.get("partition"), Some(&0));
         assert_eq!(counts.faults.len(), FaultKind::NAMES.len());
+        assert_eq!(counts.events, lossy_history().len() as u64);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Running seeds: each in a fresh child process (the default), or in this process.
 //!
 //! **One seed, one process.** A seed must name a run whatever ran before it. Like
-//! FoundationDB's simulator (one simulation per process), `raida-sim run` and `sweep` run
-//! every seed in a child process of their own — `raida-sim run FILE --seed N --format json`,
+//! FoundationDB's simulator (one simulation per process), `raida-sim run`, `sweep`,
+//! `compare` and `shrink` run every seed in a child process of their own — `raida-sim run FILE --seed N --format json`,
 //! the same command a user types — and read its [`SeedRecord`] back from the child's stdout.
 //! Nothing a simulation leaves behind (tokio's process-wide task-id counter, allocator state,
 //! thread-locals, a dependency's lazily initialised statics) can reach the next seed, and a
@@ -11,8 +11,9 @@
 //! "Determinism"). In-process runs remain for tests and for a single seed (`run --seed N`
 //! is itself a fresh process).
 //!
-//! A sweep hands whole seeds to `jobs` worker threads; each waits on its own children, so
-//! workers share nothing but the result channel. A panic inside a run (a bug in a host or in
+//! A sweep hands whole seeds to `jobs` worker threads (any per-seed result: a [`SeedRun`],
+//! or both sides of a `compare` row); each waits on its own children, so workers share
+//! nothing but the result channel. A panic inside a run (a bug in a host or in
 //! the world) is caught per seed and reported as that seed's failure, so one bad seed does not
 //! hide the others.
 //!
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::compare::Traffic;
 use crate::report::{replay_command, SeedReport};
 use crate::scenario::Scenario;
 use crate::trace::JsonLinesWriter;
@@ -77,6 +79,10 @@ pub struct SeedRecord {
     pub panic: Option<String>,
     /// The run's report, unless it panicked.
     pub report: Option<SeedReport>,
+    /// Traffic and latencies, when asked for (`run --seed N --traffic`, what `compare`'s
+    /// children print); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<Traffic>,
 }
 
 impl SeedRun {
@@ -102,6 +108,7 @@ impl SeedRun {
             wall_ms: u64::try_from(self.wall.as_millis()).unwrap_or(u64::MAX),
             panic: self.result.as_ref().err().cloned(),
             report: self.result.as_ref().ok().cloned(),
+            traffic: None,
         }
     }
 
@@ -182,8 +189,14 @@ pub struct ChildRunner {
 
 impl ChildRunner {
     /// Runs `seed` in a child: `EXE run SCENARIO --seed N --format json`.
-    #[allow(clippy::disallowed_methods)] // Wall time of the child run, for the report only.
     pub fn run(&self, seed: u64) -> SeedRun {
+        SeedRun::from_record(self.run_with(seed, &[]))
+    }
+
+    /// Runs `seed` in a child with `extra` arguments after the usual ones and returns its
+    /// record; a child that ends without one gives a [`Verdict::Panic`] record saying why.
+    #[allow(clippy::disallowed_methods)] // Wall time of the child run, for the report only.
+    pub fn run_with(&self, seed: u64, extra: &[&str]) -> SeedRecord {
         let started = Instant::now();
         let output = Command::new(&self.exe)
             .arg("run")
@@ -191,11 +204,15 @@ impl ChildRunner {
             .arg("--seed")
             .arg(seed.to_string())
             .args(["--format", "json"])
+            .args(extra)
             .output();
-        let failed = |why: String| SeedRun {
+        let failed = |why: String| SeedRecord {
             seed,
-            result: Err(why),
-            wall: started.elapsed(),
+            verdict: Verdict::Panic,
+            wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            panic: Some(why),
+            report: None,
+            traffic: None,
         };
         let output = match output {
             Ok(output) => output,
@@ -208,37 +225,45 @@ impl ChildRunner {
             .find(|line| line.starts_with('{'))
             .and_then(|line| serde_json::from_str::<SeedRecord>(line).ok());
         match record {
-            Some(record) if record.seed == seed => SeedRun::from_record(record),
-            _ => {
-                let stderr = String::from_utf8_lossy(&output.stderr);
-                let tail_start = stderr
-                    .char_indices()
-                    .rev()
-                    .nth(CHILD_STDERR_TAIL_BYTES)
-                    .map_or(0, |(index, _)| index);
-                failed(format!(
-                    "the seed's process ended ({}) without a result; stderr: {}",
-                    output.status,
-                    stderr.get(tail_start..).unwrap_or_default().trim()
-                ))
-            }
+            Some(record) if record.seed == seed => record,
+            _ => failed(format!(
+                "the seed's process ended ({}) without a result; stderr: {}",
+                output.status,
+                stderr_tail(&output.stderr)
+            )),
         }
     }
 }
 
+/// The last [`CHILD_STDERR_TAIL_BYTES`] of a child's stderr, trimmed.
+fn stderr_tail(stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let tail_start = stderr
+        .char_indices()
+        .rev()
+        .nth(CHILD_STDERR_TAIL_BYTES)
+        .map_or(0, |(index, _)| index);
+    stderr
+        .get(tail_start..)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 /// Runs `seeds` on `jobs` worker threads (at least one), each seed through `run` (in this
-/// process with [`run_one`], or in a child with [`ChildRunner::run`]), calling `on_done` as
-/// each seed finishes (in completion order). Returns the runs in seed-list order.
-pub fn sweep(
+/// process with [`run_one`], or in a child with [`ChildRunner::run`]; any per-seed result
+/// `T`), calling `on_done` as each seed finishes (in completion order). Returns the results
+/// in seed-list order.
+pub fn sweep<T: Send>(
     seeds: &[u64],
     jobs: usize,
-    run: impl Fn(u64) -> SeedRun + Sync,
-    mut on_done: impl FnMut(&SeedRun),
-) -> Vec<SeedRun> {
+    run: impl Fn(u64) -> T + Sync,
+    mut on_done: impl FnMut(&T),
+) -> Vec<T> {
     let jobs = jobs.clamp(1, seeds.len().max(1));
     let next = AtomicU64::new(0);
-    let (sender, receiver) = mpsc::channel::<(usize, SeedRun)>();
-    let mut runs: Vec<Option<SeedRun>> = (0..seeds.len()).map(|_| None).collect();
+    let (sender, receiver) = mpsc::channel::<(usize, T)>();
+    let mut runs: Vec<Option<T>> = (0..seeds.len()).map(|_| None).collect();
     let run = &run;
     std::thread::scope(|scope| {
         for _ in 0..jobs {

@@ -1,6 +1,6 @@
 //! The `raida-sim` command as users and CI run it: one seed names one run whichever way it
 //! is run (`run --seed N` alone, among the default seeds, in a sweep on one worker or two),
-//! JSON results, and argument errors.
+//! JSON and JUnit results, and argument errors.
 //!
 //! Every seed of `run` and `sweep` runs in a fresh child process, so these tests drive the
 //! real binary (`CARGO_BIN_EXE_raida-sim`) on a small scenario written to a temp directory.
@@ -149,4 +149,74 @@ fn bad_arguments_exit_2_with_a_message() {
     // One seed is a range too.
     let one = raida_sim(&["sweep", path, "--seeds", "2", "--format", "json"]);
     assert_eq!(digests(&one).len(), 1);
+}
+
+/// The JUnit file of a run: one case per seed, unexpected violations as failures with
+/// their replay command, expected ones as system-out, and the must_find case.
+#[test]
+fn junit_files_have_a_case_per_seed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_scenario(dir.path());
+    let path = path.to_str().expect("utf-8 temp path");
+    let xml_path = dir.path().join("run.xml");
+    let xml = xml_path.to_str().expect("utf-8");
+    let run = raida_sim(&["run", path, "--jobs", "2", "--junit", xml]);
+    let root = raida_sim::junit::parse(&std::fs::read_to_string(xml).expect("written"))
+        .expect("well-formed XML");
+    let suite = root.children_named("testsuite").next().expect("a suite");
+    assert_eq!(suite.attribute("name"), Some("cli-small"));
+    let cases: Vec<&raida_sim::junit::Element> = suite.children_named("testcase").collect();
+    let names: Vec<&str> = cases.iter().filter_map(|c| c.attribute("name")).collect();
+    assert_eq!(names, ["seed 0", "seed 1", "seed 2", "must_find"]);
+    assert!(cases
+        .iter()
+        .all(|c| c.attribute("classname") == Some("cli-small")));
+    assert_eq!(run.status.code(), Some(0), "every violation is expected");
+    assert_eq!(suite.attribute("failures"), Some("0"));
+    let out: String = cases
+        .iter()
+        .flat_map(|c| c.children_named("system-out"))
+        .map(|e| e.text.clone())
+        .collect();
+    assert!(out.contains("digest "), "{out}");
+
+    // The same seeds judged strictly: each violation a failure with its replay command.
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        SCENARIO.replace(
+            "violations = [\"ack_durable\", \"liveness\", \"one_shot\"]",
+            "violations = []",
+        ),
+    )
+    .expect("writable");
+    let strict = strict.to_str().expect("utf-8");
+    let sweep = raida_sim(&["sweep", strict, "--seeds", "0..2", "--junit", xml]);
+    let root = raida_sim::junit::parse(&std::fs::read_to_string(xml).expect("written"))
+        .expect("well-formed XML");
+    let suite = root.children_named("testsuite").next().expect("a suite");
+    let failures: Vec<&raida_sim::junit::Element> = suite
+        .children_named("testcase")
+        .flat_map(|case| case.children_named("failure"))
+        .collect();
+    assert_eq!(sweep.status.code(), Some(1), "the strict file fails");
+    assert!(!failures.is_empty());
+    for failure in failures {
+        assert!(failure
+            .attribute("message")
+            .is_some_and(|m| m.starts_with("unexpected ")));
+        assert!(failure
+            .text
+            .contains("replay: cargo run --release -p raida-sim -- replay"));
+    }
+    let must_find = suite
+        .children_named("testcase")
+        .find(|case| case.attribute("name") == Some("must_find"))
+        .expect("must_find case");
+    assert!(
+        must_find.children_named("skipped").next().is_some(),
+        "a range is not the default seeds"
+    );
+    let unwritable = raida_sim(&["run", path, "--seed", "0", "--junit", "/nonexistent/x.xml"]);
+    assert_eq!(unwritable.status.code(), Some(2));
 }

@@ -1,8 +1,10 @@
 //! A TOML value that keeps the span of every value inside it, at any depth.
 //!
 //! `toml::Value` forgets where nested values were; reading settings key by key needs every
-//! key's span to point an error at its line. `Node` is deserialized through
-//! `toml::Spanned`, which the toml deserializer fills at every level.
+//! key's span to point an error at its line. [`Node::document`] builds the tree from
+//! `toml_edit`'s parse, which keeps spans for every value, including tables that are only
+//! implied by a dotted key or a `[a.b]` header (they take their first entry's span).
+//! `Node` also deserializes through `toml::Spanned` (for callers holding serde data).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -52,6 +54,74 @@ impl fmt::Display for Node {
             Node::Table(_) => f.write_str("a table"),
         }
     }
+}
+
+impl Node {
+    /// The root table of a document parsed by `toml_edit`, with spans.
+    pub fn document(document: &toml_edit::ImDocument<&str>) -> Spanned<Node> {
+        let root = document.as_table();
+        table_node(root.iter().map(|(key, item)| (key, item_node(item))), 0..0)
+    }
+}
+
+fn item_node(item: &toml_edit::Item) -> Option<Spanned<Node>> {
+    match item {
+        toml_edit::Item::None => None,
+        toml_edit::Item::Value(value) => Some(value_node(value)),
+        toml_edit::Item::Table(table) => {
+            let entries = table.iter().map(|(key, item)| (key, item_node(item)));
+            Some(table_node(entries, table.span().unwrap_or(0..0)))
+        }
+        toml_edit::Item::ArrayOfTables(tables) => {
+            let items: Vec<Spanned<Node>> = tables
+                .iter()
+                .map(|table| {
+                    let entries = table.iter().map(|(key, item)| (key, item_node(item)));
+                    table_node(entries, table.span().unwrap_or(0..0))
+                })
+                .collect();
+            let span = tables.span().or_else(|| items.first().map(Spanned::span));
+            Some(Spanned::new(span.unwrap_or(0..0), Node::Array(items)))
+        }
+    }
+}
+
+/// A table node; an implied table (empty span) takes its first entry's span.
+fn table_node<'k>(
+    entries: impl Iterator<Item = (&'k str, Option<Spanned<Node>>)>,
+    span: std::ops::Range<usize>,
+) -> Spanned<Node> {
+    let map: BTreeMap<String, Spanned<Node>> = entries
+        .filter_map(|(key, node)| node.map(|node| (key.to_string(), node)))
+        .collect();
+    let span = if span.is_empty() && span.start == 0 {
+        map.values()
+            .map(Spanned::span)
+            .min_by_key(|s| s.start)
+            .unwrap_or(span)
+    } else {
+        span
+    };
+    Spanned::new(span, Node::Table(map))
+}
+
+fn value_node(value: &toml_edit::Value) -> Spanned<Node> {
+    let span = value.span().unwrap_or(0..0);
+    let node = match value {
+        toml_edit::Value::String(text) => Node::Str(text.value().clone()),
+        toml_edit::Value::Integer(number) => Node::Int(*number.value()),
+        toml_edit::Value::Float(number) => Node::Float(*number.value()),
+        toml_edit::Value::Boolean(flag) => Node::Bool(*flag.value()),
+        toml_edit::Value::Datetime(time) => Node::Str(time.value().to_string()),
+        toml_edit::Value::Array(items) => Node::Array(items.iter().map(value_node).collect()),
+        toml_edit::Value::InlineTable(table) => {
+            let entries = table
+                .iter()
+                .map(|(key, value)| (key, Some(value_node(value))));
+            return table_node(entries, span);
+        }
+    };
+    Spanned::new(span, node)
 }
 
 struct NodeVisitor;

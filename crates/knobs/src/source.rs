@@ -157,10 +157,20 @@ impl<'a> Source<'a> {
         self.error(span, &key, message)
     }
 
+    /// Turns a `toml_edit` parse error into one naming the file, line and key.
+    fn parse_error(&self, error: &toml_edit::TomlError) -> ConfigError {
+        let span = error.span();
+        let offset = span.as_ref().map_or(0, |span| span.start);
+        let key = self.key_path_at(offset, true);
+        let message = error.message().trim().to_string();
+        self.error(span, &key, message)
+    }
+
     /// Parses the whole text as the root table.
     pub fn parse(&self) -> Result<Table<'a>, ConfigError> {
-        let root: Spanned<Node> =
-            toml::from_str(self.text).map_err(|error| self.syntax_error(&error))?;
+        let document =
+            toml_edit::ImDocument::parse(self.text).map_err(|error| self.parse_error(&error))?;
+        let root: Spanned<Node> = Node::document(&document);
         let span = root.span();
         match root.into_inner() {
             Node::Table(entries) => Ok(Table::new(*self, String::new(), Some(span), entries)),
@@ -188,6 +198,32 @@ mod tests {
         let error = source.parse().expect_err("bad syntax");
         assert_eq!((error.file.as_str(), error.line), ("f.toml", 3), "{error}");
         assert!(error.to_string().starts_with("f.toml:3:"), "{error}");
+    }
+
+    #[test]
+    fn implied_tables_and_dotted_keys_read_like_written_ones() {
+        for text in [
+            "[a.b]\nc = 1\n",
+            "[a]\nb.c = 1\n",
+            "a.b.c = 1\n",
+            "[a]\nb = { c = 1 }\n",
+        ] {
+            let source = Source::new("f.toml", text);
+            let mut root = source.parse().unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            let mut b = root
+                .table("a")
+                .and_then(|mut a| a.table("b"))
+                .expect("tables");
+            assert_eq!(b.int("c", 0, 5).expect("an integer"), Some(1), "{text:?}");
+            let error = b.int("c", 0, 5).expect("taken once");
+            assert_eq!(error, None);
+        }
+        let source = Source::new("f.toml", "[a.b]\nc = 9\n");
+        let mut b = source
+            .parse()
+            .and_then(|mut root| root.table("a")?.table("b"))
+            .expect("ok");
+        assert_eq!(b.int("c", 0, 5).expect_err("9 > 5").line, 2);
     }
 
     #[test]

@@ -479,7 +479,7 @@ mod tests {
         let cases = [
             (
                 "ping_timeout_s = 10\nping_timeout = 5\n",
-                "bad.toml:2:16: key `ping_timeout`: unknown key `ping_timeout`; known keys: \
+                "bad.toml:2:1: key `ping_timeout`: unknown key `ping_timeout`; known keys: \
                  delete_on_read, ping_timeout_s, ping_timeout_status, tell_skew_s, \
                  max_tells_per_reply, max_reply_bytes, upload_fee, inbox_fee_default, \
                  response_counter, inbox_dir_fsync, stripe_dir_fsync, max_connections, \
@@ -581,7 +581,7 @@ mod tests {
             ),
             (
                 "[rate_limit]\nrequests_max = 1\nwindow_s = 1\nburst = 2\n",
-                "bad.toml:4:9: key `rate_limit.burst`: unknown key `burst`; known keys: \
+                "bad.toml:4:1: key `rate_limit.burst`: unknown key `burst`; known keys: \
                  requests_max, window_s",
             ),
             ("x = = 1\n", "bad.toml:1:5: "),
