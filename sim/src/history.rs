@@ -379,6 +379,17 @@ impl FaultKind {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EventKind {
+    /// A client began sending one revision of an email: its first upload goes out now
+    /// (client side). From here on the revision's stripes may overwrite an older revision's
+    /// under the same GUID, whether or not its uploads ever complete.
+    UploadStarted {
+        /// The email.
+        email_id: EmailId,
+        /// Sender mailbox.
+        sender: MailboxId,
+        /// Revision (file-header byte 57).
+        edit_sequence: u8,
+    },
     /// A client finished uploading one revision of an email (client side).
     EmailSent {
         /// The email.
@@ -575,6 +586,7 @@ impl EventKind {
     /// Stable snake_case name of the event (the trace's command column).
     pub const fn name(&self) -> &'static str {
         match self {
+            EventKind::UploadStarted { .. } => "upload_started",
             EventKind::EmailSent { .. } => "email_sent",
             EventKind::TellSent { .. } => "tell_sent",
             EventKind::TellHandled { .. } => "tell_handled",
@@ -741,6 +753,25 @@ impl History {
             EventKind::FaultFired { fault, hosts, .. } => Some((event, fault, hosts.as_slice())),
             _ => None,
         })
+    }
+
+    /// Revisions of one email whose uploads had started at or before `until_us`.
+    pub fn started_revisions(
+        &self,
+        email_id: EmailId,
+        until_us: u64,
+    ) -> impl Iterator<Item = u8> + '_ {
+        self.events
+            .iter()
+            .take_while(move |event| event.at_sim_us <= until_us)
+            .filter_map(move |event| match &event.kind {
+                EventKind::UploadStarted {
+                    email_id: id,
+                    edit_sequence,
+                    ..
+                } if *id == email_id => Some(*edit_sequence),
+                _ => None,
+            })
     }
 
     /// The files of every sent revision of `email_id`, as (edit_sequence, files).

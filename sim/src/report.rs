@@ -112,7 +112,8 @@ impl Counts {
                 EventKind::FaultFired { fault, .. } => {
                     *counts.faults.entry(fault.name().to_string()).or_insert(0) += 1;
                 }
-                EventKind::TellSkipped { .. }
+                EventKind::UploadStarted { .. }
+                | EventKind::TellSkipped { .. }
                 | EventKind::TellDeleted { .. }
                 | EventKind::PhaseChange { .. } => {}
             }

@@ -39,6 +39,15 @@ fn mailboxes(list: &[MailboxId]) -> String {
 fn columns(kind: &EventKind) -> (String, String, String) {
     let none = || "-".to_string();
     match kind {
+        EventKind::UploadStarted {
+            email_id,
+            sender,
+            edit_sequence,
+        } => (
+            none(),
+            none(),
+            format!("e={} es={edit_sequence} from={sender}", email_id.short()),
+        ),
         EventKind::EmailSent {
             email_id,
             sender,

@@ -106,6 +106,7 @@ pub fn parse_sim_seconds(text: &str) -> Result<u64, String> {
 pub fn email_of(kind: &EventKind) -> Option<EmailId> {
     match kind {
         EventKind::EmailSent { email_id, .. }
+        | EventKind::UploadStarted { email_id, .. }
         | EventKind::TellSent { email_id, .. }
         | EventKind::TellHandled { email_id, .. }
         | EventKind::TellAccepted { email_id, .. }
@@ -141,6 +142,7 @@ pub fn mailboxes_of(kind: &EventKind) -> Vec<MailboxId> {
         } => std::iter::once(*sender)
             .chain(recipients.iter().copied())
             .collect(),
+        EventKind::UploadStarted { sender, .. } => vec![*sender],
         EventKind::TellAccepted { mailbox, .. }
         | EventKind::TellSkipped { mailbox, .. }
         | EventKind::TellDeleted { mailbox, .. } => vec![*mailbox],

@@ -13,8 +13,10 @@
 //!   a real failure repeats on every retry and is caught after that. With two or more
 //!   stripes destroyed a failure is expected.
 //!   A failure of an older revision is never a violation when a newer revision of the email
-//!   was sent: a revision re-uploads every stripe under the same GUID, so from the newer
-//!   revision's first upload on the older record's files are gone (its CRC no longer matches).
+//!   was sent, or had begun uploading by the time of the failure (`UploadStarted`, whether
+//!   or not those uploads completed): a revision re-uploads every stripe under the same
+//!   GUID, so from the newer revision's first upload on the older record's files are gone
+//!   (its CRC no longer matches).
 //! - A revision told before its uploads (the `tell_before_upload` fault) whose uploads never
 //!   completed (no `EmailSent` for it) never had every stripe stored: its failures are that
 //!   fault's, at any time, and its accepted files are checked against the manifest its
@@ -55,7 +57,7 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
                 file_type,
                 reason,
                 ..
-            } if !superseded(history, *email_id, *edit_sequence) => {
+            } if !superseded(history, *email_id, *edit_sequence, event.at_sim_us) => {
                 let damaged = faults.stripes_damaged(*email_id, *file_type, event.at_sim_us);
                 let grace_us = u64::from(HEAL_DOWNLOAD_GRACE_S) * US_PER_S;
                 let in_safety = healed_at.is_none_or(|at| event.at_sim_us < at + grace_us);
@@ -153,11 +155,15 @@ fn manifest_files(record: &[u8]) -> Vec<FileSent> {
         .collect()
 }
 
-/// Whether a revision newer than `edit_sequence` of the email was sent (at any time).
-fn superseded(history: &History, email_id: EmailId, edit_sequence: u8) -> bool {
+/// Whether a revision newer than `edit_sequence` of the email was sent (at any time), or
+/// had begun uploading at or before `at_us`.
+fn superseded(history: &History, email_id: EmailId, edit_sequence: u8, at_us: u64) -> bool {
     history
         .sent_revisions(email_id)
         .any(|(sent, _)| sent > edit_sequence)
+        || history
+            .started_revisions(email_id, at_us)
+            .any(|started| started > edit_sequence)
 }
 
 /// Why a downloaded file is not any sent revision's file, or `None` when it is one.
@@ -293,6 +299,55 @@ mod tests {
         assert_eq!(violations.len(), 3, "{violations:?}");
         assert!(violations[0].detail.contains("crc deadbeef"));
         assert!(violations[1].detail.contains("no sent revision"));
+    }
+
+    /// Storm seed 1 after seed 0 (before isolation): revision 1 of an email overwrote
+    /// revision 0's stripes, then gave up (an upload failed three times), so no `EmailSent`
+    /// for it exists; every later download of revision 0 failed on CRC. Those failures are
+    /// the newer revision's doing once its uploads began, not before.
+    #[test]
+    fn an_abandoned_newer_revision_excuses_failures_only_after_its_uploads_began() {
+        let abandoned_revision = |download_at_s: u64| {
+            Builder::new()
+                .email_sent(email(1), 0, &[BOB])
+                .at(10 * US_PER_S)
+                .push(
+                    Host::Client(0),
+                    EventKind::UploadStarted {
+                        email_id: email(1),
+                        sender: ALICE,
+                        edit_sequence: 1,
+                    },
+                )
+                .healed()
+                .at(download_at_s * US_PER_S)
+                .push(Host::Client(1), failed(1))
+                .build()
+        };
+        let late = u64::from(HEAL_DOWNLOAD_GRACE_S) + 20;
+        assert_eq!(run(&abandoned_revision(late)), vec![]);
+        let without_the_revision = Builder::new()
+            .email_sent(email(1), 0, &[BOB])
+            .healed()
+            .at(late * US_PER_S)
+            .push(Host::Client(1), failed(1))
+            .build();
+        assert_eq!(run(&without_the_revision).len(), 1);
+        let failed_before_the_revision = Builder::new()
+            .email_sent(email(1), 0, &[BOB])
+            .at(5 * US_PER_S)
+            .push(Host::Client(1), failed(1))
+            .at(10 * US_PER_S)
+            .push(
+                Host::Client(0),
+                EventKind::UploadStarted {
+                    email_id: email(1),
+                    sender: ALICE,
+                    edit_sequence: 1,
+                },
+            )
+            .build();
+        assert_eq!(run(&failed_before_the_revision).len(), 1);
     }
 
     #[test]

@@ -307,12 +307,25 @@ pub(super) async fn send_email_task(
         };
         observer.sending(email.email_id, revision.edit_sequence);
         if revision.tell_before_upload && !host.shared.progress.healed() {
-            tell_before_upload(&host, &client, &observer, &message).await;
+            tell_before_upload(&host, &client, &observer, &message, sender.id).await;
         } else {
+            upload_started(&host, &message, sender.id);
             send_with_retries(&client, &message).await;
         }
         host.shared.progress.send_done();
     }
+}
+
+/// Records `UploadStarted`: the revision's first upload goes out now.
+fn upload_started(host: &ClientHost, email: &Email, sender: MailboxId) {
+    host.shared.recorder.record(
+        Host::Client(host.index),
+        EventKind::UploadStarted {
+            email_id: EmailId(email.guid),
+            sender,
+            edit_sequence: email.edit_sequence,
+        },
+    );
 }
 
 async fn send_with_retries(client: &Client<SimConnector>, email: &Email) {
@@ -336,6 +349,7 @@ async fn tell_before_upload(
     client: &Client<SimConnector>,
     observer: &SenderObserver,
     email: &Email,
+    sender: MailboxId,
 ) {
     let email_id = EmailId(email.guid);
     host.shared.recorder.record(
@@ -356,6 +370,7 @@ async fn tell_before_upload(
         return;
     };
     client.tell_all(&prepared).await;
+    upload_started(host, email, sender);
     let uploaded = client.upload_all(&prepared).await.all_stored();
     if uploaded {
         if let Some(announcement) = observer.lock().get_mut(&(email_id, email.edit_sequence)) {
