@@ -93,7 +93,7 @@ impl TestCase {
             });
         }
         for violation in &report.violations {
-            if report.outcome.unexpected.contains(&violation.invariant) {
+            if report.outcome.is_unexpected(violation) {
                 self.failures.push(Failure {
                     kind: violation.invariant.name().into(),
                     message: format!("unexpected {}", first_line(&violation.to_string())),

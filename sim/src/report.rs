@@ -126,14 +126,22 @@ impl Counts {
 }
 
 /// One seed judged against the scenario's expectations.
+///
+/// A violation fails the seed when its invariant is not one the scenario expects, or when
+/// it is expected but no injected fault explains it (no [`crate::checkers::Cause`]): the
+/// faithful protocol breaks an expected invariant only through a fault, so an unexplained
+/// violation of it is a bug hiding among the expected ones.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct SeedOutcome {
     /// The seed.
     pub seed: u64,
     /// Violations per invariant (only invariants violated at least once).
     pub violated: BTreeMap<Invariant, usize>,
-    /// Violated invariants the scenario does not expect.
+    /// Invariants that fail the seed: not expected, or expected with unexplained violations.
     pub unexpected: Vec<Invariant>,
+    /// The expected invariants among `unexpected` (they fail through unexplained violations).
+    #[serde(default)]
+    pub unexplained: Vec<Invariant>,
 }
 
 impl SeedOutcome {
@@ -143,21 +151,41 @@ impl SeedOutcome {
         for violation in violations {
             *violated.entry(violation.invariant).or_insert(0) += 1;
         }
+        let unexplained: Vec<Invariant> = violated
+            .keys()
+            .copied()
+            .filter(|invariant| scenario.expect.allows(*invariant))
+            .filter(|invariant| {
+                violations
+                    .iter()
+                    .any(|v| v.invariant == *invariant && v.caused_by.is_none())
+            })
+            .collect();
         let unexpected = violated
             .keys()
             .copied()
-            .filter(|invariant| !scenario.expect.allows(*invariant))
+            .filter(|invariant| {
+                !scenario.expect.allows(*invariant) || unexplained.contains(invariant)
+            })
             .collect();
         SeedOutcome {
             seed,
             violated,
             unexpected,
+            unexplained,
         }
     }
 
-    /// True when every violation was expected.
+    /// True when every violation was expected and explained.
     pub fn passed(&self) -> bool {
         self.unexpected.is_empty()
+    }
+
+    /// Whether this violation fails the seed: its invariant is not expected, or it is and
+    /// no fault explains this violation.
+    pub fn is_unexpected(&self, violation: &Violation) -> bool {
+        self.unexpected.contains(&violation.invariant)
+            && (!self.unexplained.contains(&violation.invariant) || violation.caused_by.is_none())
     }
 }
 
@@ -323,7 +351,7 @@ impl SeedReport {
 
     /// Whether `violation`'s invariant is one this scenario does not expect.
     fn is_unexpected(&self, violation: &Violation) -> bool {
-        self.outcome.unexpected.contains(&violation.invariant)
+        self.outcome.is_unexpected(violation)
     }
 
     /// The summary text: stable for a given seed (no wall time).
@@ -398,7 +426,9 @@ impl SeedReport {
                         .iter()
                         .filter(|v| v.invariant == invariant && v.caused_by.is_some())
                         .count();
-                    let expectation = if self.outcome.unexpected.contains(&invariant) {
+                    let expectation = if self.outcome.unexplained.contains(&invariant) {
+                        "expected, but UNEXPLAINED ones fail the seed"
+                    } else if self.outcome.unexpected.contains(&invariant) {
                         "UNEXPECTED"
                     } else {
                         "expected"
@@ -578,7 +608,7 @@ must_find = [\"ack_durable\"]
             invariant: Invariant::AckDurable,
             at_sim_us: seed,
             detail: String::new(),
-            caused_by: None,
+            caused_by: Some(link_loss()),
         };
         let with = Outcome::from_seeds(
             &scenario,
@@ -628,14 +658,38 @@ must_find = [\"ack_durable\"]
         );
     }
 
-    /// 25 expected `ack_durable` violations, then 3 unexpected `one_shot` ones, in time order.
+    fn link_loss() -> crate::checkers::Cause {
+        crate::checkers::Cause::from_fault(0, &FaultKind::LinkLoss, &[], "lost")
+    }
+
+    #[test]
+    fn an_expected_invariant_broken_without_a_cause_fails_the_seed() {
+        let scenario = scenario();
+        let violation = |caused_by| Violation {
+            invariant: Invariant::AckDurable,
+            at_sim_us: 1,
+            detail: String::new(),
+            caused_by,
+        };
+        let explained = SeedOutcome::new(&scenario, 1, &[violation(Some(link_loss()))]);
+        assert!(explained.passed());
+        let mixed = [violation(Some(link_loss())), violation(None)];
+        let unexplained = SeedOutcome::new(&scenario, 1, &mixed);
+        assert!(!unexplained.passed());
+        assert_eq!(unexplained.unexplained, vec![Invariant::AckDurable]);
+        assert!(!unexplained.is_unexpected(&mixed[0]));
+        assert!(unexplained.is_unexpected(&mixed[1]));
+    }
+
+    /// 25 expected `ack_durable` violations (each explained by a fault), then 3 unexpected
+    /// `one_shot` ones, in time order.
     fn mixed_report() -> SeedReport {
         let scenario = scenario();
         let violation = |invariant, at_sim_us| Violation {
             invariant,
             at_sim_us,
             detail: format!("{invariant} at {at_sim_us}"),
-            caused_by: None,
+            caused_by: (invariant == Invariant::AckDurable).then(link_loss),
         };
         let mut violations: Vec<Violation> = (0..25)
             .map(|at| violation(Invariant::AckDurable, at))

@@ -260,7 +260,7 @@ impl Shrinker {
             None => report
                 .violations
                 .iter()
-                .find(|v| report.outcome.unexpected.contains(&v.invariant))
+                .find(|v| report.outcome.is_unexpected(v))
                 .map(|v| v.invariant)
                 .ok_or_else(|| {
                     ShrinkError::NothingToShrink(format!(

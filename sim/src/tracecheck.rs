@@ -204,7 +204,7 @@ impl TraceCheck {
         let (unexpected, expected): (Vec<&Violation>, Vec<&Violation>) = self
             .violations
             .iter()
-            .partition(|v| self.outcome.unexpected.contains(&v.invariant));
+            .partition(|v| self.outcome.is_unexpected(v));
         let mut groups = vec![("UNEXPECTED", unexpected)];
         if !only_unexpected {
             groups.push(("expected", expected));

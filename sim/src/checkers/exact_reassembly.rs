@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use qmail_wire::tell::TellRecord;
 use qmail_wire::{Codec, Reader};
 
-use super::{CheckContext, Faults, Invariant, Violation};
+use super::{superseded, CheckContext, Faults, Invariant, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, FileSent, History};
 use crate::limits::{HEAL_DOWNLOAD_GRACE_S, US_PER_S};
 
@@ -153,17 +153,6 @@ fn manifest_files(record: &[u8]) -> Vec<FileSent> {
             crc32: entry.crc32,
         })
         .collect()
-}
-
-/// Whether a revision newer than `edit_sequence` of the email was sent (at any time), or
-/// had begun uploading at or before `at_us`.
-fn superseded(history: &History, email_id: EmailId, edit_sequence: u8, at_us: u64) -> bool {
-    history
-        .sent_revisions(email_id)
-        .any(|(sent, _)| sent > edit_sequence)
-        || history
-            .started_revisions(email_id, at_us)
-            .any(|started| started > edit_sequence)
 }
 
 /// Why a downloaded file is not any sent revision's file, or `None` when it is one.

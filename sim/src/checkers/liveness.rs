@@ -6,13 +6,14 @@
 //!   named fault destroyed it (that loss is `ack_durable`'s to report);
 //! - for every tell a mailbox received, each file of that revision is downloaded by some
 //!   device of the mailbox by the deadline, unless two or more of its stripes were lost or
-//!   corrupted (then it cannot be rebuilt).
+//!   corrupted (then it cannot be rebuilt), or a newer revision of the email began
+//!   uploading by then (its stripes replace the older revision's under the same GUID).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    acked_tells, receipts, sent_files, CheckContext, Deliveries, Faults, Invariant, Receipt,
-    Violation,
+    acked_tells, receipts, sent_files, superseded, CheckContext, Deliveries, Faults, Invariant,
+    Receipt, Violation,
 };
 use crate::history::{EmailId, EventKind, History, MailboxId};
 use crate::trace::format_sim_time;
@@ -113,6 +114,10 @@ fn files_downloaded(
             continue;
         };
         let due_us = deadline(receipt.at_sim_us);
+        if superseded(history, email_id, edit_sequence, due_us) {
+            // The newer revision's own receipt is judged; this one's stripes are gone.
+            continue;
+        }
         for file in files.iter() {
             if faults.stripes_damaged(email_id, file.file_type, due_us) >= 2 {
                 continue;
@@ -173,6 +178,33 @@ mod tests {
     fn without_a_healed_phase_nothing_is_judged() {
         let history = Builder::new().tell(email(1), 0, &[BOB]).build();
         assert_eq!(check(&history, &ctx()), vec![]);
+    }
+
+    /// Storm seed 1: a mailbox received revision 0, then revision 1 re-uploaded every
+    /// stripe under the same GUID; revision 0's files can no longer be downloaded, and
+    /// that is the protocol, not a stall.
+    #[test]
+    fn an_undownloaded_revision_is_excused_once_a_newer_one_began_uploading() {
+        let received = || {
+            Builder::new()
+                .email_sent(email(1), 0, &[BOB])
+                .tell(email(1), 0, &[BOB])
+                .receive(BOB, 0, email(1), 0)
+        };
+        let stalled = received().healed().build();
+        assert!(!check(&stalled, &ctx()).is_empty());
+        let superseded = received()
+            .push(
+                Host::Client(0),
+                EventKind::UploadStarted {
+                    email_id: email(1),
+                    sender: ALICE,
+                    edit_sequence: 1,
+                },
+            )
+            .healed()
+            .build();
+        assert_eq!(check(&superseded, &ctx()), vec![]);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod exact_record;
 pub mod liveness;
 pub mod one_shot;
 pub mod revision_order;
+mod size_estimate;
 pub mod skew_consistency;
 
 /// One invariant. The order here is the order checkers run and reports list them.
@@ -356,12 +357,16 @@ impl<'h> Faults<'h> {
                 if !fault.is_network() {
                     return None;
                 }
+                // A partition's repair (a heal naming its hosts) ends partitions only: a
+                // link loss rate stands until the world heals everything (empty hosts).
+                let partition = matches!(fault, FaultKind::Partition | FaultKind::OnewayPartition);
                 let by_heal = heals
                     .iter()
                     .find(|(heal_at, heal_hosts)| {
                         *heal_at >= *at
                             && (heal_hosts.is_empty()
-                                || hosts.iter().any(|host| heal_hosts.contains(host)))
+                                || (partition
+                                    && hosts.iter().any(|host| heal_hosts.contains(host))))
                     })
                     .map(|(heal_at, _)| *heal_at);
                 let by_phase = healed_at.filter(|healed| *healed >= *at);
@@ -447,6 +452,23 @@ impl<'h> Faults<'h> {
             )
         })
     }
+}
+
+/// Whether a revision newer than `edit_sequence` of the email was sent (at any time), or
+/// had begun uploading at or before `at_us`: from its first upload on, the older
+/// revision's stripes are overwritten under the same GUID.
+pub(crate) fn superseded(
+    history: &History,
+    email_id: EmailId,
+    edit_sequence: u8,
+    at_us: u64,
+) -> bool {
+    history
+        .sent_revisions(email_id)
+        .any(|(sent, _)| sent > edit_sequence)
+        || history
+            .started_revisions(email_id, at_us)
+            .any(|started| started > edit_sequence)
 }
 
 /// Every sent revision's files, by (email, edit_sequence) (the first `EmailSent` wins).
@@ -746,6 +768,36 @@ mod tests {
         assert!(violations
             .windows(2)
             .all(|pair| pair[0].at_sim_us <= pair[1].at_sim_us));
+    }
+
+    /// Storm seed 1 (before the fix): a partition of client02 was repaired, and the
+    /// repair ended the standing link loss too, so 25 tells lost to broken links later
+    /// were reported as unexplained.
+    #[test]
+    fn a_partition_repair_does_not_end_a_standing_link_loss() {
+        let history = Builder::new()
+            .fault(FaultKind::LinkLoss, &[Host::Client(1)])
+            .fault(FaultKind::Partition, &[Host::Client(1), Host::Raida(3)])
+            .fault(FaultKind::Heal, &[Host::Client(1), Host::Raida(3)])
+            .tell(email(1), 0, &[BOB])
+            .receive(BOB, 0, email(2), 0)
+            .build();
+        let accepted_at = acked_tells(&history)[0].at_sim_us;
+        let cause = Faults::new(&history)
+            .loss_cause(BEACON, BOB, accepted_at)
+            .expect("the link loss still stands");
+        assert_eq!(cause.fault, Some(FaultKind::LinkLoss));
+        let partition_only = Builder::new()
+            .fault(FaultKind::Partition, &[Host::Client(1), Host::Raida(3)])
+            .fault(FaultKind::Heal, &[Host::Client(1), Host::Raida(3)])
+            .tell(email(1), 0, &[BOB])
+            .receive(BOB, 0, email(2), 0)
+            .build();
+        let accepted_at = acked_tells(&partition_only)[0].at_sim_us;
+        assert_eq!(
+            Faults::new(&partition_only).loss_cause(BEACON, BOB, accepted_at),
+            None
+        );
     }
 
     #[test]
