@@ -5,6 +5,9 @@
 //! 46..50) with its own estimate when the sender's value is more than 5% below it. So the
 //! comparison masks those four bytes, and when they differ the received value must be an
 //! increase that the 5% rule allows (sent × 100 < received × 95).
+//!
+//! On the beacon side, [`super::size_estimate`] recomputes the value each accepted tell
+//! should have stored, exactly as the tell page defines the estimate.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +42,8 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
             });
         }
     }
+    violations.extend(super::size_estimate::check(history));
+    violations.sort_by_key(|violation| violation.at_sim_us);
     violations
 }
 

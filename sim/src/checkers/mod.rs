@@ -19,10 +19,12 @@ use crate::limits::{TELL_SKEW_S_DEFAULT, US_PER_S};
 use crate::trace::format_sim_time;
 
 pub mod ack_durable;
+pub mod edit_guard;
 pub mod exact_reassembly;
 pub mod exact_record;
 pub mod liveness;
 pub mod one_shot;
+pub mod repair_justified;
 pub mod revision_order;
 mod size_estimate;
 pub mod skew_consistency;
@@ -47,11 +49,15 @@ pub enum Invariant {
     SkewConsistency,
     /// After healing, accepted tells are received and their files downloaded in time.
     Liveness,
+    /// The beacon's edit_sequence guard skips exactly the older revisions the tell page says.
+    EditGuard,
+    /// A stripe is rebuilt from parity only when a fault touched that stripe's path.
+    RepairJustified,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 7] = [
+    pub const ALL: [Invariant; 9] = [
         Invariant::OneShot,
         Invariant::ExactRecord,
         Invariant::AckDurable,
@@ -59,6 +65,8 @@ impl Invariant {
         Invariant::ExactReassembly,
         Invariant::SkewConsistency,
         Invariant::Liveness,
+        Invariant::EditGuard,
+        Invariant::RepairJustified,
     ];
 
     /// The stable name used in scenario files and reports.
@@ -71,6 +79,8 @@ impl Invariant {
             Invariant::ExactReassembly => "exact_reassembly",
             Invariant::SkewConsistency => "skew_consistency",
             Invariant::Liveness => "liveness",
+            Invariant::EditGuard => "edit_guard",
+            Invariant::RepairJustified => "repair_justified",
         }
     }
 
@@ -196,6 +206,8 @@ pub fn check(invariant: Invariant, history: &History, ctx: &CheckContext) -> Vec
         Invariant::ExactReassembly => exact_reassembly::check(history, ctx),
         Invariant::SkewConsistency => skew_consistency::check(history, ctx),
         Invariant::Liveness => liveness::check(history, ctx),
+        Invariant::EditGuard => edit_guard::check(history),
+        Invariant::RepairJustified => repair_justified::check(history),
     };
     assert!(violations.iter().all(|v| v.invariant == invariant));
     violations
@@ -378,6 +390,11 @@ impl<'h> Faults<'h> {
             ended_at,
             mailbox_hosts,
         }
+    }
+
+    /// When each fault of [`Faults::iter`] ended (network faults: by a heal), same order.
+    pub fn ended_at(&self) -> &[Option<u64>] {
+        &self.ended_at
     }
 
     /// Every fault, oldest first.
