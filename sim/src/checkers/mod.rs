@@ -19,10 +19,12 @@ use crate::limits::{TELL_SKEW_S_DEFAULT, US_PER_S};
 use crate::trace::format_sim_time;
 
 pub mod ack_durable;
+pub mod delete_carried;
 pub mod exact_reassembly;
 pub mod exact_record;
 pub mod liveness;
 pub mod one_shot;
+pub mod ping_wake;
 pub mod revision_order;
 pub mod skew_consistency;
 
@@ -46,11 +48,15 @@ pub enum Invariant {
     SkewConsistency,
     /// After healing, accepted tells are received and their files downloaded in time.
     Liveness,
+    /// After healing, a tell accepted into an inbox wakes the ping parked on it in time.
+    PingWake,
+    /// A beacon deletes a tell only after a reply carried it.
+    DeleteCarried,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 7] = [
+    pub const ALL: [Invariant; 9] = [
         Invariant::OneShot,
         Invariant::ExactRecord,
         Invariant::AckDurable,
@@ -58,6 +64,8 @@ impl Invariant {
         Invariant::ExactReassembly,
         Invariant::SkewConsistency,
         Invariant::Liveness,
+        Invariant::PingWake,
+        Invariant::DeleteCarried,
     ];
 
     /// The stable name used in scenario files and reports.
@@ -70,6 +78,8 @@ impl Invariant {
             Invariant::ExactReassembly => "exact_reassembly",
             Invariant::SkewConsistency => "skew_consistency",
             Invariant::Liveness => "liveness",
+            Invariant::PingWake => "ping_wake",
+            Invariant::DeleteCarried => "delete_carried",
         }
     }
 
@@ -195,6 +205,8 @@ pub fn check(invariant: Invariant, history: &History, ctx: &CheckContext) -> Vec
         Invariant::ExactReassembly => exact_reassembly::check(history, ctx),
         Invariant::SkewConsistency => skew_consistency::check(history, ctx),
         Invariant::Liveness => liveness::check(history, ctx),
+        Invariant::PingWake => ping_wake::check(history, ctx),
+        Invariant::DeleteCarried => delete_carried::check(history, ctx),
     };
     assert!(violations.iter().all(|v| v.invariant == invariant));
     violations
