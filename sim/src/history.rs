@@ -375,6 +375,116 @@ impl FaultKind {
     }
 }
 
+/// A request's command, as its header names it (the history's copy of the wire's
+/// `qmail_wire::header::Command`, so traces do not depend on that crate's spelling).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireCommand {
+    /// Group 0 code 0.
+    Echo,
+    /// 70: store one stripe.
+    Upload,
+    /// 71: notify a beacon.
+    Tell,
+    /// 72: long poll.
+    Ping,
+    /// 73: immediate check.
+    Peek,
+    /// 74: fetch one page of a stripe.
+    Download,
+}
+
+impl WireCommand {
+    /// Stable lowercase name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            WireCommand::Echo => "echo",
+            WireCommand::Upload => "upload",
+            WireCommand::Tell => "tell",
+            WireCommand::Ping => "ping",
+            WireCommand::Peek => "peek",
+            WireCommand::Download => "download",
+        }
+    }
+
+    /// The history form of a wire command.
+    pub const fn from_wire(command: qmail_wire::header::Command) -> WireCommand {
+        use qmail_wire::header::Command;
+        match command {
+            Command::Echo => WireCommand::Echo,
+            Command::Upload => WireCommand::Upload,
+            Command::Tell => WireCommand::Tell,
+            Command::Ping => WireCommand::Ping,
+            Command::Peek => WireCommand::Peek,
+            Command::Download => WireCommand::Download,
+        }
+    }
+
+    /// The command a request header's bytes 4 and 5 name, if known.
+    pub fn from_header(header: &[u8]) -> Option<WireCommand> {
+        let (group, code) = (*header.get(4)?, *header.get(5)?);
+        qmail_wire::header::Command::from_group_code(group, code).map(WireCommand::from_wire)
+    }
+}
+
+/// Where a client's request attempt stopped when no reply header came.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStop {
+    /// The connection was refused or never established.
+    Connect,
+    /// The request was not completely written.
+    Write,
+    /// The request was written but no whole reply header came back.
+    Read,
+}
+
+impl RequestStop {
+    /// Stable lowercase name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RequestStop::Connect => "connect",
+            RequestStop::Write => "write",
+            RequestStop::Read => "read",
+        }
+    }
+}
+
+/// How a server ended one request (its `RequestHandled` outcome).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerOutcome {
+    /// A reply was produced (its status is in the event).
+    Replied,
+    /// A ping parked; its reply comes with `PingResumed` or `PingTimedOut`.
+    Parked,
+    /// The connection was closed without a reply (rate limit).
+    Closed,
+}
+
+impl ServerOutcome {
+    /// Stable lowercase name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ServerOutcome::Replied => "replied",
+            ServerOutcome::Parked => "parked",
+            ServerOutcome::Closed => "closed",
+        }
+    }
+}
+
+/// One tell record named by its key (what a reply carried, without the bytes).
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
+#[serde(deny_unknown_fields)]
+pub struct TellRef {
+    /// The email.
+    pub email_id: EmailId,
+    /// Revision (file-header byte 57).
+    pub edit_sequence: u8,
+}
+
 /// What happened.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
@@ -484,12 +594,108 @@ pub enum EventKind {
     TellDeleted {
         /// The beacon.
         beacon: u8,
+        /// The poll request whose reply carried it (numbered like `TellHandled`'s).
+        request: u64,
         /// Mailbox whose inbox held it.
         mailbox: MailboxId,
         /// The email.
         email_id: EmailId,
         /// Revision.
         edit_sequence: u8,
+    },
+    /// A client opened a connection for one request attempt (client side; the adversary's
+    /// requests too). `request` numbers attempts across the whole run, 1, 2, 3, ...
+    RequestStarted {
+        /// The run-wide request number (the server's `ServerRequest` names it).
+        request: u64,
+        /// The RAIDA addressed.
+        raida: u8,
+    },
+    /// A client's request attempt got its reply header, or ended without one (client side).
+    RequestDone {
+        /// The run-wide request number of its `RequestStarted`.
+        request: u64,
+        /// The RAIDA addressed.
+        raida: u8,
+        /// The command its header named; `None` when no header was written.
+        command: Option<WireCommand>,
+        /// 1 + how many tries directly before it, by the same client task, of the same
+        /// command at the same RAIDA, got no reply (the client's retry count as the wire
+        /// shows it).
+        attempt: u32,
+        /// The reply status; `None` when no reply header came.
+        status: Option<u8>,
+        /// Where the attempt stopped, when no reply header came.
+        stopped: Option<RequestStop>,
+    },
+    /// A RAIDA finished handling one request (server side, its `RequestHandled`).
+    ServerRequest {
+        /// The RAIDA.
+        raida: u8,
+        /// Its request number (`boot << 40 | request_id`, like `TellHandled`'s).
+        request: u64,
+        /// The client's run-wide request number, when the connection is known.
+        client_request: Option<u64>,
+        /// The command the header named, if known.
+        command: Option<WireCommand>,
+        /// How it ended.
+        outcome: ServerOutcome,
+        /// The reply status, when it replied.
+        status: Option<u8>,
+        /// Handling time the server measured, microseconds.
+        execution_us: u32,
+    },
+    /// A ping found no tells and parked (server side).
+    PingParked {
+        /// The beacon.
+        beacon: u8,
+        /// The ping request.
+        request: u64,
+        /// The inbox waited on.
+        mailbox: MailboxId,
+    },
+    /// A parked ping was woken and answered (server side).
+    PingResumed {
+        /// The beacon.
+        beacon: u8,
+        /// The ping request.
+        request: u64,
+        /// The inbox.
+        mailbox: MailboxId,
+        /// The status answered (250, or 194 when the rescan failed).
+        status: u8,
+    },
+    /// A parked ping reached its deadline and got the timeout reply (server side).
+    PingTimedOut {
+        /// The beacon.
+        beacon: u8,
+        /// The ping request.
+        request: u64,
+        /// The inbox.
+        mailbox: MailboxId,
+        /// The status answered.
+        status: u8,
+    },
+    /// A ping or peek reply carried these tells, in reply order (server side).
+    TellsRead {
+        /// The beacon.
+        beacon: u8,
+        /// The poll request.
+        request: u64,
+        /// The inbox.
+        mailbox: MailboxId,
+        /// Ping or peek.
+        via: PollKind,
+        /// The records the reply carried, by key.
+        tells: Vec<TellRef>,
+    },
+    /// A RAIDA completed a named file-system step (server side; recorded only when the
+    /// run asks for file-system steps, see [`crate::world::recorder::RecordOptions`]).
+    FsStep {
+        /// The RAIDA.
+        raida: u8,
+        /// One of `raida_server::fs::Step::NAMES`.
+        step: String,
     },
     /// A device got one tell record in a ping or peek reply (client side).
     TellReceived {
@@ -598,6 +804,14 @@ impl EventKind {
             EventKind::PollFailed { .. } => "poll_failed",
             EventKind::DownloadDone { .. } => "download_done",
             EventKind::DownloadFailed { .. } => "download_failed",
+            EventKind::RequestStarted { .. } => "request_started",
+            EventKind::RequestDone { .. } => "request_done",
+            EventKind::ServerRequest { .. } => "server_request",
+            EventKind::PingParked { .. } => "ping_parked",
+            EventKind::PingResumed { .. } => "ping_resumed",
+            EventKind::PingTimedOut { .. } => "ping_timed_out",
+            EventKind::TellsRead { .. } => "tells_read",
+            EventKind::FsStep { .. } => "fs_step",
             EventKind::FaultFired { .. } => "fault",
             EventKind::PhaseChange { .. } => "phase",
         }

@@ -29,6 +29,7 @@
 //! - [`history`]: the event model the world records.
 //! - [`checkers`]: one module per invariant over a history.
 //! - [`trace`]: compact trace lines, JSON lines and the run digest.
+//! - [`perfetto`]: a run exported as Chrome/Perfetto trace-event JSON.
 //! - [`report`]: run summaries, verdicts and replay commands.
 //! - [`run`]: running seeds one by one or on worker threads; scaling scenarios for CI.
 //! - [`compare`]: two sides of one scenario (with and without extensions), judged.
@@ -48,6 +49,7 @@ pub mod faults;
 pub mod history;
 pub mod junit;
 pub mod limits;
+pub mod perfetto;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -144,6 +144,16 @@ pub const QUIESCENCE_CHECK_MS: u32 = 1_000;
 pub const PING_READ_MARGIN_S: u32 = 30;
 /// Balance of every simulated locker: never the limiting factor.
 pub const LOCKER_BALANCE: u64 = 1 << 40;
+/// Request and reply headers are this long on the wire.
+pub const WIRE_HEADER_SIZE_BYTES: usize = wire::HEADER_SIZE_BYTES;
+/// Request header bytes 22..24: the body size, big-endian (the server's framing offset).
+pub const REQUEST_BODY_SIZE_OFFSET: usize = raida_server::front::BODY_SIZE_OFFSET;
+/// `ping_wake`: a parked ping must answer a tell accepted into its inbox within this long,
+/// seconds (on a healed network; one wake-up and one rescan), plus one tick of the slowest
+/// allowed turmoil clock ([`PING_WAKE_BOUND_US`]).
+pub const PING_WAKE_S: u32 = 2;
+/// [`PING_WAKE_S`] plus the longest tick, microseconds.
+pub const PING_WAKE_BOUND_US: u64 = PING_WAKE_S as u64 * US_PER_S + TICK_MS_MAX as u64 * US_PER_MS;
 
 const _: () = assert!(DATA_STRIPES_DEFAULT >= 1 && DATA_STRIPES_DEFAULT <= DATA_STRIPES_MAX);
 const _: () = assert!(DATA_STRIPES_DEFAULT < RAIDA_COUNT_MAX);
@@ -180,3 +190,5 @@ const _: () = assert!(DOWNLOAD_ATTEMPTS_MAX >= 1 && DOWNLOAD_RETRY_S >= 1);
 // A persistent download failure outlives the grace by many retries.
 const _: () = assert!(HEAL_DOWNLOAD_GRACE_S < DOWNLOAD_ATTEMPTS_MAX * DOWNLOAD_RETRY_S / 2);
 const _: () = assert!(MAINTENANCE_POLL_MS >= 1 && QUIESCENCE_CHECK_MS >= 1);
+const _: () = assert!(REQUEST_BODY_SIZE_OFFSET + 2 <= WIRE_HEADER_SIZE_BYTES);
+const _: () = assert!(PING_WAKE_S >= 1 && PING_WAKE_BOUND_US > PING_WAKE_S as u64 * US_PER_S);

@@ -12,6 +12,7 @@
 //! raida-sim merge SCENARIO.toml FILE... [--junit FILE]
 //! raida-sim shrink SCENARIO.toml --seed N [--violation INVARIANT] [--out FILE] [--max-runs N]
 //! raida-sim check TRACE.jsonl --scenario SCENARIO.toml [--only-unexpected]
+//! raida-sim perfetto SCENARIO.toml --seed N [--out FILE] [--no-fs-steps]
 //! ```
 //!
 //! Seeds run in fresh child processes (`run` without `--seed`, `sweep`, `compare`, every
@@ -183,6 +184,20 @@ enum Command {
         #[arg(long, default_value_t = MAX_RUNS_DEFAULT)]
         max_runs: usize,
     },
+    /// Run one seed and write it as Chrome/Perfetto trace-event JSON (ui.perfetto.dev).
+    Perfetto {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The seed.
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the JSON (default SCENARIO-NAME.seed-N.perfetto.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Leave out the RAIDAs' file-system steps (smaller file).
+        #[arg(long)]
+        no_fs_steps: bool,
+    },
     /// Re-check a saved JSON-lines trace against a scenario's expectations.
     Check {
         /// The trace (`replay` writes one).
@@ -268,6 +283,12 @@ fn dispatch(command: Command) -> ExitCode {
             scenario,
             only_unexpected,
         } => cli::check::check_command(&trace, &scenario, only_unexpected),
+        Command::Perfetto {
+            scenario,
+            seed,
+            out,
+            no_fs_steps,
+        } => cli::perfetto::perfetto_command(&scenario, seed, out, !no_fs_steps),
     }
 }
 

@@ -115,6 +115,14 @@ impl Counts {
                 EventKind::UploadStarted { .. }
                 | EventKind::TellSkipped { .. }
                 | EventKind::TellDeleted { .. }
+                | EventKind::RequestStarted { .. }
+                | EventKind::RequestDone { .. }
+                | EventKind::ServerRequest { .. }
+                | EventKind::PingParked { .. }
+                | EventKind::PingResumed { .. }
+                | EventKind::PingTimedOut { .. }
+                | EventKind::TellsRead { .. }
+                | EventKind::FsStep { .. }
                 | EventKind::PhaseChange { .. } => {}
             }
         }

@@ -16,7 +16,7 @@
 use std::fmt;
 use std::io::{self, BufRead, Write};
 
-use crate::history::{Event, EventKind, History, HistoryError, MailboxId};
+use crate::history::{Event, EventKind, History, HistoryError, MailboxId, TellRef, WireCommand};
 use crate::seed::Fnv1a64;
 
 /// Simulated microseconds as `seconds.micros` with six decimals, from integers only.
@@ -26,6 +26,18 @@ pub fn format_sim_time(at_sim_us: u64) -> String {
 
 fn or_dash(value: Option<u8>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+fn command_name(command: Option<WireCommand>) -> &'static str {
+    command.map_or("?", WireCommand::name)
+}
+
+/// `e=ID/ES` per tell, space-separated (each word matches like other lines' `e=`).
+fn tell_refs(list: &[TellRef]) -> String {
+    list.iter()
+        .map(|tell| format!("e={}/{}", tell.email_id.short(), tell.edit_sequence))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn mailboxes(list: &[MailboxId]) -> String {
@@ -134,14 +146,97 @@ fn columns(kind: &EventKind) -> (String, String, String) {
         ),
         EventKind::TellDeleted {
             beacon,
+            request,
             mailbox,
             email_id,
             edit_sequence,
         } => (
             none(),
             none(),
-            format!("e={} es={edit_sequence} beacon={beacon} m={mailbox}", email_id.short()),
+            format!(
+                "e={} es={edit_sequence} beacon={beacon} req={request} m={mailbox}",
+                email_id.short()
+            ),
         ),
+        EventKind::RequestStarted { request, raida } => {
+            (none(), none(), format!("creq={request} raida={raida}"))
+        }
+        EventKind::RequestDone {
+            request,
+            raida,
+            command,
+            attempt,
+            status,
+            stopped,
+        } => (
+            or_dash(*status),
+            none(),
+            format!(
+                "creq={request} raida={raida} cmd={} try={attempt} stopped={}",
+                command_name(*command),
+                stopped.map_or("-", |stop| stop.name())
+            ),
+        ),
+        EventKind::ServerRequest {
+            raida,
+            request,
+            client_request,
+            command,
+            outcome,
+            status,
+            execution_us,
+        } => (
+            or_dash(*status),
+            none(),
+            format!(
+                "raida={raida} req={request} creq={} cmd={} {} exec_us={execution_us}",
+                client_request.map_or_else(|| "-".to_string(), |id| id.to_string()),
+                command_name(*command),
+                outcome.name()
+            ),
+        ),
+        EventKind::PingParked {
+            beacon,
+            request,
+            mailbox,
+        } => (
+            none(),
+            none(),
+            format!("beacon={beacon} req={request} m={mailbox}"),
+        ),
+        EventKind::PingResumed {
+            beacon,
+            request,
+            mailbox,
+            status,
+        }
+        | EventKind::PingTimedOut {
+            beacon,
+            request,
+            mailbox,
+            status,
+        } => (
+            status.to_string(),
+            none(),
+            format!("beacon={beacon} req={request} m={mailbox}"),
+        ),
+        EventKind::TellsRead {
+            beacon,
+            request,
+            mailbox,
+            via,
+            tells,
+        } => (
+            none(),
+            none(),
+            format!(
+                "beacon={beacon} req={request} m={mailbox} via={} tells={} {}",
+                via.name(),
+                tells.len(),
+                tell_refs(tells)
+            ),
+        ),
+        EventKind::FsStep { raida, step } => (none(), none(), format!("raida={raida} {step}")),
         EventKind::TellReceived {
             mailbox,
             device,
@@ -466,6 +561,68 @@ mod tests {
 60.000000 world phase - - healed
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn request_and_poll_lines() {
+        let mailbox = MailboxId { denom: 1, sn: 42 };
+        let lines: Vec<String> = [
+            EventKind::RequestStarted {
+                request: 9,
+                raida: 3,
+            },
+            EventKind::RequestDone {
+                request: 9,
+                raida: 3,
+                command: None,
+                attempt: 2,
+                status: None,
+                stopped: Some(crate::history::RequestStop::Connect),
+            },
+            EventKind::ServerRequest {
+                raida: 3,
+                request: 7,
+                client_request: Some(9),
+                command: Some(WireCommand::Ping),
+                outcome: crate::history::ServerOutcome::Parked,
+                status: None,
+                execution_us: 40,
+            },
+            EventKind::TellsRead {
+                beacon: 3,
+                request: 7,
+                mailbox,
+                via: PollKind::Ping,
+                tells: vec![
+                    TellRef {
+                        email_id: EmailId([0x1a; 16]),
+                        edit_sequence: 0,
+                    },
+                    TellRef {
+                        email_id: EmailId([0x2b; 16]),
+                        edit_sequence: 1,
+                    },
+                ],
+            },
+        ]
+        .into_iter()
+        .map(|kind| {
+            trace_line(&Event {
+                at_sim_us: 1,
+                host: Host::Raida(3),
+                kind,
+            })
+        })
+        .collect();
+        assert_eq!(
+            lines,
+            [
+                "0.000001 raida03 request_started - - creq=9 raida=3",
+                "0.000001 raida03 request_done - - creq=9 raida=3 cmd=? try=2 stopped=connect",
+                "0.000001 raida03 server_request - - raida=3 req=7 creq=9 cmd=ping parked exec_us=40",
+                "0.000001 raida03 tells_read - - beacon=3 req=7 m=1:42 via=ping tells=2 e=1a1a1a1a/0 e=2b2b2b2b/1",
+            ]
+        );
     }
 
     #[test]

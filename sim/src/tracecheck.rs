@@ -47,7 +47,9 @@ impl TraceFilter {
     /// Whether `event` passes every filter.
     pub fn matches(&self, event: &Event) -> bool {
         let email_ok = self.email_prefix.as_ref().is_none_or(|prefix| {
-            email_of(&event.kind).is_some_and(|id| id.to_string().starts_with(prefix.as_str()))
+            emails_of(&event.kind)
+                .iter()
+                .any(|id| id.to_string().starts_with(prefix.as_str()))
         });
         let mailbox_ok = self
             .mailbox
@@ -120,6 +122,14 @@ pub fn email_of(kind: &EventKind) -> Option<EmailId> {
     }
 }
 
+/// Every email an event is about: [`email_of`]'s, or each tell a reply carried.
+pub fn emails_of(kind: &EventKind) -> Vec<EmailId> {
+    match kind {
+        EventKind::TellsRead { tells, .. } => tells.iter().map(|tell| tell.email_id).collect(),
+        other => email_of(other).into_iter().collect(),
+    }
+}
+
 fn fault_email(fault: &FaultKind) -> Option<EmailId> {
     match fault {
         FaultKind::Replay { email_id, .. }
@@ -145,7 +155,11 @@ pub fn mailboxes_of(kind: &EventKind) -> Vec<MailboxId> {
         EventKind::UploadStarted { sender, .. } => vec![*sender],
         EventKind::TellAccepted { mailbox, .. }
         | EventKind::TellSkipped { mailbox, .. }
-        | EventKind::TellDeleted { mailbox, .. } => vec![*mailbox],
+        | EventKind::TellDeleted { mailbox, .. }
+        | EventKind::TellsRead { mailbox, .. }
+        | EventKind::PingParked { mailbox, .. }
+        | EventKind::PingResumed { mailbox, .. }
+        | EventKind::PingTimedOut { mailbox, .. } => vec![*mailbox],
         other => other.client_mailbox().into_iter().collect(),
     }
 }

@@ -198,6 +198,7 @@ mod tests {
                 Host::Raida(BEACON),
                 EventKind::TellDeleted {
                     beacon: BEACON,
+                    request: 0,
                     mailbox: BOB,
                     email_id: email(1),
                     edit_sequence: 1,

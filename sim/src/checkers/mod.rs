@@ -20,10 +20,12 @@ use crate::trace::format_sim_time;
 
 pub mod ack_durable;
 pub mod edit_guard;
+pub mod delete_carried;
 pub mod exact_reassembly;
 pub mod exact_record;
 pub mod liveness;
 pub mod one_shot;
+pub mod ping_wake;
 pub mod repair_justified;
 pub mod revision_order;
 mod size_estimate;
@@ -53,11 +55,15 @@ pub enum Invariant {
     EditGuard,
     /// A stripe is rebuilt from parity only when a fault touched that stripe's path.
     RepairJustified,
+    /// After healing, a tell accepted into an inbox wakes the ping parked on it in time.
+    PingWake,
+    /// A beacon deletes a tell only after a reply carried it.
+    DeleteCarried,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 9] = [
+    pub const ALL: [Invariant; 11] = [
         Invariant::OneShot,
         Invariant::ExactRecord,
         Invariant::AckDurable,
@@ -67,6 +73,8 @@ impl Invariant {
         Invariant::Liveness,
         Invariant::EditGuard,
         Invariant::RepairJustified,
+        Invariant::PingWake,
+        Invariant::DeleteCarried,
     ];
 
     /// The stable name used in scenario files and reports.
@@ -81,6 +89,8 @@ impl Invariant {
             Invariant::Liveness => "liveness",
             Invariant::EditGuard => "edit_guard",
             Invariant::RepairJustified => "repair_justified",
+            Invariant::PingWake => "ping_wake",
+            Invariant::DeleteCarried => "delete_carried",
         }
     }
 
@@ -208,6 +218,8 @@ pub fn check(invariant: Invariant, history: &History, ctx: &CheckContext) -> Vec
         Invariant::Liveness => liveness::check(history, ctx),
         Invariant::EditGuard => edit_guard::check(history),
         Invariant::RepairJustified => repair_justified::check(history),
+        Invariant::PingWake => ping_wake::check(history, ctx),
+        Invariant::DeleteCarried => delete_carried::check(history, ctx),
     };
     assert!(violations.iter().all(|v| v.invariant == invariant));
     violations

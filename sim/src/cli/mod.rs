@@ -3,7 +3,8 @@
 //! JUnit files.
 //!
 //! - [`seeds`] holds `run`, `replay` and `sweep`;
-//! - [`compare`], [`merge`], [`shrink`] and [`check`] each hold the command of that name.
+//! - [`compare`], [`merge`], [`shrink`], [`check`] and [`perfetto`] each hold the command
+//!   of that name.
 //!
 //! Every command exits 0 when what it judges holds, 1 when it does not, and 2 with
 //! `error: ...` on stderr for bad arguments or files.
@@ -11,6 +12,7 @@
 pub mod check;
 pub mod compare;
 pub mod merge;
+pub mod perfetto;
 pub mod seeds;
 pub mod shrink;
 

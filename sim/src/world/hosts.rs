@@ -6,8 +6,11 @@
 //!   simulated time; file mtimes (un-skewed simulated time) are read through the same clock;
 //! - a [`SimStepHook`]: the [`CrashPlan`] shared with the harness, which arms it and polls
 //!   it, and the host's yield points ([`crate::faults::interleave`]);
-//! - a [`SimObserver`] turning the server's events into history events (tell handled,
-//!   accepted, skipped, deleted) and telling the harness about stored stripes;
+//! - a [`SimObserver`] turning the server's events into history events (requests handled,
+//!   tells handled, accepted, skipped, read and deleted, pings parked, woken and timed out)
+//!   and telling the harness about stored stripes;
+//! - when the run records file-system steps, a [`RecordingStepHook`] in front of the step
+//!   hook, recording each named step as it completes;
 //! - the scenario's server settings and this RAIDA's coins, lockers and inbox fees;
 //!
 //! and then serves `raida_server::front::serve` on a turmoil `TcpListener`. Beside it runs a
@@ -18,22 +21,34 @@
 //! Request numbers in the history are `boot << 40 | request_id`: the server numbers requests
 //! from 1 on every boot, and a restarted beacon must not pair its new requests with the old
 //! boot's acknowledgements.
+//!
+//! A server request is tied to the client attempt that sent it through its connection: the
+//! listener is wrapped ([`SimListener`]) so each accepted stream remembers its peer and, on
+//! its first read, tells the boot's [`Connections`] which task serves it. The observer runs
+//! inline in that task, so `tokio::task::try_id` names the connection, its peer names the
+//! client attempt (registered by the client's connector, see [`super::net`]). Task ids are
+//! only looked up, never recorded, so they do not reach the trace.
 
-use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use qmail_client::stripe::DataStripeCount;
+use qmail_wire::header::Command;
 use raida_server::clock::system_time_to_unix_us;
 use raida_server::coins::{CoinTable, InboxFees, LockerLedger};
 use raida_server::env::Env;
-use raida_server::fs::CrashPlan;
-use raida_server::observer::{Observer, ServerEvent};
+use raida_server::fs::{BoxFuture, CrashPlan, Step, StepHook};
+use raida_server::observer::{Observer, RequestOutcome, ServerEvent};
 use raida_server::settings::Settings;
-use raida_server::store::inbox::DeleteFate;
+use raida_server::store::inbox::{DeleteFate, InboxItem};
 use raida_server::store::Mailbox;
 
 use super::net::RAIDA_PORT;
@@ -42,7 +57,9 @@ use crate::clock::HostClock;
 use crate::extensions::ExtensionsConfig;
 use crate::faults::interleave::{SimStepHook, YieldPoints};
 use crate::faults::stripes::{apply_maintenance, MaintenanceCommand};
-use crate::history::{EmailId, EventKind, Host, MailboxId};
+use crate::history::{
+    EmailId, EventKind, Host, MailboxId, PollKind, ServerOutcome, TellRef, WireCommand,
+};
 use crate::limits::{EDIT_SEQUENCE_OFFSET, MAINTENANCE_POLL_MS};
 use crate::seed::splitmix64;
 
@@ -219,17 +236,26 @@ impl RaidaHost {
 /// One boot of a RAIDA host's software: build the environment, start maintenance, serve.
 pub async fn run_raida(host: Arc<RaidaHost>) -> turmoil::Result {
     let boot = host.boots.fetch_add(1, Ordering::SeqCst) + 1;
+    let connections = Connections::default();
     let observer = SimObserver {
         raida: host.index,
         boot,
         recorder: host.recorder.clone(),
+        connections: connections.clone(),
+    };
+    let step_hook = SimStepHook::new(host.crash_plan.clone(), host.yields.clone());
+    let step_hook: Arc<dyn StepHook> = if host.recorder.options().fs_steps {
+        Arc::new(RecordingStepHook {
+            raida: host.index,
+            recorder: host.recorder.clone(),
+            inner: step_hook,
+        })
+    } else {
+        Arc::new(step_hook)
     };
     let env = Env::sim(
         Arc::new(host.clock.clone()),
-        Arc::new(SimStepHook::new(
-            host.crash_plan.clone(),
-            host.yields.clone(),
-        )),
+        step_hook,
         PathBuf::from(RAIDA_DATA_ROOT),
         host.index,
         host.settings.clone(),
@@ -248,6 +274,10 @@ pub async fn run_raida(host: Arc<RaidaHost>) -> turmoil::Result {
     tokio::spawn(maintain(env.clone(), host.clone()));
     let listener =
         turmoil::net::TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), RAIDA_PORT)).await?;
+    let listener = SimListener {
+        inner: listener,
+        connections,
+    };
     raida_server::front::serve(listener, env).await?;
     Ok(())
 }
@@ -266,12 +296,153 @@ async fn maintain(env: Arc<Env>, host: Arc<RaidaHost>) {
     }
 }
 
+/// The step hook of a run that records file-system steps: records the step, then runs the
+/// simulator's hook (crash plan, yield points).
+#[derive(Debug)]
+struct RecordingStepHook {
+    raida: u8,
+    recorder: Recorder,
+    inner: SimStepHook,
+}
+
+impl StepHook for RecordingStepHook {
+    fn reached<'a>(&'a self, step: Step, host_path: &'a Path) -> BoxFuture<'a, ()> {
+        self.recorder.record(
+            Host::Raida(self.raida),
+            EventKind::FsStep {
+                raida: self.raida,
+                step: step.name().to_string(),
+            },
+        );
+        self.inner.reached(step, host_path)
+    }
+}
+
+/// One boot's open connections: the task serving each → its peer (the client's address).
+#[derive(Clone, Debug, Default)]
+struct Connections {
+    peers: Arc<Mutex<BTreeMap<tokio::task::Id, SocketAddr>>>,
+}
+
+impl Connections {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<tokio::task::Id, SocketAddr>> {
+        self.peers.lock().expect("connections lock poisoned")
+    }
+
+    /// The peer of the connection the current task serves.
+    fn current_peer(&self) -> Option<SocketAddr> {
+        let task = tokio::task::try_id()?;
+        self.lock().get(&task).copied()
+    }
+}
+
+/// turmoil's listener, handing out streams that name their task's peer ([`Connections`]).
+struct SimListener {
+    inner: turmoil::net::TcpListener,
+    connections: Connections,
+}
+
+impl raida_server::front::Listener for SimListener {
+    type Stream = PeerStream;
+
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send {
+        let connections = self.connections.clone();
+        let accept = self.inner.accept();
+        async move {
+            let (inner, peer) = accept.await?;
+            let stream = PeerStream {
+                inner,
+                peer,
+                connections,
+                task: None,
+            };
+            Ok((stream, peer))
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// An accepted connection that registers the task reading it (its first read) under its
+/// peer, and unregisters on drop.
+#[derive(Debug)]
+struct PeerStream {
+    inner: turmoil::net::TcpStream,
+    peer: SocketAddr,
+    connections: Connections,
+    task: Option<tokio::task::Id>,
+}
+
+impl tokio::io::AsyncRead for PeerStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.task.is_none() {
+            if let Some(task) = tokio::task::try_id() {
+                self.task = Some(task);
+                let peer = self.peer;
+                self.connections.lock().insert(task, peer);
+            }
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for PeerStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Drop for PeerStream {
+    fn drop(&mut self) {
+        if let Some(task) = self.task {
+            self.connections.lock().remove(&task);
+        }
+    }
+}
+
 /// Turns server events into history events.
 #[derive(Debug)]
 struct SimObserver {
     raida: u8,
     boot: u32,
     recorder: Recorder,
+    connections: Connections,
+}
+
+/// The keys of the records a reply carried.
+fn tell_refs(tells: &[InboxItem]) -> Vec<TellRef> {
+    tells
+        .iter()
+        .map(|tell| TellRef {
+            email_id: EmailId(tell.guid.0),
+            edit_sequence: tell.bytes.get(EDIT_SEQUENCE_OFFSET).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+fn poll_kind(command: Command) -> PollKind {
+    match command {
+        Command::Peek => PollKind::Peek,
+        _ => PollKind::Ping,
+    }
 }
 
 fn mailbox_id(mailbox: Mailbox) -> MailboxId {
@@ -347,6 +518,7 @@ impl Observer for SimObserver {
                 existing_edit_sequence,
             }),
             ServerEvent::TellsDeleted {
+                request_id,
                 mailbox,
                 tells,
                 fates,
@@ -358,6 +530,7 @@ impl Observer for SimObserver {
                     }
                     self.record(EventKind::TellDeleted {
                         beacon: self.raida,
+                        request: self.request(request_id),
                         mailbox: mailbox_id(mailbox),
                         email_id: EmailId(tell.guid.0),
                         edit_sequence: tell.bytes.get(EDIT_SEQUENCE_OFFSET).copied().unwrap_or(0),
@@ -371,12 +544,89 @@ impl Observer for SimObserver {
                 email_id: EmailId(guid.0),
                 file_type,
             }),
-            ServerEvent::RequestHandled { .. }
-            | ServerEvent::RecipientRefused { .. }
-            | ServerEvent::TellsRead { .. }
-            | ServerEvent::PingParked { .. }
-            | ServerEvent::PingResumed { .. }
-            | ServerEvent::PingTimedOut { .. } => {}
+            ServerEvent::RequestHandled {
+                request_id,
+                command,
+                outcome,
+                execution_time_us,
+                ..
+            } => self.record(self.request_handled(request_id, command, outcome, execution_time_us)),
+            ServerEvent::TellsRead {
+                request_id,
+                command,
+                mailbox,
+                tells,
+                ..
+            } => self.record(EventKind::TellsRead {
+                beacon: self.raida,
+                request: self.request(request_id),
+                mailbox: mailbox_id(mailbox),
+                via: poll_kind(command),
+                tells: tell_refs(tells),
+            }),
+            ServerEvent::PingParked {
+                request_id,
+                mailbox,
+                ..
+            } => self.record(EventKind::PingParked {
+                beacon: self.raida,
+                request: self.request(request_id),
+                mailbox: mailbox_id(mailbox),
+            }),
+            ServerEvent::PingResumed {
+                request_id,
+                mailbox,
+                status,
+                ..
+            } => self.record(EventKind::PingResumed {
+                beacon: self.raida,
+                request: self.request(request_id),
+                mailbox: mailbox_id(mailbox),
+                status,
+            }),
+            ServerEvent::PingTimedOut {
+                request_id,
+                mailbox,
+                status,
+                ..
+            } => self.record(EventKind::PingTimedOut {
+                beacon: self.raida,
+                request: self.request(request_id),
+                mailbox: mailbox_id(mailbox),
+                status,
+            }),
+            ServerEvent::RecipientRefused { .. } => {}
+        }
+    }
+}
+
+impl SimObserver {
+    /// The `ServerRequest` of one `RequestHandled`, naming the client attempt by the peer of
+    /// the connection this task serves.
+    fn request_handled(
+        &self,
+        request_id: u64,
+        command: Option<Command>,
+        outcome: RequestOutcome,
+        execution_time_us: u32,
+    ) -> EventKind {
+        let client_request = self
+            .connections
+            .current_peer()
+            .and_then(|peer| self.recorder.request_of_connection(peer));
+        let (outcome, status) = match outcome {
+            RequestOutcome::Replied { status } => (ServerOutcome::Replied, Some(status)),
+            RequestOutcome::Parked => (ServerOutcome::Parked, None),
+            RequestOutcome::Closed => (ServerOutcome::Closed, None),
+        };
+        EventKind::ServerRequest {
+            raida: self.raida,
+            request: self.request(request_id),
+            client_request,
+            command: command.map(WireCommand::from_wire),
+            outcome,
+            status,
+            execution_us: execution_time_us,
         }
     }
 }

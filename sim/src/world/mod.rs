@@ -388,7 +388,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         clocks.push((Host::Adversary, &adversary_clock));
     }
     let mut driver = FaultDriver::new(scenario, &faults, &tree, &clocks);
-    net::reset_wire_bytes();
+    net::start_run(&recorder);
     let (sim_end_us, error) = drive(scenario, &mut sim, &world, &mut driver);
     let wire_bytes = net::wire_bytes();
     let requests = net::connections();

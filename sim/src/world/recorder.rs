@@ -19,9 +19,17 @@
 //! instant on, so the history stays in time order.
 //!
 //! The recorder also carries side channels that are not history events: stripes the servers
-//! stored (the harness draws stripe loss and corruption from them).
+//! stored (the harness draws stripe loss and corruption from them), and the client address
+//! of every request attempt's connection (the RAIDA's observer names the client's request
+//! by the peer it accepted).
+//!
+//! What is recorded beyond the checkers' needs is set by [`RecordOptions`]: file-system
+//! steps multiply a trace's size, so only a run inside [`with_options`] (the Perfetto
+//! export) records them.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::history::{EmailId, Event, EventKind, History, Host};
@@ -45,6 +53,31 @@ pub struct Reservation {
     sequence: u64,
 }
 
+/// What a run records beyond the events the checkers need.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct RecordOptions {
+    /// Every named file-system step of every RAIDA (`FsStep` events).
+    pub fs_steps: bool,
+}
+
+thread_local! {
+    /// Options for recorders created on this thread ([`with_options`]).
+    static OPTIONS: Cell<RecordOptions> = const { Cell::new(RecordOptions { fs_steps: false }) };
+}
+
+/// Runs `f` with every recorder it creates on this thread recording `options` (a run lives
+/// on one thread), then restores the previous options.
+pub fn with_options<R>(options: RecordOptions, f: impl FnOnce() -> R) -> R {
+    struct Restore(RecordOptions);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OPTIONS.with(|cell| cell.set(self.0));
+        }
+    }
+    let _restore = Restore(OPTIONS.with(|cell| cell.replace(options)));
+    f()
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     history: History,
@@ -54,6 +87,9 @@ struct Inner {
     open: BTreeMap<u64, u64>,
     next_sequence: u64,
     stored_stripes: Vec<StoredStripe>,
+    /// Client address of a connection → the run-wide number of the attempt it carries
+    /// (kept until the port is used again).
+    connections: BTreeMap<SocketAddr, u64>,
 }
 
 impl Inner {
@@ -67,6 +103,7 @@ impl Inner {
 #[derive(Clone, Debug, Default)]
 pub struct Recorder {
     inner: Arc<Mutex<Inner>>,
+    options: RecordOptions,
 }
 
 /// Simulated time of the host currently running, microseconds since the run's epoch.
@@ -78,9 +115,17 @@ pub fn host_now_us() -> u64 {
 }
 
 impl Recorder {
-    /// An empty recorder.
+    /// An empty recorder, with this thread's [`RecordOptions`] (see [`with_options`]).
     pub fn new() -> Self {
-        Self::default()
+        Recorder {
+            inner: Arc::default(),
+            options: OPTIONS.with(Cell::get),
+        }
+    }
+
+    /// What this recorder records beyond the checkers' needs.
+    pub fn options(&self) -> RecordOptions {
+        self.options
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -202,6 +247,17 @@ impl Recorder {
     /// A RAIDA stored a stripe (server observer).
     pub fn note_stripe_stored(&self, stripe: StoredStripe) {
         self.lock().stored_stripes.push(stripe);
+    }
+
+    /// A client's connection from `client` carries request attempt `request` (client side,
+    /// once the connection is up; a reused port replaces the old entry).
+    pub fn note_connection(&self, client: SocketAddr, request: u64) {
+        self.lock().connections.insert(client, request);
+    }
+
+    /// The request attempt the connection from `client` carries, if a client noted it.
+    pub fn request_of_connection(&self, client: SocketAddr) -> Option<u64> {
+        self.lock().connections.get(&client).copied()
     }
 
     /// The stripes stored since the last call, in the order they were stored.
