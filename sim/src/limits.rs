@@ -35,6 +35,17 @@ pub const STRIPE_COUNT_MAX: u8 = wire::STRIPE_COUNT_MAX as u8;
 pub const DATA_STRIPES_MAX: u8 = STRIPE_COUNT_MAX - 1;
 /// Data stripes per file when a scenario does not say (DECISIONS.md: typically 7).
 pub const DATA_STRIPES_DEFAULT: u8 = 7;
+/// Data stripes one email may draw (`workload.data_stripes_max`): every stripe of a file goes
+/// to its own RAIDA, so N plus at least one parity stripe fit the 25 RAIDAs.
+pub const DATA_STRIPES_PLACEABLE_MAX: u8 =
+    qmail_client::limits::DATA_STRIPE_COUNT_PLACEABLE_MAX as u8;
+/// Fewest Reed–Solomon parity stripes the workload draws per email (one would be XOR's
+/// strength under another name).
+pub const RS_PARITY_STRIPES_MIN: u8 = 2;
+/// Most Reed–Solomon parity stripes `workload.rs_parity_max` may ask for.
+pub const RS_PARITY_STRIPES_MAX: u8 = 8;
+/// Revisions one email may send (`workload.revisions_max`, edits 0..revisions).
+pub const REVISIONS_MAX: u8 = 16;
 /// Largest stripe one upload request can carry (DECISIONS.md: 65,535 − 48 − 38 − 2).
 pub const STRIPE_SIZE_BYTES_MAX: u32 = wire::STRIPE_SIZE_BYTES_MAX as u32;
 
@@ -117,11 +128,24 @@ pub const CRASH_STEP_OCCURRENCE_MAX: u64 = 1_000_000;
 pub const REVISION_DELAY_S_MIN: u32 = 1;
 /// See [`REVISION_DELAY_S_MIN`].
 pub const REVISION_DELAY_S_MAX: u32 = 10;
-/// The adversary replays a captured tell this many seconds after it was sent, bounds. Kept
-/// under the default tell window so most replays pass the timestamp check.
+/// The adversary replays a captured tell this many seconds after it was sent, at least; at
+/// most `faults.replay_delay_s_max`.
 pub const REPLAY_DELAY_S_MIN: u32 = 1;
-/// See [`REPLAY_DELAY_S_MIN`].
-pub const REPLAY_DELAY_S_MAX: u32 = 45;
+/// `faults.replay_delay_s_max` when a scenario does not say: under the default tell window,
+/// so every replay passes the timestamp check (a scenario sets more to send stale replays
+/// the beacon must refuse with 198).
+pub const REPLAY_DELAY_S_MAX_DEFAULT: u32 = 45;
+/// Largest `faults.replay_delay_s_max`: five default tell windows.
+pub const REPLAY_DELAY_S_LIMIT: u32 = 300;
+/// A split-timestamp tell's routing timestamp differs from its file-header timestamp by at
+/// most this many tell windows (`faults.timestamp_split_fraction`).
+pub const TIMESTAMP_SPLIT_WINDOWS_MAX: u32 = 2;
+/// A revision burst sends each revision at most this long after the one before, milliseconds.
+pub const REVISION_BURST_MS_MAX: u32 = 1_000;
+/// Bounds of `workload.device_outage_s_min` and `device_outage_s_max`, seconds.
+pub const DEVICE_OUTAGE_S_LIMIT: u32 = 3_600;
+/// Largest `workload.device_slow_factor`: how many times longer a slow device pauses.
+pub const DEVICE_SLOW_FACTOR_MAX: u32 = 20;
 /// A peek device polls again after a seeded pause in this range, milliseconds.
 pub const PEEK_INTERVAL_MS_MIN: u32 = 500;
 /// See [`PEEK_INTERVAL_MS_MIN`].
@@ -182,8 +206,24 @@ const _: () =
 const _: () = assert!(CRASH_DOWNTIME_S_MIN >= 1 && CRASH_DOWNTIME_S_MIN <= CRASH_DOWNTIME_S_MAX);
 const _: () = assert!(PARTITION_S_MIN >= 1 && PARTITION_S_MIN <= PARTITION_S_MAX);
 const _: () = assert!(REVISION_DELAY_S_MIN >= 1 && REVISION_DELAY_S_MIN <= REVISION_DELAY_S_MAX);
-const _: () = assert!(REPLAY_DELAY_S_MIN <= REPLAY_DELAY_S_MAX);
-const _: () = assert!(REPLAY_DELAY_S_MAX < TELL_SKEW_S_DEFAULT);
+const _: () = assert!(REPLAY_DELAY_S_MIN <= REPLAY_DELAY_S_MAX_DEFAULT);
+const _: () = assert!(REPLAY_DELAY_S_MAX_DEFAULT <= REPLAY_DELAY_S_LIMIT);
+// The default keeps every replay inside the default window; the limit reaches far past it.
+const _: () = assert!(REPLAY_DELAY_S_MAX_DEFAULT < TELL_SKEW_S_DEFAULT);
+const _: () = assert!(REPLAY_DELAY_S_LIMIT > 2 * TELL_SKEW_S_DEFAULT);
+const _: () = assert!(TIMESTAMP_SPLIT_WINDOWS_MAX >= 1);
+const _: () =
+    assert!(REVISION_BURST_MS_MAX as u64 * US_PER_MS <= REVISION_DELAY_S_MIN as u64 * US_PER_S);
+const _: () = assert!(DATA_STRIPES_DEFAULT <= DATA_STRIPES_PLACEABLE_MAX);
+const _: () = assert!(DATA_STRIPES_PLACEABLE_MAX <= DATA_STRIPES_MAX);
+const _: () = assert!(RS_PARITY_STRIPES_MIN >= 2 && RS_PARITY_STRIPES_MIN <= RS_PARITY_STRIPES_MAX);
+const _: () =
+    assert!(RS_PARITY_STRIPES_MAX as usize <= qmail_client::limits::RS_PARITY_STRIPE_COUNT_MAX);
+// The narrowest email still places the most parity stripes.
+const _: () = assert!(RS_PARITY_STRIPES_MAX < RAIDA_COUNT_MAX);
+// Edits 0..REVISIONS_MAX fit edit_sequence (one byte).
+const _: () = assert!(REVISIONS_MAX >= 2 && (REVISIONS_MAX as u16) <= u8::MAX as u16 + 1);
+const _: () = assert!(DEVICE_SLOW_FACTOR_MAX >= 1 && DEVICE_OUTAGE_S_LIMIT >= 1);
 const _: () = assert!(PEEK_INTERVAL_MS_MIN >= 1 && PEEK_INTERVAL_MS_MIN <= PEEK_INTERVAL_MS_MAX);
 const _: () = assert!(CRASH_STEP_OCCURRENCE_MAX >= 1);
 const _: () = assert!(DOWNLOAD_ATTEMPTS_MAX >= 1 && DOWNLOAD_RETRY_S >= 1);

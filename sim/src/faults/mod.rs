@@ -7,7 +7,7 @@
 //! | [`clock`] | `clock_skew_s_max`, `clock_drift_ppm_max`, `clock_step_fraction` | each host's [`crate::clock::HostClock`] |
 //! | [`network`] | `packet_loss`, `latency_ms_min/max`, `partition_fraction`, `oneway_partition_fraction` | turmoil links |
 //! | [`crash`] | `crash_rate_per_host_per_min`, `crash_at_steps`, `crash_at_step_fraction` | power loss and restart of RAIDA hosts |
-//! | [`adversary`] | `replay_fraction`, `duplicate_tell_fraction`, `tell_before_upload_fraction` | the insider host `mallory` and the senders' order of steps |
+//! | [`adversary`] | `replay_fraction`, `duplicate_tell_fraction`, `tell_before_upload_fraction`, `replay_delay_s_max`, `timestamp_split_fraction` | the insider host `mallory` and the senders' order of steps |
 //! | [`stripes`] | `stripe_loss_fraction`, `stripe_corrupt_fraction` | each RAIDA's maintenance task, on its disk |
 //! | [`interleave`] | `fs_latency_ms_max`, `yield_step_fraction`, `yield_ms_max` | turmoil's fs latency and the servers' step hooks |
 //!

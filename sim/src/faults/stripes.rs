@@ -6,7 +6,11 @@
 //! real simulated disk by its maintenance task, through the same `SimFs` the server uses:
 //! no special server code. Loss deletes the file (and syncs its directory); corruption flips
 //! one data byte and writes the file back atomically. Either is recorded as a fault naming
-//! the stripe index the server held, recomputed from the sender's public placement rule.
+//! the stripe index the server held, recomputed from the sender's public placement rule:
+//! stripe `i` of an email goes to the RAIDA ranked `i` for its GUID, whatever its data
+//! stripes and parity (every width's placement is a prefix of one ranking), so the index is
+//! the RAIDA's rank, and emails of any width (workload `data_stripes_max`, Reed–Solomon)
+//! are damaged and named alike.
 
 use std::path::Path;
 
@@ -21,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::clock::PPM;
 use crate::history::{EmailId, EventKind, FaultKind, Host};
-use crate::limits::{STRIPE_FAULT_DELAY_S_MAX, US_PER_S};
+use crate::limits::{DATA_STRIPES_PLACEABLE_MAX, STRIPE_FAULT_DELAY_S_MAX, US_PER_S};
 use crate::world::recorder::Recorder;
 
 /// Stripe knobs.
@@ -89,19 +93,16 @@ pub struct MaintenanceCommand {
 }
 
 /// Carries out `command` on RAIDA `raida`'s disk (inside its host) and records the fault.
+/// `_data_stripes` (the scenario's default width) is no longer needed: the stripe index is
+/// the RAIDA's rank for the GUID whatever the email's width ([`stripe_index_of`]).
 pub async fn apply_maintenance(
     env: &Env,
     raida: u8,
-    data_stripes: DataStripeCount,
+    _data_stripes: DataStripeCount,
     recorder: &Recorder,
     command: MaintenanceCommand,
 ) {
-    // The sender's placement rule is public: recompute which stripe this RAIDA holds.
-    let Some(stripe_index) = Placement::from_guid(&command.email_id.0, data_stripes)
-        .ok()
-        .and_then(|placement| placement.raidas().iter().position(|r| *r == raida))
-        .and_then(|index| u8::try_from(index).ok())
-    else {
+    let Some(stripe_index) = stripe_index_of(command.email_id, raida) else {
         return;
     };
     let path = env
@@ -137,6 +138,19 @@ pub async fn apply_maintenance(
     );
 }
 
+/// The stripe index RAIDA `raida` holds of email `email_id`, if it holds one: its rank in the
+/// sender's public placement rule, a prefix of which places every width and parity.
+pub fn stripe_index_of(email_id: EmailId, raida: u8) -> Option<u8> {
+    let widest = DataStripeCount::new(usize::from(DATA_STRIPES_PLACEABLE_MAX))
+        .expect("the placeable maximum is a valid width");
+    Placement::from_guid(&email_id.0, widest)
+        .ok()?
+        .raidas()
+        .iter()
+        .position(|r| *r == raida)
+        .and_then(|index| u8::try_from(index).ok())
+}
+
 /// Deletes a file and syncs its directory; `None` when there was nothing to delete.
 async fn lose_file(path: &Path) -> Option<String> {
     SimFs.remove_file(path).await.ok()?;
@@ -167,4 +181,31 @@ async fn corrupt_file(path: &Path, seed: u64) -> Option<String> {
         let _ = SimFs.sync_dir(dir).await;
     }
     Some(format!("flipped byte {offset} of {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qmail_client::config::Parity;
+
+    #[test]
+    fn a_stripe_is_named_by_its_index_in_every_width_and_parity() {
+        let email_id = EmailId([7; 16]);
+        for data_stripes in [1usize, 3, 7, 12, 20] {
+            for parity in [Parity::Xor, Parity::ReedSolomon { parity_count: 3 }] {
+                let width = DataStripeCount::new(data_stripes).expect("valid width");
+                let Ok(placement) = Placement::from_guid_with_parity(&email_id.0, width, parity)
+                else {
+                    continue;
+                };
+                for (index, raida) in placement.raidas().iter().enumerate() {
+                    assert_eq!(
+                        stripe_index_of(email_id, *raida),
+                        u8::try_from(index).ok(),
+                        "N {data_stripes} {parity:?}"
+                    );
+                }
+            }
+        }
+    }
 }

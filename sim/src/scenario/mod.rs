@@ -36,9 +36,22 @@
 //! data_stripes = 7              # 1..=31 and data_stripes + 1 ≤ raidas
 //! send_window_s = duration_s/2  # sends spread over [0, send_window_s), ≤ duration_s
 //! poll = "ping"                 # "ping", "peek" or "mixed"
+//! data_stripes_max = data_stripes    # each email draws N in data_stripes..=this, ≤ 24
+//! reed_solomon_fraction = 0.0   # chance per email of Reed–Solomon parity (parity_algo 1)
+//! rs_parity_max = 2             # RS emails draw 2..=this parity stripes (≤ 8);
+//!                               # data_stripes_max + rs_parity_max ≤ raidas when RS is on
+//! revisions_max = 2             # a revised email sends 2..=this revisions (≤ 16)
+//! revision_burst_fraction = 0.0 # chance per revised email its revisions go 0–1 s apart
+//! hot_mailbox_fraction = 0.0    # chance per email that mailbox 0 is added as To
+//! device_outage_fraction = 0.0  # chance per device of one outage (no polls, no downloads)
+//! device_outage_s_min = 10      # outage length bounds, seconds (1..=3600, min ≤ max); an
+//! device_outage_s_max = 40      # outage starts in the safety phase and ends by the heal
+//! device_slow_fraction = 0.0    # chance per device that its poll pauses are multiplied
+//! device_slow_factor = 4        # by this (1..=20); a slow ping device pauses a peek interval
 //!
 //! [faults]                      # every fault defaults to off
 //! swarm = false                 # true: the seed picks each rate in 0..=value, some off
+//!                               # (and the workload's chances and maxima above likewise)
 //! clock_skew_s_max = 0          # per-host clock offset, ±seconds
 //! clock_drift_ppm_max = 0       # per-host clock drift, ±ppm
 //! clock_step_fraction = 0.0     # chance per host of one clock step in the safety phase
@@ -51,6 +64,10 @@
 //! crash_at_steps = []           # server fs steps to crash at (raida_server::fs::Step::NAMES)
 //! crash_at_step_fraction = 0.0  # chance a listed step, when reached, crashes the host
 //! replay_fraction = 0.0         # chance per tell that the adversary replays it later
+//! replay_delay_s_max = 45       # replays come 1..=this many seconds later (≤ 300; past
+//!                               # tell_skew_s the stale file-header timestamp gets a 198)
+//! timestamp_split_fraction = 0.0  # chance per tell of a re-send whose routing timestamp
+//!                               # differs from its file-header one by up to ±2×tell_skew_s
 //! duplicate_tell_fraction = 0.0 # chance per tell that it is sent twice
 //! tell_before_upload_fraction = 0.0  # chance per email that tells precede uploads
 //! stripe_loss_fraction = 0.0    # chance per stored stripe that it is deleted
@@ -90,7 +107,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
-use knobs::{Knob, Knobs, Visitor};
+use knobs::{Knob, Knobs, Vary, Visitor};
 use raida_server::settings::Settings;
 
 use crate::checkers::{CheckContext, Invariant};
@@ -98,9 +115,10 @@ use crate::extensions::ExtensionsConfig;
 use crate::faults::Faults;
 use crate::limits::{
     ATTACHMENTS_MAX, CLIENT_HOSTS_MAX, DATA_STRIPES_DEFAULT, DATA_STRIPES_MAX,
-    DEVICES_PER_MAILBOX_MAX, DURATION_S_MAX, EMAILS_MAX, HEAL_S_MAX, MAILBOXES_MAX,
-    RAIDA_COUNT_MAX, RECIPIENTS_MAX, STRIPE_SIZE_BYTES_MAX, TCP_CAPACITY_MAX, TCP_CAPACITY_MIN,
-    TICK_MS_MAX, TICK_MS_MIN,
+    DATA_STRIPES_PLACEABLE_MAX, DEVICES_PER_MAILBOX_MAX, DEVICE_OUTAGE_S_LIMIT,
+    DEVICE_SLOW_FACTOR_MAX, DURATION_S_MAX, EMAILS_MAX, HEAL_S_MAX, MAILBOXES_MAX, RAIDA_COUNT_MAX,
+    RECIPIENTS_MAX, REVISIONS_MAX, RS_PARITY_STRIPES_MAX, RS_PARITY_STRIPES_MIN,
+    STRIPE_SIZE_BYTES_MAX, TCP_CAPACITY_MAX, TCP_CAPACITY_MIN, TICK_MS_MAX, TICK_MS_MIN,
 };
 use crate::seed::fnv1a_64;
 
@@ -319,6 +337,30 @@ pub struct Workload {
     pub send_window_s: u32,
     /// Poll mode (default ping).
     pub poll: PollMode,
+    /// Each email draws its data stripes in `data_stripes..=data_stripes_max` (default
+    /// `data_stripes`: every email alike).
+    pub data_stripes_max: u8,
+    /// Chance per email of Reed–Solomon parity (`parity_algo` 1) instead of XOR (default 0).
+    pub reed_solomon_fraction: f64,
+    /// A Reed–Solomon email draws 2..=`rs_parity_max` parity stripes (default 2).
+    pub rs_parity_max: u8,
+    /// An email that revises sends 2..=`revisions_max` revisions (default 2).
+    pub revisions_max: u8,
+    /// Chance per revised email that its revisions go out 0–1 s apart (default 0).
+    pub revision_burst_fraction: f64,
+    /// Chance per email of adding mailbox 0 as a To recipient (default 0).
+    pub hot_mailbox_fraction: f64,
+    /// Chance per device of one outage in the safety phase: no polls, no downloads (default 0).
+    pub device_outage_fraction: f64,
+    /// An outage lasts `device_outage_s_min..=device_outage_s_max` seconds (defaults 10, 40).
+    pub device_outage_s_min: u32,
+    /// See [`Workload::device_outage_s_min`].
+    pub device_outage_s_max: u32,
+    /// Chance per device of being slow: its pauses between polls multiplied (default 0).
+    pub device_slow_fraction: f64,
+    /// How many times a slow device's pause is (a ping device, which re-polls at once,
+    /// pauses a seeded peek interval times this) (default 4).
+    pub device_slow_factor: u32,
 }
 
 impl Workload {
@@ -337,7 +379,33 @@ impl Workload {
             data_stripes: DATA_STRIPES_DEFAULT,
             send_window_s: (duration_s / 2).max(1),
             poll: PollMode::Ping,
+            data_stripes_max: DATA_STRIPES_DEFAULT,
+            reed_solomon_fraction: 0.0,
+            rs_parity_max: RS_PARITY_STRIPES_MIN,
+            revisions_max: 2,
+            revision_burst_fraction: 0.0,
+            hot_mailbox_fraction: 0.0,
+            device_outage_fraction: 0.0,
+            device_outage_s_min: 10,
+            device_outage_s_max: 40,
+            device_slow_fraction: 0.0,
+            device_slow_factor: 4,
         }
+    }
+
+    /// The shapes one seed runs with. Without swarm they are the configured ones (and the
+    /// seed's stream is not touched); with `faults.swarm`, the knobs of the new shapes that
+    /// vary are drawn from the workload subtree's `"swarm"` stream, as [`Faults::resolve`]
+    /// draws the fault rates.
+    pub fn resolve(&self, swarm: bool, tree: &crate::seed::SeedTree) -> Workload {
+        let mut resolved = *self;
+        if swarm {
+            let mut swarm = crate::faults::Swarm {
+                rng: tree.stream("swarm"),
+            };
+            resolved.visit(&mut swarm);
+        }
+        resolved
     }
 
     /// Largest file the data stripes can carry (one upload per stripe).
@@ -398,6 +466,66 @@ impl Knobs for Workload {
             1..=i64::from(DURATION_S_MAX),
         ));
         v.knob(Knob::choice("poll", &mut self.poll));
+        self.visit_shapes(v);
+    }
+}
+
+impl Workload {
+    /// The shape knobs (issue 10), after the original ones so those print as before. Swarm
+    /// varies the chances (off half the time) and the maxima (down to their minimum).
+    fn visit_shapes(&mut self, v: &mut dyn Visitor) {
+        let ppm = Vary::OnOff { per: 1_000_000 };
+        let data_stripes = i64::from(self.data_stripes);
+        v.knob(
+            Knob::int(
+                "data_stripes_max",
+                &mut self.data_stripes_max,
+                data_stripes..=i64::from(DATA_STRIPES_PLACEABLE_MAX),
+            )
+            .vary(Vary::From(data_stripes)),
+        );
+        v.knob(Knob::fraction("reed_solomon_fraction", &mut self.reed_solomon_fraction).vary(ppm));
+        let parity_min = i64::from(RS_PARITY_STRIPES_MIN);
+        v.knob(
+            Knob::int(
+                "rs_parity_max",
+                &mut self.rs_parity_max,
+                parity_min..=i64::from(RS_PARITY_STRIPES_MAX),
+            )
+            .vary(Vary::From(parity_min)),
+        );
+        v.knob(
+            Knob::int(
+                "revisions_max",
+                &mut self.revisions_max,
+                2..=i64::from(REVISIONS_MAX),
+            )
+            .vary(Vary::From(2)),
+        );
+        v.knob(
+            Knob::fraction("revision_burst_fraction", &mut self.revision_burst_fraction).vary(ppm),
+        );
+        v.knob(Knob::fraction("hot_mailbox_fraction", &mut self.hot_mailbox_fraction).vary(ppm));
+        v.knob(
+            Knob::fraction("device_outage_fraction", &mut self.device_outage_fraction).vary(ppm),
+        );
+        let outage = 1..=i64::from(DEVICE_OUTAGE_S_LIMIT);
+        v.knob(Knob::int(
+            "device_outage_s_min",
+            &mut self.device_outage_s_min,
+            outage.clone(),
+        ));
+        v.knob(Knob::int(
+            "device_outage_s_max",
+            &mut self.device_outage_s_max,
+            outage,
+        ));
+        v.knob(Knob::fraction("device_slow_fraction", &mut self.device_slow_fraction).vary(ppm));
+        v.knob(Knob::int(
+            "device_slow_factor",
+            &mut self.device_slow_factor,
+            1..=i64::from(DEVICE_SLOW_FACTOR_MAX),
+        ));
     }
 }
 

@@ -422,6 +422,8 @@ fn resolved_faults_print_every_parameter_once() {
             "replay_fraction",
             "duplicate_tell_fraction",
             "tell_before_upload_fraction",
+            "replay_delay_s_max",
+            "timestamp_split_fraction",
             "stripe_loss_fraction",
             "stripe_corrupt_fraction",
             "fs_latency_ms_max",
@@ -468,10 +470,242 @@ fn every_scenario_file_parses() {
         "skew",
         "smoke",
         "storm",
+        "caps",
+        "stripes",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
             "scenarios/{expected}.toml missing"
         );
     }
+}
+
+const SHAPES: &str = r#"
+[scenario]
+name = "shapes"
+
+[topology]
+raidas = 20
+
+[workload]
+data_stripes = 4
+data_stripes_max = 14
+reed_solomon_fraction = 0.25
+rs_parity_max = 6
+revisions_max = 5
+revision_burst_fraction = 0.5
+hot_mailbox_fraction = 0.1
+device_outage_fraction = 0.3
+device_outage_s_min = 20
+device_outage_s_max = 50
+device_slow_fraction = 0.2
+device_slow_factor = 6
+
+[faults]
+replay_delay_s_max = 200
+timestamp_split_fraction = 0.05
+"#;
+
+#[test]
+fn the_shape_keys_default_to_today_s_workload() {
+    let scenario = parse("[scenario]\nname = \"mini\"\n").expect("parses");
+    let workload = &scenario.workload;
+    assert_eq!(workload.data_stripes_max, workload.data_stripes);
+    assert_eq!(workload.reed_solomon_fraction, 0.0);
+    assert_eq!(workload.rs_parity_max, 2);
+    assert_eq!(workload.revisions_max, 2);
+    assert_eq!(workload.revision_burst_fraction, 0.0);
+    assert_eq!(workload.hot_mailbox_fraction, 0.0);
+    assert_eq!(workload.device_outage_fraction, 0.0);
+    assert_eq!(workload.device_slow_fraction, 0.0);
+    assert_eq!(scenario.faults.adversary.replay_delay_s_max, 45);
+    assert_eq!(scenario.faults.adversary.timestamp_split_fraction, 0.0);
+    // data_stripes_max follows data_stripes when unset.
+    let wide = parse("[scenario]\nname = \"w\"\n[workload]\ndata_stripes = 11\n").expect("parses");
+    assert_eq!(wide.workload.data_stripes_max, 11);
+    // An outage minimum above the default maximum raises it.
+    let long =
+        parse("[scenario]\nname = \"l\"\n[workload]\ndevice_outage_s_min = 90\n").expect("parses");
+    assert_eq!(long.workload.device_outage_s_max, 90);
+}
+
+#[test]
+fn every_shape_key_parses_and_prints() {
+    let scenario = parse(SHAPES).expect("parses");
+    let workload = &scenario.workload;
+    assert_eq!(workload.data_stripes_max, 14);
+    assert_eq!(workload.reed_solomon_fraction, 0.25);
+    assert_eq!(workload.rs_parity_max, 6);
+    assert_eq!(workload.revisions_max, 5);
+    assert_eq!(workload.revision_burst_fraction, 0.5);
+    assert_eq!(workload.hot_mailbox_fraction, 0.1);
+    assert_eq!(workload.device_outage_fraction, 0.3);
+    assert_eq!(
+        (workload.device_outage_s_min, workload.device_outage_s_max),
+        (20, 50)
+    );
+    assert_eq!(
+        (workload.device_slow_fraction, workload.device_slow_factor),
+        (0.2, 6)
+    );
+    assert_eq!(scenario.faults.adversary.replay_delay_s_max, 200);
+    assert_eq!(scenario.faults.adversary.timestamp_split_fraction, 0.05);
+    let parameters = scenario.parameters();
+    for (key, value) in [
+        ("workload.data_stripes_max", "14"),
+        ("workload.reed_solomon_fraction", "0.25"),
+        ("workload.device_slow_factor", "6"),
+    ] {
+        assert!(
+            parameters.contains(&(key.into(), value.into())),
+            "{key} = {value}"
+        );
+    }
+    let faults = scenario.faults.parameters();
+    assert!(faults.contains(&("replay_delay_s_max".into(), "200".into())));
+    assert!(faults.contains(&("timestamp_split_fraction".into(), "0.05".into())));
+}
+
+#[test]
+fn shape_keys_out_of_range_name_their_key_and_line() {
+    let cases = [
+        (
+            "[workload]\ndata_stripes_max = 25\n",
+            4,
+            "workload.data_stripes_max",
+        ),
+        (
+            "[workload]\ndata_stripes = 5\ndata_stripes_max = 4\n",
+            5,
+            "workload.data_stripes_max",
+        ),
+        (
+            "[workload]\nreed_solomon_fraction = 1.5\n",
+            4,
+            "workload.reed_solomon_fraction",
+        ),
+        (
+            "[workload]\nrs_parity_max = 1\n",
+            4,
+            "workload.rs_parity_max",
+        ),
+        (
+            "[workload]\nrs_parity_max = 9\n",
+            4,
+            "workload.rs_parity_max",
+        ),
+        (
+            "[workload]\nrevisions_max = 1\n",
+            4,
+            "workload.revisions_max",
+        ),
+        (
+            "[workload]\nrevisions_max = 17\n",
+            4,
+            "workload.revisions_max",
+        ),
+        (
+            "[workload]\nrevision_burst_fraction = -0.5\n",
+            4,
+            "workload.revision_burst_fraction",
+        ),
+        (
+            "[workload]\nhot_mailbox_fraction = 2\n",
+            4,
+            "workload.hot_mailbox_fraction",
+        ),
+        (
+            "[workload]\ndevice_outage_s_min = 0\n",
+            4,
+            "workload.device_outage_s_min",
+        ),
+        (
+            "[workload]\ndevice_outage_s_min = 30\ndevice_outage_s_max = 20\n",
+            5,
+            "workload.device_outage_s_max",
+        ),
+        (
+            "[workload]\ndevice_slow_factor = 21\n",
+            4,
+            "workload.device_slow_factor",
+        ),
+        (
+            "[faults]\nreplay_delay_s_max = 301\n",
+            4,
+            "faults.replay_delay_s_max",
+        ),
+        (
+            "[faults]\nreplay_delay_s_max = 0\n",
+            4,
+            "faults.replay_delay_s_max",
+        ),
+        (
+            "[faults]\ntimestamp_split_fraction = 1.01\n",
+            4,
+            "faults.timestamp_split_fraction",
+        ),
+    ];
+    for (body, expected_line, expected_key) in cases {
+        let text = format!("[scenario]\nname = \"x\"\n{body}");
+        let (line, key, _) = located(&text);
+        assert_eq!(
+            (line, key.as_str()),
+            (expected_line, expected_key),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn the_widest_email_must_fit_the_raidas() {
+    let (line, key, message) = located(
+        "[scenario]\nname = \"x\"\n[topology]\nraidas = 9\n[workload]\ndata_stripes_max = 9\n",
+    );
+    assert_eq!((line, key.as_str()), (6, "workload.data_stripes_max"));
+    assert!(message.contains("need 10 RAIDAs"), "{message}");
+    let (line, key, message) = located(
+        "[scenario]\nname = \"x\"\n[topology]\nraidas = 12\n[workload]\n\
+         data_stripes_max = 9\nreed_solomon_fraction = 0.5\nrs_parity_max = 4\n",
+    );
+    assert_eq!((line, key.as_str()), (8, "workload.rs_parity_max"));
+    assert!(message.contains("need 13 RAIDAs"), "{message}");
+    // Without Reed–Solomon the parity maximum is not held against the RAIDAs.
+    parse(
+        "[scenario]\nname = \"x\"\n[topology]\nraidas = 12\n[workload]\n\
+         data_stripes_max = 9\nrs_parity_max = 4\n",
+    )
+    .expect("XOR only");
+}
+
+#[test]
+fn swarm_varies_the_workload_shapes_within_their_bounds() {
+    let scenario =
+        parse(&SHAPES.replace("[faults]\n", "[faults]\nswarm = true\n")).expect("parses");
+    let tree = SeedTree::new(0);
+    assert_eq!(scenario.workload.resolve(false, &tree), scenario.workload);
+    let (mut some_off, mut some_on, mut narrower) = (false, false, false);
+    for seed in 0..40 {
+        let tree = SeedTree::new(seed);
+        let resolved = scenario.workload.resolve(true, &tree);
+        assert_eq!(
+            resolved,
+            scenario.workload.resolve(true, &tree),
+            "deterministic"
+        );
+        assert!((4..=14).contains(&resolved.data_stripes_max));
+        assert!((2..=6).contains(&resolved.rs_parity_max));
+        assert!((2..=5).contains(&resolved.revisions_max));
+        assert!(resolved.reed_solomon_fraction <= 0.25);
+        assert!(resolved.device_outage_fraction <= 0.3);
+        // Fixed knobs stay as configured.
+        assert_eq!(resolved.emails, scenario.workload.emails);
+        assert_eq!(resolved.device_outage_s_max, 50);
+        some_off |= resolved.hot_mailbox_fraction == 0.0;
+        some_on |= resolved.hot_mailbox_fraction > 0.0;
+        narrower |= resolved.data_stripes_max < 14;
+        let faults = scenario.faults.resolve(&tree);
+        assert!((1..=200).contains(&faults.adversary.replay_delay_s_max));
+        assert!(faults.adversary.timestamp_split_fraction <= 0.05);
+    }
+    assert!(some_off && some_on && narrower);
 }

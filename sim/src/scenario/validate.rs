@@ -21,6 +21,7 @@ pub(super) fn workload(
         );
         return Err(table.error("data_stripes", message));
     }
+    shapes(table, workload, topology)?;
     if u32::from(workload.recipients_max) > topology.mailboxes {
         let message = format!(
             "{} exceeds topology.mailboxes = {}",
@@ -54,6 +55,47 @@ pub(super) fn workload(
             workload.send_window_s, sim.duration_s
         );
         return Err(table.error("send_window_s", message));
+    }
+    Ok(())
+}
+
+/// The shape knobs: widest email against the RAIDAs, outage bounds in order.
+fn shapes(
+    table: &Table<'_>,
+    workload: &mut Workload,
+    topology: &Topology,
+) -> Result<(), ConfigError> {
+    if !table.was_set("data_stripes_max") {
+        workload.data_stripes_max = workload.data_stripes;
+    }
+    let widest_xor = u16::from(workload.data_stripes_max) + 1;
+    if widest_xor > u16::from(topology.raidas) {
+        let message = format!(
+            "{} data stripes + 1 parity need {widest_xor} RAIDAs, topology.raidas is {}",
+            workload.data_stripes_max, topology.raidas
+        );
+        return Err(table.error("data_stripes_max", message));
+    }
+    let widest_rs = u16::from(workload.data_stripes_max) + u16::from(workload.rs_parity_max);
+    if workload.reed_solomon_fraction > 0.0 && widest_rs > u16::from(topology.raidas) {
+        let message = format!(
+            "data_stripes_max {} + rs_parity_max {} need {widest_rs} RAIDAs, \
+             topology.raidas is {}",
+            workload.data_stripes_max, workload.rs_parity_max, topology.raidas
+        );
+        return Err(table.error("rs_parity_max", message));
+    }
+    if !table.was_set("device_outage_s_max") {
+        workload.device_outage_s_max = workload
+            .device_outage_s_max
+            .max(workload.device_outage_s_min);
+    }
+    if workload.device_outage_s_max < workload.device_outage_s_min {
+        let message = format!(
+            "{} is below device_outage_s_min = {}",
+            workload.device_outage_s_max, workload.device_outage_s_min
+        );
+        return Err(table.error("device_outage_s_max", message));
     }
     Ok(())
 }

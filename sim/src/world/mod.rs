@@ -5,7 +5,7 @@
 //! `sim.heal_s`), and hands the recorded [`History`] to the checkers.
 //!
 //! Everything derives from the seed through a [`SeedTree`]: the fault rates (swarm mode,
-//! stream `"faults"`), each host's clock (`("clock.raida", i)`, `("clock.client", i)`,
+//! stream `"faults"`; the workload's shape knobs from the workload subtree's `"swarm"`), each host's clock (`("clock.raida", i)`, `("clock.client", i)`,
 //! `"clock.adversary"`), every mailbox's coin ANs and the workload (`"workload"` subtree),
 //! the fault schedule (`"faults.*"`), each server's RNG (`("raida.rng", i)`) and turmoil's
 //! own RNG (key of `"turmoil"`: message latencies, link breaks, host order per step).
@@ -67,6 +67,8 @@ pub struct RunResult {
     pub seed: u64,
     /// The fault rates this seed ran with.
     pub faults: crate::faults::Faults,
+    /// The workload this seed ran with (swarm varies its shape knobs).
+    pub workload: crate::scenario::Workload,
     /// Everything that happened.
     pub history: History,
     /// Broken invariants, oldest first.
@@ -91,8 +93,11 @@ impl RunResult {
     /// The run's report (parameters, counts, invariants, violations with replay commands,
     /// digest, verdict).
     pub fn report(&self, scenario: &Scenario) -> SeedReport {
+        // The summary prints the workload as this seed resolved it.
+        let mut scenario = scenario.clone();
+        scenario.workload = self.workload;
         SeedReport::new(
-            scenario,
+            &scenario,
             self.seed,
             &self.faults,
             &self.history,
@@ -164,8 +169,13 @@ impl World {
                 let Some(files) = sent.get(&(email_id, edit_sequence)) else {
                     return true;
                 };
+                // A download before this receipt was of an older revision (whose stripes the
+                // newer upload overwrote): only one at or after it counts, as in `liveness`.
+                let key = (receipt.mailbox, email_id);
                 files.iter().all(|file| {
-                    downloaded.contains(&(receipt.mailbox, email_id, file.file_type))
+                    downloaded
+                        .get(&(key.0, key.1, file.file_type))
+                        .is_some_and(|latest_us| *latest_us >= receipt.at_sim_us)
                         || faults.stripes_damaged(email_id, file.file_type, u64::MAX) >= 2
                         || self
                             .progress
@@ -176,22 +186,23 @@ impl World {
     }
 }
 
+/// The latest download of each (mailbox, email, file type), simulated microseconds.
 fn downloaded_files(
     history: &History,
-) -> std::collections::BTreeSet<(crate::history::MailboxId, crate::history::EmailId, u8)> {
-    history
-        .events()
-        .iter()
-        .filter_map(|event| match &event.kind {
-            EventKind::DownloadDone {
-                mailbox,
-                email_id,
-                file_type,
-                ..
-            } => Some((*mailbox, *email_id, *file_type)),
-            _ => None,
-        })
-        .collect()
+) -> std::collections::BTreeMap<(crate::history::MailboxId, crate::history::EmailId, u8), u64> {
+    let mut latest = std::collections::BTreeMap::new();
+    for event in history.events() {
+        if let EventKind::DownloadDone {
+            mailbox,
+            email_id,
+            file_type,
+            ..
+        } = &event.kind
+        {
+            latest.insert((*mailbox, *email_id, *file_type), event.at_sim_us);
+        }
+    }
+    latest
 }
 
 /// The server settings a scenario asks for (unset keys keep the server's defaults).
@@ -322,6 +333,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         .collect();
 
     let directory = workload::directory(&plan, &raida_ips);
+    let resolved_workload = plan.workload;
     let config = workload::client_config(scenario, &settings);
     let needs_adversary = plan.needs_adversary();
     let shared = Arc::new(
@@ -401,6 +413,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     RunResult {
         seed,
         faults,
+        workload: resolved_workload,
         history,
         violations,
         outcome,

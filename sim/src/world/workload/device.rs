@@ -1,5 +1,6 @@
 //! Devices: each polls its mailbox's beacon (ping or peek) and downloads every file of every
-//! tell it receives, retrying failed files.
+//! tell it receives, retrying failed files. A device planned with an outage starts no poll
+//! and no download while it lasts; a slow device pauses longer between polls.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -37,6 +38,15 @@ impl DeviceContext {
     fn record(&self, kind: EventKind) {
         self.shared.recorder.record(self.host, kind);
     }
+
+    /// Sleeps to the end of the device's outage when it is in one now.
+    async fn wait_out_outage(&self) {
+        if let Some(outage) = self.device.outage {
+            if outage.covers(host_now_us()) {
+                sleep_until_us(outage.end_us).await;
+            }
+        }
+    }
 }
 
 /// Polls the beacon forever; hands every received tell to the download task.
@@ -49,6 +59,7 @@ pub(super) async fn poll_task(
     let beacon = context.mailbox.beacon;
     let via = context.device.poll;
     loop {
+        context.wait_out_outage().await;
         let result = match via {
             PollKind::Ping => context.client.ping().await,
             PollKind::Peek => context.client.peek(since_unix_s).await,
@@ -79,9 +90,12 @@ pub(super) async fn poll_task(
                     });
                     let _ = downloads.send(tell.record.clone());
                 }
+                let slow_factor = context.device.slow_factor;
                 match via {
-                    PollKind::Ping => 0,
-                    PollKind::Peek => rng.random_range(PEEK_INTERVAL_MS_MIN..=PEEK_INTERVAL_MS_MAX),
+                    PollKind::Ping if slow_factor <= 1 => 0,
+                    PollKind::Ping | PollKind::Peek => rng
+                        .random_range(PEEK_INTERVAL_MS_MIN..=PEEK_INTERVAL_MS_MAX)
+                        .saturating_mul(slow_factor),
                 }
             }
             Err(error) => {
@@ -148,6 +162,9 @@ pub(super) async fn download_task(
             .manifest
             .iter()
             .all(|entry| pending.done.contains(&entry.file_type));
+        if !all_superseded {
+            context.wait_out_outage().await;
+        }
         let finished = all_superseded || download_once(&context, &mut pending).await;
         for file_type in &pending.done {
             let newest = newest_done

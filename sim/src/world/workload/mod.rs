@@ -8,19 +8,34 @@
 //!   (`workload.poll`; "mixed" draws per device);
 //! - email `k` (stream `("email", k)`): a sender, a send time in `[0, send_window_s)`,
 //!   recipients (distinct, never the sender unless it is the only mailbox) each To, CC or
-//!   BCC by the scenario's fractions, and one or more revisions: the original (edit 0) and,
-//!   with `revision_fraction`, one revision (edit 1) sent a few seconds later. Each revision
-//!   has its own body and attachments, of seeded sizes, whose bytes come from a seeded
-//!   ChaCha8 stream, and its own fault choices: tells before uploads
-//!   (`tell_before_upload_fraction`), and per beacon a duplicate (`duplicate_tell_fraction`)
-//!   and a replay after a seeded delay (`replay_fraction`).
+//!   BCC by the scenario's fractions (plus mailbox 0 as To with `hot_mailbox_fraction`, so
+//!   one inbox fills past the reply caps), its striping (N data stripes in
+//!   `data_stripes..=data_stripes_max`; Reed–Solomon with 2..=`rs_parity_max` parity stripes
+//!   by `reed_solomon_fraction`, else XOR), and one or more revisions: the original (edit 0)
+//!   and, with `revision_fraction`, 1..`revisions_max` more, each sent a few seconds after
+//!   the one before, or 0–1 s after it in a burst (`revision_burst_fraction`: older
+//!   revisions still wait in the inbox when newer ones arrive). Each revision has its own
+//!   body and attachments, of seeded sizes, whose bytes come from a seeded ChaCha8 stream,
+//!   and its own fault choices: tells before uploads (`tell_before_upload_fraction`), and per
+//!   beacon a duplicate (`duplicate_tell_fraction`), a replay after a seeded delay
+//!   (`replay_fraction`, up to `replay_delay_s_max`) and a split-timestamp re-send
+//!   (`timestamp_split_fraction`);
+//! - each device may have one outage in the safety phase (`device_outage_fraction`, lasting
+//!   `device_outage_s_min..=device_outage_s_max`, ending by the heal) and may be slow
+//!   (`device_slow_fraction`: pauses × `device_slow_factor`).
 //!
-//! On a client host, each sender mailbox has one [`Client`] and each email one task that
-//! sleeps until each revision's time and sends it with `send_email` (retried when uploads
-//! fell short of the policy); a revision chosen for tell-before-upload instead sends its
-//! tells first and uploads after. Each device runs a poll loop and a download task:
+//! On a client host, each sender mailbox has one [`Client`] (an email whose striping differs
+//! from the scenario's `data_stripes` and XOR gets a client of its own, sharing the mailbox's
+//! observer) and each email one task that sleeps until each revision's time and sends it with
+//! `send_email` (retried when uploads fell short of the policy); a revision chosen for
+//! tell-before-upload instead sends its tells first and uploads after. Each device runs a
+//! poll loop and a download task:
 //! - ping devices long-poll their beacon again as soon as a reply (or a timeout status)
-//!   comes; peek devices pause a seeded 0.5–3 s between peeks;
+//!   comes; peek devices pause a seeded 0.5–3 s between peeks; a slow device pauses
+//!   `device_slow_factor` times a seeded peek interval (ping devices too);
+//! - during its outage a device starts no poll and no download (a poll already parked
+//!   finishes: an offline device that dropped it could lose a tell the beacon deleted on
+//!   read, which is not the fault being modelled); tells pile up in the inbox meanwhile;
 //! - **peek `since` is always 0.** The brief allowed "the last seen mtime or 0"; a device
 //!   never sees an mtime (tell records carry none, and the beacon stamps mtimes with its own
 //!   clock), and a `since` taken from the device's own clock loses every tell whose mtime the
@@ -35,12 +50,14 @@
 //! The adversary host `mallory` holds every sender's keys (an insider) and re-sends tells
 //! captured from the senders, re-encrypted in fresh requests with a fresh routing timestamp
 //! (the record, and so its file-header timestamp, unchanged): duplicates at once, replays
-//! later. It stops when the world heals.
+//! later (past `tell_skew_s` the stale header must be refused), split-timestamp re-sends at
+//! once with the routing timestamp moved off the header's. It stops when the world heals.
 //!
 //! Events recorded here: `EmailSent` (when a revision's uploads are done, just before its
 //! first tell), `TellSent` (every tell attempt, with the exact record), `TellReceived`,
 //! `PollDone`, `PollFailed`, `DownloadDone`, `DownloadFailed`, and the faults
-//! `TellBeforeUpload`, `DuplicateTell` and `Replay`.
+//! `TellBeforeUpload`, `DuplicateTell` and `Replay` (a split-timestamp re-send is a `Replay`
+//! whose detail reads "timestamp split: routing = header ±N s").
 
 //!
 //! Modules: [`plan`] (everything drawn before the run), [`sender`] (sending emails, and
@@ -70,6 +87,7 @@ use super::recorder::{host_now_us, Recorder};
 use crate::clock::HostClock;
 use crate::extensions::ExtensionsConfig;
 use crate::history::{EmailId, Host, MailboxId};
+use crate::seed::splitmix64;
 
 use crate::faults::adversary::Captures;
 use device::{download_task, poll_task, DeviceContext};
@@ -271,9 +289,21 @@ pub async fn run_client_host(host: Arc<ClientHost>) -> turmoil::Result {
             .iter()
             .filter(|e| e.sender == mailbox.index)
         {
+            let client = match email_config(&host.shared.config, email) {
+                None => client.clone(),
+                Some(config) => Arc::new(client_of(
+                    mailbox,
+                    &host.shared.directory,
+                    config,
+                    &host.clock,
+                    splitmix64(mailbox.sender_seed ^ splitmix64(u64::from(email.index))),
+                    observer.clone(),
+                    host.shared.extensions.client_set(mailbox.index),
+                )),
+            };
             tokio::spawn(send_email_task(
                 host.clone(),
-                client.clone(),
+                client,
                 observer.clone(),
                 email.index,
             ));

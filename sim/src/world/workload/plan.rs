@@ -1,12 +1,17 @@
 //! The workload drawn before the run: mailboxes, devices, emails, revisions and their
 //! per-revision fault choices, all from the `"workload"` seed subtree.
+//!
+//! The shapes of issue 10 (per-email striping, revision counts and bursts, the hot mailbox,
+//! device outages and slowness, split timestamps) come from their own streams,
+//! `("email.shape", k)` and `("device.shape", i)`, so a scenario that leaves them at their
+//! defaults draws every other value exactly as before.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use qmail_client::config::Config;
+use qmail_client::config::{Config, Parity};
 use qmail_client::directory::Directory;
 use qmail_client::identity::{Identity, LockerCode, MailboxId as ClientMailbox};
 use qmail_client::stripe::DataStripeCount;
@@ -20,10 +25,11 @@ use rand_chacha::ChaCha8Rng;
 use crate::faults::Faults;
 use crate::history::{EmailId, MailboxId, PollKind};
 use crate::limits::{
-    PING_READ_MARGIN_S, REPLAY_DELAY_S_MAX, REPLAY_DELAY_S_MIN, REVISION_DELAY_S_MAX,
-    REVISION_DELAY_S_MIN, US_PER_S,
+    PING_READ_MARGIN_S, RECIPIENTS_MAX, REPLAY_DELAY_S_MIN, REVISION_BURST_MS_MAX,
+    REVISION_DELAY_S_MAX, REVISION_DELAY_S_MIN, RS_PARITY_STRIPES_MIN, TIMESTAMP_SPLIT_WINDOWS_MAX,
+    US_PER_MS, US_PER_S,
 };
-use crate::scenario::{PollMode, Scenario};
+use crate::scenario::{PollMode, Scenario, Workload};
 use crate::seed::{splitmix64, SeedTree};
 use crate::world::net::RAIDA_PORT;
 
@@ -40,6 +46,27 @@ pub struct DevicePlan {
     pub poll: PollKind,
     /// Seed of its client RNG and poll pauses.
     pub seed: u64,
+    /// When it is offline (no polls, no downloads), if ever.
+    pub outage: Option<Outage>,
+    /// Its pauses between polls are this many times the usual (1: not slow).
+    pub slow_factor: u32,
+}
+
+/// A device's time offline, simulated microseconds: `[start_us, end_us)`, inside the safety
+/// phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outage {
+    /// It stops polling and downloading here.
+    pub start_us: u64,
+    /// It comes back here.
+    pub end_us: u64,
+}
+
+impl Outage {
+    /// Whether `now_us` falls in the outage.
+    pub fn covers(&self, now_us: u64) -> bool {
+        (self.start_us..self.end_us).contains(&now_us)
+    }
 }
 
 /// One mailbox.
@@ -81,11 +108,13 @@ pub struct Resend {
     pub duplicate: bool,
     /// Send it again this long after it was sent.
     pub replay_after_us: Option<u64>,
+    /// Send it again at once, the routing timestamp this far from the file-header one.
+    pub split_offset_s: Option<i32>,
 }
 
 impl Resend {
     fn is_some(&self) -> bool {
-        self.duplicate || self.replay_after_us.is_some()
+        self.duplicate || self.replay_after_us.is_some() || self.split_offset_s.is_some()
     }
 }
 
@@ -142,6 +171,12 @@ pub struct EmailPlan {
     pub recipients: Vec<RecipientPlan>,
     /// Revisions in edit order.
     pub revisions: Vec<RevisionPlan>,
+    /// Its data stripes per file (every revision alike).
+    pub data_stripes: u8,
+    /// Its parity scheme (every revision alike).
+    pub parity: Parity,
+    /// Whether its revisions go out in a burst, 0–1 s apart.
+    pub burst: bool,
 }
 
 /// Everything the workload will do.
@@ -151,8 +186,10 @@ pub struct Plan {
     pub raidas: u8,
     /// Client hosts.
     pub client_hosts: u16,
-    /// Data stripes per file.
+    /// Data stripes per file of an email that draws no other width.
     pub data_stripes: u8,
+    /// The workload as this seed resolved it (swarm varies the shape knobs).
+    pub workload: Workload,
     /// Mailboxes, by index.
     pub mailboxes: Vec<MailboxPlan>,
     /// Emails, by index.
@@ -177,16 +214,24 @@ impl Plan {
     /// Draws the plan of one seed from the workload subtree.
     pub fn generate(scenario: &Scenario, faults: &Faults, tree: &SeedTree) -> Plan {
         let topology = &scenario.topology;
+        let workload = scenario.workload.resolve(faults.swarm, tree);
+        let drawn = Drawn {
+            scenario,
+            workload: &workload,
+            faults,
+            tree,
+        };
         let mailboxes: Vec<MailboxPlan> = (0..topology.mailboxes)
-            .map(|index| mailbox_plan(scenario, tree, index))
+            .map(|index| mailbox_plan(&drawn, index))
             .collect();
-        let emails = (0..scenario.workload.emails)
-            .map(|index| email_plan(scenario, faults, tree, &mailboxes, index))
+        let emails = (0..workload.emails)
+            .map(|index| email_plan(&drawn, &mailboxes, index))
             .collect();
         Plan {
             raidas: topology.raidas,
             client_hosts: topology.client_hosts,
-            data_stripes: scenario.workload.data_stripes,
+            data_stripes: workload.data_stripes,
+            workload,
             mailboxes,
             emails,
         }
@@ -217,9 +262,20 @@ impl Plan {
     }
 }
 
-fn mailbox_plan(scenario: &Scenario, tree: &SeedTree, index: u32) -> MailboxPlan {
+/// What every draw of one plan reads: the scenario, its workload as resolved, the faults,
+/// the workload seed subtree.
+struct Drawn<'a> {
+    scenario: &'a Scenario,
+    workload: &'a Workload,
+    faults: &'a Faults,
+    tree: &'a SeedTree,
+}
+
+fn mailbox_plan(drawn: &Drawn<'_>, index: u32) -> MailboxPlan {
+    let (scenario, tree) = (drawn.scenario, drawn.tree);
     let topology = &scenario.topology;
     let mut rng = tree.stream_for_host("mailbox", u64::from(index));
+    let mut shape = tree.stream_for_host("device.shape", u64::from(index));
     let ans: Vec<[u8; 16]> = (0..RAIDA_SLOTS)
         .map(|_| {
             let mut an = [0u8; 16];
@@ -244,11 +300,14 @@ fn mailbox_plan(scenario: &Scenario, tree: &SeedTree, index: u32) -> MailboxPlan
                 (u64::from(index) + u64::from(device)) % u64::from(topology.client_hosts),
             )
             .expect("client host index fits u16");
+            let (outage, slow_factor) = device_shape(drawn, &mut shape);
             DevicePlan {
                 device,
                 host,
                 poll,
                 seed: rng.next_u64(),
+                outage,
+                slow_factor,
             }
         })
         .collect::<Vec<_>>();
@@ -271,15 +330,48 @@ fn mailbox_plan(scenario: &Scenario, tree: &SeedTree, index: u32) -> MailboxPlan
     }
 }
 
-fn email_plan(
-    scenario: &Scenario,
-    faults: &Faults,
-    tree: &SeedTree,
-    mailboxes: &[MailboxPlan],
-    index: u32,
-) -> EmailPlan {
-    let workload = &scenario.workload;
+/// One device's outage and slowness: the same four draws whatever the knobs.
+fn device_shape(drawn: &Drawn<'_>, shape: &mut ChaCha8Rng) -> (Option<Outage>, u32) {
+    let workload = drawn.workload;
+    let safety_us = drawn.scenario.safety_phase_us().max(1);
+    let outage_u: f64 = shape.random();
+    let start_us = shape.random_range(0..safety_us);
+    let length_us = shape.random_range(
+        u64::from(workload.device_outage_s_min) * US_PER_S
+            ..=u64::from(workload.device_outage_s_max) * US_PER_S,
+    );
+    let slow_u: f64 = shape.random();
+    let outage = (outage_u < workload.device_outage_fraction).then(|| Outage {
+        start_us,
+        end_us: start_us.saturating_add(length_us).min(safety_us),
+    });
+    let slow_factor = if slow_u < workload.device_slow_fraction {
+        workload.device_slow_factor
+    } else {
+        1
+    };
+    (outage, slow_factor)
+}
+
+/// One email's striping: N in `data_stripes..=data_stripes_max`, then Reed–Solomon with
+/// 2..=`rs_parity_max` parity stripes by `reed_solomon_fraction`, else XOR.
+fn striping(workload: &Workload, shape: &mut ChaCha8Rng) -> (u8, Parity) {
+    let data_stripes = shape.random_range(workload.data_stripes..=workload.data_stripes_max);
+    let rs_u: f64 = shape.random();
+    let parity_count = shape.random_range(RS_PARITY_STRIPES_MIN..=workload.rs_parity_max);
+    let parity = if rs_u < workload.reed_solomon_fraction {
+        Parity::ReedSolomon { parity_count }
+    } else {
+        Parity::Xor
+    };
+    (data_stripes, parity)
+}
+
+fn email_plan(drawn: &Drawn<'_>, mailboxes: &[MailboxPlan], index: u32) -> EmailPlan {
+    let (workload, tree) = (drawn.workload, drawn.tree);
     let mut rng = tree.stream_for_host("email", u64::from(index));
+    let mut shape = tree.stream_for_host("email.shape", u64::from(index));
+    let (data_stripes, parity) = striping(workload, &mut shape);
     let count = u32::try_from(mailboxes.len()).expect("mailboxes fit u32");
     let sender = rng.random_range(0..count);
     let mut email_id = [0u8; 16];
@@ -300,6 +392,14 @@ fn email_plan(
             kind: kind_of(u, workload.cc_fraction, workload.bcc_fraction),
         });
     }
+    let hot_u: f64 = shape.random();
+    let room = recipients.len() < usize::from(RECIPIENTS_MAX);
+    if hot_u < workload.hot_mailbox_fraction && sender != 0 && !chosen.contains(&0) && room {
+        recipients.push(RecipientPlan {
+            mailbox: 0,
+            kind: RecipientKind::To,
+        });
+    }
     let beacons: BTreeSet<u8> = recipients
         .iter()
         .filter_map(|r| mailboxes.get(usize::try_from(r.mailbox).ok()?))
@@ -308,19 +408,25 @@ fn email_plan(
     let window_us = u64::from(workload.send_window_s.max(1)) * US_PER_S;
     let mut send_at_us = rng.random_range(0..window_us);
     let revise = rng.random_bool(workload.revision_fraction);
-    let edits: u8 = if revise { 2 } else { 1 };
+    let revision_count = shape.random_range(2..=workload.revisions_max);
+    let burst_u: f64 = shape.random();
+    let burst = revise && burst_u < workload.revision_burst_fraction;
+    let edits: u8 = if revise { revision_count } else { 1 };
     let mut revisions = Vec::new();
     for edit_sequence in 0..edits {
         if edit_sequence > 0 {
-            send_at_us += rng.random_range(
+            let delay_us = rng.random_range(
                 u64::from(REVISION_DELAY_S_MIN) * US_PER_S
                     ..=u64::from(REVISION_DELAY_S_MAX) * US_PER_S,
             );
+            let burst_delay_us =
+                shape.random_range(0..=u64::from(REVISION_BURST_MS_MAX) * US_PER_MS);
+            send_at_us += if burst { burst_delay_us } else { delay_us };
         }
         revisions.push(revision_plan(
-            workload,
-            faults,
+            drawn,
             &mut rng,
+            &mut shape,
             &beacons,
             edit_sequence,
             send_at_us,
@@ -332,17 +438,35 @@ fn email_plan(
         sender,
         recipients,
         revisions,
+        data_stripes,
+        parity,
+        burst,
     }
 }
 
+/// A split-timestamp offset: nonzero, within ±`TIMESTAMP_SPLIT_WINDOWS_MAX` × `tell_skew_s`.
+/// The same two draws whatever the chance.
+fn split_offset_s(drawn: &Drawn<'_>, shape: &mut ChaCha8Rng) -> Option<i32> {
+    let skew_s = u32::try_from(drawn.scenario.server.tell_skew_s).unwrap_or(u32::MAX);
+    let reach_s = skew_s
+        .saturating_mul(TIMESTAMP_SPLIT_WINDOWS_MAX)
+        .clamp(1, i32::MAX.unsigned_abs());
+    let split_u: f64 = shape.random();
+    let magnitude_s = i32::try_from(shape.random_range(1..=reach_s)).unwrap_or(i32::MAX);
+    let negative: bool = shape.random();
+    let offset_s = if negative { -magnitude_s } else { magnitude_s };
+    (split_u < drawn.faults.adversary.timestamp_split_fraction).then_some(offset_s)
+}
+
 fn revision_plan(
-    workload: &crate::scenario::Workload,
-    faults: &Faults,
+    drawn: &Drawn<'_>,
     rng: &mut ChaCha8Rng,
+    shape: &mut ChaCha8Rng,
     beacons: &BTreeSet<u8>,
     edit_sequence: u8,
     send_at_us: u64,
 ) -> RevisionPlan {
+    let (workload, faults) = (drawn.workload, drawn.faults);
     let body_size = rng.random_range(1..=workload.body_size_bytes_max.max(1));
     let attachments = rng.random_range(0..=workload.attachments_max);
     let attachment_sizes = (0..attachments)
@@ -354,13 +478,15 @@ fn revision_plan(
         let duplicate = rng.random_bool(faults.adversary.duplicate_tell_fraction);
         let replay = rng.random_bool(faults.adversary.replay_fraction);
         let delay_us = rng.random_range(
-            u64::from(REPLAY_DELAY_S_MIN) * US_PER_S..=u64::from(REPLAY_DELAY_S_MAX) * US_PER_S,
+            u64::from(REPLAY_DELAY_S_MIN) * US_PER_S
+                ..=u64::from(faults.adversary.replay_delay_s_max) * US_PER_S,
         );
         resend.insert(
             *beacon,
             Resend {
                 duplicate,
                 replay_after_us: replay.then_some(delay_us),
+                split_offset_s: split_offset_s(drawn, shape),
             },
         );
     }
@@ -418,6 +544,25 @@ pub fn client_config(scenario: &Scenario, settings: &Settings) -> Config {
         ),
         ..Config::default()
     }
+}
+
+/// The settings of the client that sends `email`, when its striping differs from `base`'s
+/// (`None`: the mailbox's own client sends it).
+pub fn email_config(base: &Config, email: &EmailPlan) -> Option<Config> {
+    let data_stripe_count = DataStripeCount::new(usize::from(email.data_stripes))
+        .expect("scenario validation bounds data_stripes_max");
+    if data_stripe_count == base.data_stripe_count && email.parity == base.parity {
+        return None;
+    }
+    let config = Config {
+        data_stripe_count,
+        parity: email.parity,
+        ..base.clone()
+    };
+    config
+        .validate()
+        .expect("scenario validation fits every email's stripes on the RAIDAs");
+    Some(config)
 }
 
 pub(crate) fn client_mailbox(id: MailboxId) -> ClientMailbox {
@@ -508,6 +653,221 @@ mod tests {
             assert_eq!(mailbox.home_host, mailbox.devices[0].host);
         }
         assert_eq!(plan.revision_count(), 40 + revised);
+    }
+
+    /// Every email of every seed in `seeds`.
+    fn emails_of(scenario: &Scenario, seeds: std::ops::Range<u64>) -> Vec<EmailPlan> {
+        seeds
+            .flat_map(|seed| plan_of(scenario, seed).emails)
+            .collect()
+    }
+
+    #[test]
+    fn emails_draw_their_width_and_parity() {
+        let base = scenario("[workload]\nemails = 60\n");
+        let config = client_config(&base, &Settings::default());
+        for email in emails_of(&base, 0..2) {
+            assert_eq!((email.data_stripes, email.parity), (7, Parity::Xor));
+            assert_eq!(
+                email_config(&config, &email),
+                None,
+                "the mailbox client sends it"
+            );
+        }
+        let wide = scenario(
+            "[workload]\nemails = 60\ndata_stripes = 3\ndata_stripes_max = 12\n\
+             reed_solomon_fraction = 0.5\nrs_parity_max = 4\n",
+        );
+        let emails = emails_of(&wide, 0..2);
+        let widths: BTreeSet<u8> = emails.iter().map(|e| e.data_stripes).collect();
+        assert!(widths.iter().all(|n| (3..=12).contains(n)), "{widths:?}");
+        assert!(widths.len() >= 8, "widths spread: {widths:?}");
+        let mut parities = BTreeSet::new();
+        let mut rs = 0;
+        for email in &emails {
+            if let Parity::ReedSolomon { parity_count } = email.parity {
+                assert!((2..=4).contains(&parity_count));
+                parities.insert(parity_count);
+                rs += 1;
+            }
+            let config = email_config(&config, email);
+            let differs = (email.data_stripes, email.parity) != (7, Parity::Xor);
+            assert_eq!(config.is_some(), differs);
+            if let Some(config) = config {
+                assert_eq!(
+                    config.data_stripe_count.get(),
+                    usize::from(email.data_stripes)
+                );
+                assert_eq!(config.parity, email.parity);
+            }
+        }
+        assert!((30..=90).contains(&rs), "{rs} of 120 use Reed-Solomon");
+        assert_eq!(parities.len(), 3, "{parities:?}");
+    }
+
+    #[test]
+    fn new_shapes_leave_every_other_draw_alone() {
+        let base = scenario(
+            "[workload]\nemails = 30\nrevision_fraction = 0.5\n[faults]\nreplay_fraction = 0.5\n",
+        );
+        let shaped = scenario(
+            "[workload]\nemails = 30\nrevision_fraction = 0.5\ndata_stripes_max = 12\n\
+             reed_solomon_fraction = 0.5\ndevice_outage_fraction = 0.5\n\
+             [faults]\nreplay_fraction = 0.5\ntimestamp_split_fraction = 0.5\n",
+        );
+        let (a, b) = (plan_of(&base, 4), plan_of(&shaped, 4));
+        for (x, y) in a.emails.iter().zip(&b.emails) {
+            assert_eq!((x.email_id, x.sender), (y.email_id, y.sender));
+            assert_eq!(x.recipients, y.recipients);
+            for (r, q) in x.revisions.iter().zip(&y.revisions) {
+                assert_eq!((r.send_at_us, r.content_key), (q.send_at_us, q.content_key));
+                for (beacon, resend) in &r.resend {
+                    let other = q.resend.get(beacon).expect("same beacons");
+                    assert_eq!(resend.replay_after_us, other.replay_after_us);
+                    assert_eq!(resend.split_offset_s, None);
+                }
+            }
+        }
+        for (x, y) in a.mailboxes.iter().zip(&b.mailboxes) {
+            assert_eq!(x.ans, y.ans);
+            for (d, e) in x.devices.iter().zip(&y.devices) {
+                assert_eq!((d.seed, d.host, d.poll), (e.seed, e.host, e.poll));
+                assert_eq!((d.outage, d.slow_factor), (None, 1));
+            }
+        }
+    }
+
+    #[test]
+    fn outages_fall_in_the_safety_phase_and_slow_devices_are_slower() {
+        let scenario = scenario(
+            "[sim]\nduration_s = 90\n[topology]\nmailboxes = 20\ndevices_per_mailbox = 2\n\
+             [workload]\ndevice_outage_fraction = 0.5\ndevice_outage_s_min = 20\n\
+             device_outage_s_max = 40\ndevice_slow_fraction = 0.25\ndevice_slow_factor = 5\n",
+        );
+        let plan = plan_of(&scenario, 3);
+        let devices: Vec<&DevicePlan> = plan.mailboxes.iter().flat_map(|m| &m.devices).collect();
+        let outages: Vec<Outage> = devices.iter().filter_map(|d| d.outage).collect();
+        assert!((8..=32).contains(&outages.len()), "{} of 40", outages.len());
+        let safety_us = 90 * US_PER_S;
+        for outage in &outages {
+            assert!(outage.start_us < outage.end_us && outage.end_us <= safety_us);
+            let length_us = outage.end_us - outage.start_us;
+            assert!(length_us <= 40 * US_PER_S);
+            assert!(length_us >= 20 * US_PER_S || outage.end_us == safety_us);
+            assert!(outage.covers(outage.start_us) && !outage.covers(outage.end_us));
+        }
+        let slow = devices.iter().filter(|d| d.slow_factor == 5).count();
+        assert!((3..=20).contains(&slow), "{slow} of 40 slow");
+        assert!(devices
+            .iter()
+            .all(|d| d.slow_factor == 1 || d.slow_factor == 5));
+    }
+
+    #[test]
+    fn revised_emails_send_up_to_revisions_max_and_bursts_come_within_a_second() {
+        let burst = scenario(
+            "[workload]\nemails = 40\nrevision_fraction = 1.0\nrevisions_max = 5\n\
+             revision_burst_fraction = 1.0\n",
+        );
+        let mut counts = BTreeSet::new();
+        for email in emails_of(&burst, 0..2) {
+            assert!(email.burst);
+            assert!((2..=5).contains(&email.revisions.len()));
+            counts.insert(email.revisions.len());
+            for pair in email.revisions.windows(2) {
+                let gap_us = pair[1].send_at_us - pair[0].send_at_us;
+                assert!(gap_us <= u64::from(REVISION_BURST_MS_MAX) * US_PER_MS);
+                assert_eq!(pair[1].edit_sequence, pair[0].edit_sequence + 1);
+            }
+        }
+        assert_eq!(counts.len(), 4, "{counts:?}");
+        let spaced =
+            scenario("[workload]\nemails = 40\nrevision_fraction = 1.0\nrevisions_max = 3\n");
+        for email in emails_of(&spaced, 0..2) {
+            assert!(!email.burst);
+            for pair in email.revisions.windows(2) {
+                assert!(pair[1].send_at_us - pair[0].send_at_us >= US_PER_S);
+            }
+        }
+    }
+
+    #[test]
+    fn the_hot_mailbox_joins_emails() {
+        let hot = scenario(
+            "[topology]\nmailboxes = 10\n[workload]\nemails = 50\nhot_mailbox_fraction = 1.0\n",
+        );
+        let emails = emails_of(&hot, 0..1);
+        for email in &emails {
+            let zeros = email.recipients.iter().filter(|r| r.mailbox == 0).count();
+            assert_eq!(
+                zeros,
+                usize::from(email.sender != 0),
+                "email {}",
+                email.index
+            );
+        }
+        let cold = scenario("[topology]\nmailboxes = 10\n[workload]\nemails = 50\n");
+        let to_zero = |emails: &[EmailPlan]| {
+            emails
+                .iter()
+                .filter(|e| e.recipients.iter().any(|r| r.mailbox == 0))
+                .count()
+        };
+        assert!(to_zero(&emails) > 2 * to_zero(&emails_of(&cold, 0..1)));
+    }
+
+    fn resends(scenario: &Scenario) -> Vec<Resend> {
+        emails_of(scenario, 0..2)
+            .iter()
+            .flat_map(|e| e.revisions.iter().flat_map(|r| r.resend.values().copied()))
+            .collect()
+    }
+
+    #[test]
+    fn replays_may_come_later_than_the_tell_window() {
+        let late = scenario(
+            "[workload]\nemails = 40\n[faults]\nreplay_fraction = 1.0\nreplay_delay_s_max = 300\n",
+        );
+        let delays: Vec<u64> = resends(&late)
+            .iter()
+            .filter_map(|r| r.replay_after_us)
+            .collect();
+        let skew_us = 60 * US_PER_S;
+        assert!(delays.iter().all(|d| *d <= 300 * US_PER_S));
+        assert!(delays.iter().filter(|d| **d > skew_us).count() > delays.len() / 2);
+        let default = scenario("[workload]\nemails = 40\n[faults]\nreplay_fraction = 1.0\n");
+        let delays: Vec<u64> = resends(&default)
+            .iter()
+            .filter_map(|r| r.replay_after_us)
+            .collect();
+        assert!(!delays.is_empty());
+        assert!(delays.iter().all(|d| *d <= 45 * US_PER_S && *d >= US_PER_S));
+    }
+
+    #[test]
+    fn split_timestamps_differ_by_up_to_two_windows() {
+        let split = scenario(
+            "[workload]\nemails = 40\n[faults]\ntimestamp_split_fraction = 0.5\n\
+             [server]\ntell_skew_s = 30\n",
+        );
+        let all = resends(&split);
+        let offsets: Vec<i32> = all.iter().filter_map(|r| r.split_offset_s).collect();
+        let share = offsets.len() * 100 / all.len();
+        assert!((30..=70).contains(&share), "{share}% split");
+        assert!(
+            offsets.iter().all(|o| *o != 0 && o.abs() <= 60),
+            "{offsets:?}"
+        );
+        assert!(
+            offsets.iter().any(|o| o.abs() > 30),
+            "some outside the window"
+        );
+        assert!(
+            offsets.iter().any(|o| o.abs() <= 30),
+            "some inside the window"
+        );
+        assert!(offsets.iter().any(|o| *o < 0) && offsets.iter().any(|o| *o > 0));
+        assert!(plan_of(&split, 0).needs_adversary());
     }
 
     #[test]

@@ -113,17 +113,21 @@ impl SenderObserver {
         let now_us = host_now_us();
         let mut captured = Vec::new();
         if resend.duplicate {
-            captured.push((now_us, false));
+            captured.push((now_us, false, None));
         }
         if let Some(after_us) = resend.replay_after_us {
-            captured.push((now_us + after_us, true));
+            captured.push((now_us + after_us, true, None));
+        }
+        if let Some(offset_s) = resend.split_offset_s {
+            captured.push((now_us, false, Some(offset_s)));
         }
         let mut queue = self.shared.captures.lock();
-        for (due_us, replay) in captured {
+        for (due_us, replay, routing_offset_s) in captured {
             self.shared.progress.resend_planned();
             queue.push(Captured {
                 due_us,
                 replay,
+                routing_offset_s,
                 sender: self.sender.index,
                 beacon: event.beacon,
                 entries: entries.clone(),
