@@ -667,3 +667,127 @@ fn qmail_command_sends_pings_and_fetches_end_to_end() {
         assert_eq!(out, "");
     });
 }
+
+/// `qmail send` to a mailbox no RAIDA holds: its beacon answers 18 for it, the report says it
+/// was not told, the command fails; the provisioned recipient is still told. Then `qmail
+/// fetch` with a storage RAIDA down says in words which stripe was rebuilt, and with two down
+/// fails with a message free of Rust debug text.
+#[test]
+fn qmail_reports_an_unprovisioned_recipient_and_speaks_plainly_about_stripes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let provision_path = gen_provision(root);
+    let cluster = Cluster::start(&provision_path);
+    let path = |name: &str| root.join(name).to_str().expect("utf-8").to_string();
+    let raidas = cluster.raidas_arg();
+    std::fs::write(root.join("a.bin"), content(9, 50_000)).expect("write");
+
+    client_runtime().block_on(async {
+        for (name, mailbox) in [("alice", "1.1000"), ("bob", "1.1001")] {
+            let profile = path(&format!("{name}.toml"));
+            qmail_ok(&[
+                "--profile",
+                &profile,
+                "init",
+                "--mailbox",
+                mailbox,
+                "--provision",
+                &path("provision.toml"),
+                "--raidas",
+                &raidas,
+                "--upload-locker",
+                UPLOAD_LOCKER,
+                "--fee-locker",
+                FEE_LOCKER,
+            ])
+            .await;
+            let mut text = std::fs::read_to_string(&profile).expect("profile");
+            text.push_str(FAST_CONFIG_TOML);
+            std::fs::write(&profile, text).expect("profile");
+        }
+        let alice = path("alice.toml");
+        let bob = path("bob.toml");
+        // 1.1010 is not provisioned (gen-provision --mailboxes 4: 1.1000..1.1003); its beacon
+        // by the default rule is RAIDA 10, Bob's is RAIDA 1.
+        let (result, out) = qmail(&[
+            "--profile",
+            &alice,
+            "send",
+            "--to",
+            "1.1001",
+            "--to",
+            "1.1010",
+            "--subject",
+            "hello",
+            "--body",
+            "hi",
+            "--attach",
+            &path("a.bin"),
+        ])
+        .await;
+        let error = result.expect_err("one recipient was not told");
+        let message = error.to_string();
+        assert!(matches!(error, CliError::Incomplete { .. }), "{message}");
+        assert!(out.contains("told beacon RAIDA 1 for 1.1001"), "{out}");
+        assert!(
+            out.contains("NOT told: beacon RAIDA 10 for 1.1010: RAIDA 10 (")
+                && out.contains("ERROR_WRONG_RAIDA (18)"),
+            "{out}"
+        );
+        assert!(
+            message.contains("1 of 2 recipients were not told"),
+            "{message}"
+        );
+        let guid = sent_guid(&out);
+        let placement_line = out.lines().next().expect("sent line");
+        let placement: Vec<u8> = placement_line
+            .rsplit(' ')
+            .next()
+            .expect("RAIDA list")
+            .split(',')
+            .map(|raida| raida.parse().expect("RAIDA index"))
+            .collect();
+
+        qmail_ok(&["--profile", &bob, "ping"]).await;
+        // One data stripe's RAIDA down (not Bob's beacon): rebuilt, said in words.
+        let data = &placement[..placement.len() - 1];
+        let down: Vec<u8> = data
+            .iter()
+            .copied()
+            .filter(|raida| *raida != 1)
+            .take(2)
+            .collect();
+        cluster.stop(down[0]);
+        let out = qmail_ok(&[
+            "--profile",
+            &bob,
+            "fetch",
+            &guid,
+            "--out",
+            &path("bob-mail"),
+        ])
+        .await;
+        assert!(out.contains("was missing, rebuilt from parity"), "{out}");
+        assert!(read(&root.join("bob-mail/a.bin")) == content(9, 50_000));
+        for debug_text in ["{", "stripe_index", "Missing", "Some("] {
+            assert!(!out.contains(debug_text), "{debug_text:?} in {out}");
+        }
+        // Two down: nothing rebuilds, and the error is words too.
+        cluster.stop(down[1]);
+        let (result, out) = qmail(&[
+            "--profile",
+            &bob,
+            "fetch",
+            &guid,
+            "--out",
+            &path("bob-mail-2"),
+        ])
+        .await;
+        let message = result.expect_err("two stripes missing").to_string();
+        for debug_text in ["{", "stripe_index", "Missing", "Some(", "Err("] {
+            assert!(!message.contains(debug_text), "{debug_text:?} in {message}");
+            assert!(!out.contains(debug_text), "{debug_text:?} in {out}");
+        }
+        assert!(message.contains("cannot rebuild"), "{message}");
+    });
+}

@@ -33,6 +33,7 @@
 //! - [`report`]: run summaries, verdicts and replay commands.
 //! - [`run`]: running seeds one by one or on worker threads; scaling scenarios for CI.
 //! - [`compare`]: two sides of one scenario (with and without extensions), judged.
+//! - [`coverage`]: code probes hit over seeds; `expect.must_hit` judged.
 //! - [`junit`]: JUnit XML results for CI.
 //! - [`shard`]: sharded sweeps and merging their JSON results.
 //! - [`shrink`]: making a failing seed's scenario smaller.
@@ -44,6 +45,7 @@
 pub mod checkers;
 pub mod clock;
 pub mod compare;
+pub mod coverage;
 pub mod extensions;
 pub mod faults;
 pub mod history;

@@ -13,6 +13,8 @@
 //! raida-sim shrink SCENARIO.toml --seed N [--violation INVARIANT] [--out FILE] [--max-runs N]
 //! raida-sim check TRACE.jsonl --scenario SCENARIO.toml [--only-unexpected]
 //! raida-sim perfetto SCENARIO.toml --seed N [--out FILE] [--no-fs-steps]
+//! raida-sim coverage SCENARIO.toml... [--seeds A..B] [--jobs K] [--format text|json]
+//!                    [--in-process] | --list
 //! ```
 //!
 //! Seeds run in fresh child processes (`run` without `--seed`, `sweep`, `compare`, every
@@ -23,7 +25,8 @@
 //! Exit status: 0 when what the command judges holds (a scenario's expectations: no
 //! unexpected violation, no host failure, and — over the default seeds — every
 //! `expect.must_find` invariant violated by some seed; for `compare`, no seed where the
-//! `with` side violates an invariant the base side does not), 1 when it does not, 2 with
+//! `with` side violates an invariant the base side does not; for `coverage`, every
+//! `expect.must_hit` probe hit by some default seed), 1 when it does not, 2 with
 //! `error: ...` for a bad scenario file, trace file or arguments.
 
 mod cli;
@@ -40,6 +43,7 @@ use raida_sim::shrink::MAX_RUNS_DEFAULT;
 use raida_sim::tracecheck::{parse_email_prefix, parse_mailbox, parse_sim_seconds, TraceFilter};
 
 use cli::compare::CompareArgs;
+use cli::coverage::CoverageArgs;
 use cli::shrink::ShrinkArgs;
 use cli::{parse_extensions, parse_invariant, ExtensionList, Format, RunOptions, EXIT_BAD_INPUT};
 
@@ -198,6 +202,27 @@ enum Command {
         #[arg(long)]
         no_fs_steps: bool,
     },
+    /// Run scenarios' seeds and count the code probes they hit; judge `expect.must_hit`.
+    Coverage {
+        /// Scenario files.
+        scenarios: Vec<PathBuf>,
+        /// Seeds `A..B`, `A..=B` or one seed `N` for every scenario (default: each one's
+        /// seeds; must_hit is judged only when they include the default list).
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Worker processes running seeds at once (at least 1).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Run every seed in this process instead of a fresh child process each.
+        #[arg(long)]
+        in_process: bool,
+        /// Only list the declared probes (no scenario needed).
+        #[arg(long)]
+        list: bool,
+    },
     /// Re-check a saved JSON-lines trace against a scenario's expectations.
     Check {
         /// The trace (`replay` writes one).
@@ -289,6 +314,21 @@ fn dispatch(command: Command) -> ExitCode {
             out,
             no_fs_steps,
         } => cli::perfetto::perfetto_command(&scenario, seed, out, !no_fs_steps),
+        Command::Coverage {
+            scenarios,
+            seeds,
+            jobs,
+            format,
+            in_process,
+            list,
+        } => cli::coverage::coverage_command(&CoverageArgs {
+            scenarios,
+            seeds,
+            jobs,
+            format,
+            in_process,
+            list,
+        }),
     }
 }
 

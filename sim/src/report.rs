@@ -308,6 +308,10 @@ pub struct SeedReport {
     pub error: Option<String>,
     /// The one command that replays this seed.
     pub replay: String,
+    /// Code probes hit during the run, by name (only probes hit at least once; crate
+    /// `probe`). `raida-sim coverage` sums them over seeds.
+    #[serde(default)]
+    pub probes: BTreeMap<String, u64>,
 }
 
 impl SeedReport {
@@ -333,7 +337,14 @@ impl SeedReport {
             digest: format!("{:016x}", trace_digest(history)),
             error: None,
             replay: replay_command(&scenario.file_name, seed),
+            probes: BTreeMap::new(),
         }
+    }
+
+    /// The same report, with the code probes the run hit.
+    pub fn with_probes(mut self, probes: BTreeMap<String, u64>) -> SeedReport {
+        self.probes = probes;
+        self
     }
 
     /// The same report, with the host software failure the run ended with.

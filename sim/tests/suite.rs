@@ -2,10 +2,12 @@
 //!
 //! For each scenario file the suite runs the default seed list and judges it with
 //! [`Outcome`]: no seed may break an invariant the scenario does not list, no host may fail
-//! or panic, and every `must_find` invariant must be violated by some seed. A scenario too
-//! large for CI (more than [`EMAILS_FULL_MAX`] emails or [`DEVICES_FULL_MAX`] devices, like
-//! `storm`) runs scaled down with [`scaled_for_tests`] on its first [`SCALED_SEEDS_COUNT`]
-//! seeds; its `must_find` is then not judged (a subset cannot promise it), but every other
+//! or panic, and every `must_find` invariant must be violated by some seed. Every
+//! `must_hit` code probe must be hit by some seed ([`MustHit`], from the probes the same
+//! runs report: CI's coverage check costs no extra run). A scenario too large for CI (more
+//! than [`EMAILS_FULL_MAX`] emails or [`DEVICES_FULL_MAX`] devices, like `storm`) runs scaled
+//! down with [`scaled_for_tests`] on its first [`SCALED_SEEDS_COUNT`] seeds; its `must_find`
+//! and `must_hit` are then not judged (a subset cannot promise them), but every other
 //! expectation is.
 //!
 //! Seeds of one scenario run on worker threads ([`sweep`]). A failure prints each failing
@@ -14,6 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use raida_sim::coverage::MustHit;
 use raida_sim::report::Outcome;
 use raida_sim::run::{run_one, scaled_for_tests, sweep, SeedRun};
 use raida_sim::scenario::Scenario;
@@ -74,14 +77,14 @@ fn suite_variant(full: &Scenario) -> (Scenario, Option<String>) {
     let note = format!(
         "scaled_for_tests(emails {SCALED_EMAILS}, mailboxes {SCALED_MAILBOXES}, \
          duration_s {SCALED_DURATION_S}, heal_s {SCALED_HEAL_S}), seeds {:?}; \
-         must_find not judged",
+         must_find and must_hit not judged",
         scaled.seeds
     );
     (scaled, Some(note))
 }
 
 /// Every line a failing scenario prints: failing seeds with replay commands, then the
-/// must_find verdict.
+/// must_find and must_hit verdicts.
 fn failure_report(scenario: &Scenario, note: Option<&str>, runs: &[SeedRun]) -> Option<String> {
     let outcomes = runs
         .iter()
@@ -91,13 +94,16 @@ fn failure_report(scenario: &Scenario, note: Option<&str>, runs: &[SeedRun]) -> 
     if note.is_some() {
         outcome.missing_must_find.clear();
     }
+    let reports = runs.iter().filter_map(|run| run.result.as_ref().ok());
+    let must_hit = MustHit::judge(scenario, reports);
+    let must_hit_failed = note.is_none() && !must_hit.passed();
     // Panics and host failures; unexpected violations are in the outcome's own lines.
     let seed_failures: Vec<String> = runs
         .iter()
         .filter(|run| run.result.as_ref().map_or(true, |r| r.error.is_some()))
         .filter_map(|run| run.failure_line(scenario))
         .collect();
-    if seed_failures.is_empty() && outcome.passed() {
+    if seed_failures.is_empty() && outcome.passed() && !must_hit_failed {
         return None;
     }
     let mut text = format!("scenario {} ({}):\n", scenario.name, scenario.file_name);
@@ -109,6 +115,9 @@ fn failure_report(scenario: &Scenario, note: Option<&str>, runs: &[SeedRun]) -> 
         text.push('\n');
     }
     text.push_str(&outcome.render());
+    if must_hit_failed {
+        text.push_str(&must_hit.render());
+    }
     Some(text)
 }
 

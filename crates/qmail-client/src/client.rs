@@ -435,7 +435,13 @@ impl<C: Connector> Client<C> {
                 Err(error) => error.is_transient(),
             };
             if !retry || attempt >= attempts_max {
+                if let Some(probe) = crate::probes::give_up(plan.command).filter(|_| retry) {
+                    probe::hit(probe);
+                }
                 return outcome;
+            }
+            if let Some(probe) = crate::probes::retry(plan.command) {
+                probe::hit(probe);
             }
             tokio::time::sleep(self.config.backoff_before_retry(attempt)).await;
             attempt += 1;

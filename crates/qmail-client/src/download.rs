@@ -51,7 +51,7 @@ use qmail_wire::tell::{
     TellRecord, FILE_TYPE_BODY, MANIFEST_VERSION_CURRENT, PARITY_ALGO_RAID5_XOR, STRIPE_TYPE_DATA,
     STRIPE_TYPE_PARITY,
 };
-use qmail_wire::Codec;
+use qmail_wire::{Codec, Status};
 
 use crate::client::{expect_payload, Client};
 use crate::config::Parity;
@@ -60,6 +60,7 @@ use crate::identity::{Guid, LockerCode};
 use crate::join::join_bounded;
 use crate::limits::{PAGE_SIZE_BYTES, RAIDA_COUNT};
 use crate::observer::StripeRebuilt;
+use crate::probes;
 use crate::rs::{self, RsError, PARITY_ALGO_REED_SOLOMON};
 use crate::stripe::{self, DataStripeCount, StripeError, StripeFault};
 use crate::transport::Connector;
@@ -252,7 +253,16 @@ impl<C: Connector> Client<C> {
                 page_number: u32::try_from(page_number).expect("a stripe has few pages"),
                 locker_code: plan.locker_code,
             };
-            let page = self.download_page(raida, &request).await?;
+            let page = self
+                .download_page(raida, &request)
+                .await
+                .inspect_err(|error| {
+                    let absent = Status::FileNotExist.code();
+                    if matches!(error, ClientError::Status { status_code, .. } if *status_code == absent)
+                    {
+                        probe::hit(&probes::DOWNLOAD_STRIPE_ABSENT);
+                    }
+                })?;
             stripe.extend_from_slice(&page.data);
             if stripe.len() > file.stripe_size_bytes {
                 break;
@@ -262,6 +272,7 @@ impl<C: Connector> Client<C> {
             }
         }
         if stripe.len() != file.stripe_size_bytes {
+            probe::hit(&probes::DOWNLOAD_STRIPE_WRONG_SIZE);
             return Err(ClientError::BadReply {
                 raida,
                 command: Command::Download,
@@ -306,14 +317,26 @@ impl<C: Connector> Client<C> {
         let (stripes, failures) = split_fetched(plan, file, fetched);
         let (bytes, faults) =
             reassemble_rs_searching(&stripes, plan.data_stripe_count, parity_stripe_count, file)
-                .map_err(|error| ClientError::FileUnrecoverable {
-                    email_id: plan.guid,
-                    file_type: file.file_type,
-                    failures,
-                    cause: stripe_error_of(error),
+                .map_err(|error| {
+                    probe::hit(&probes::DOWNLOAD_UNRECOVERABLE);
+                    ClientError::FileUnrecoverable {
+                        email_id: plan.guid,
+                        file_type: file.file_type,
+                        failures,
+                        cause: stripe_error_of(error),
+                    }
                 })?;
         assert_eq!(bytes.len() as u64, file.original_size_bytes);
         assert!(faults.len() <= parity_stripe_count);
+        for fault in &faults {
+            probe::hit(match fault {
+                StripeFault::Missing { .. } => &probes::RS_REBUILT_MISSING,
+                StripeFault::Corrupt { .. } => &probes::RS_REBUILT_CORRUPT,
+            });
+        }
+        if faults.len() >= 2 {
+            probe::hit(&probes::RS_MULTI_LOSS);
+        }
         for &fault in &faults {
             self.observer().stripe_rebuilt(&StripeRebuilt {
                 email_id: plan.guid,
@@ -348,17 +371,24 @@ impl<C: Connector> Client<C> {
             file.original_size_bytes,
             file.crc32,
         )
-        .map_err(|cause| ClientError::FileUnrecoverable {
-            email_id: plan.guid,
-            file_type: file.file_type,
-            failures,
-            cause,
+        .map_err(|cause| {
+            probe::hit(&probes::DOWNLOAD_UNRECOVERABLE);
+            ClientError::FileUnrecoverable {
+                email_id: plan.guid,
+                file_type: file.file_type,
+                failures,
+                cause,
+            }
         })?;
         assert_eq!(reassembled.file.len() as u64, file.original_size_bytes);
         if let Some(crc32) = file.crc32 {
             assert_eq!(stripe::file_crc32(&reassembled.file), crc32);
         }
         if let Some(fault) = reassembled.fault {
+            probe::hit(match fault {
+                StripeFault::Missing { .. } => &probes::XOR_REBUILT_MISSING,
+                StripeFault::Corrupt { .. } => &probes::XOR_REBUILT_CORRUPT,
+            });
             self.observer().stripe_rebuilt(&StripeRebuilt {
                 email_id: plan.guid,
                 file_type: file.file_type,

@@ -52,6 +52,7 @@ pub mod identity;
 mod join;
 pub mod limits;
 pub mod observer;
+pub mod probes;
 pub mod profile;
 pub mod receive;
 pub mod rs;

@@ -43,9 +43,15 @@ impl<C: Connector> Client<C> {
                 PingBody::with_timestamp(self.poll_preamble(beacon, challenge), timestamp_s)
                     .to_bytes()
             })
-            .await?;
+            .await
+            .inspect_err(|error| {
+                if error.is_transient() {
+                    probe::hit(&crate::probes::PING_NO_REPLY);
+                }
+            })?;
         let timed_out = Status::from_code(reply.status_code).is_some_and(Status::is_ping_timeout);
         if timed_out {
+            probe::hit(&crate::probes::PING_TIMED_OUT);
             self.extensions().after_poll(beacon, &Poll::TimedOut);
             return Ok(Poll::TimedOut);
         }

@@ -66,6 +66,7 @@ use crate::limits::{
     ATTACHMENTS_PER_EMAIL_MAX, FILE_TYPE_ATTACHMENT_FIRST, RECIPIENTS_PER_TELL_MAX,
 };
 use crate::observer::StripeUploaded;
+use crate::probes;
 use crate::rs::{self, RsError};
 use crate::stripe::{self, DataStripeCount};
 use crate::transport::Connector;
@@ -538,7 +539,12 @@ impl<C: Connector> Client<C> {
     pub async fn send_email(&self, email: &Email) -> Result<SendReport, ClientError> {
         let prepared = self.prepare(email)?;
         let uploads = self.upload_all(&prepared).await;
-        let stripes_failed = uploads.allowed_by(self.config().send_policy)?;
+        let stripes_failed = uploads
+            .allowed_by(self.config().send_policy)
+            .inspect_err(|_| probe::hit(&probes::SEND_UPLOAD_INCOMPLETE))?;
+        if !stripes_failed.is_empty() {
+            probe::hit(&probes::SEND_STRIPE_MISSING_ALLOWED);
+        }
         let tells = self.tell_all(&prepared).await;
         Ok(SendReport {
             guid: prepared.guid,
@@ -600,8 +606,14 @@ impl<C: Connector> Client<C> {
                 .err()
                 .is_some_and(ClientError::is_transient);
             if !transient || attempt >= attempts_max {
+                if transient {
+                    probe::hit(&probes::SEND_TELL_GIVE_UP);
+                } else if outcome.result.is_err() {
+                    probe::hit(&probes::SEND_TELL_FAILED);
+                }
                 return outcome;
             }
+            probe::hit(&probes::SEND_TELL_RETRY);
             tokio::time::sleep(self.config().backoff_before_retry(attempt)).await;
             attempt += 1;
         }

@@ -4,7 +4,7 @@
 //! ```text
 //! raida serve --id N --listen ADDR --data DIR --provision FILE [--config FILE] [flags]
 //! raida cluster --count 25 --base-port P --data DIR --provision FILE [--config FILE] [flags]
-//! raida gen-provision --mailboxes K --lockers L --out FILE [--seed S]
+//! raida gen-provision --mailboxes K [--lockers L] --out FILE [--seed S]
 //! ```
 //!
 //! `serve` runs one RAIDA; `cluster` runs `count` RAIDAs (ids 0…count−1) on
@@ -25,13 +25,22 @@
 //! names the flag and its rule, an unknown extension lists the known ones), 1 for everything
 //! else ([`DaemonError::exit_code`]).
 //!
+//! Start-up, per RAIDA, before anything listens: the data directory is created if missing
+//! (a path that is a file is refused by name); every directory the server writes (the data
+//! directory, the mailbox and stripe roots, `state/`, `state/extensions/`) must take a probe
+//! file (created and removed), else the daemon exits 1 naming it; the ledger and extension
+//! state are loaded ([`Env::prepare`]); the `.tmp.*` files an earlier run left behind are
+//! removed, one INFO line per directory ([`Env::sweep_temp_files`]). The front refuses a
+//! peer address beyond `--max-connections-per-peer` open connections (default
+//! [`PEER_CONNECTIONS_DEFAULT`]). Logs go to stderr, coloured only when it is a terminal.
+//!
 //! This module is the only place the crate reaches the machine: [`Env::real`] (machine clock,
 //! real disk), the OS-seeded RNG seed ([`os_seed`]), the signal handlers and the inotify
 //! watcher. Every failure is a [`DaemonError`] naming the file, line, key or address; nothing
 //! here panics on bad input.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,7 +56,7 @@ use tokio::task::JoinSet;
 use crate::coins::{locker_code_from_ascii, An, Denomination, SerialNumber};
 use crate::env::{Env, EnvError};
 use crate::extension::{self, Extensions};
-use crate::front::Front;
+use crate::front::{Front, PEER_CONNECTIONS_DEFAULT};
 use crate::limits;
 use crate::observer::TracingObserver;
 use crate::provision::{CoinAns, Provision, ProvisionError, ProvisionedCoin, ProvisionedLocker};
@@ -97,11 +106,33 @@ pub enum Command {
     GenProvision(GenProvisionArgs),
 }
 
+/// The TCP front's own flags (not settings: the simulator's front has no per-peer limit).
+#[derive(Clone, Copy, Debug, Args)]
+pub struct FrontArgs {
+    /// Most connections one peer address may hold open; more from it are refused while
+    /// other peers are served.
+    #[arg(long, default_value_t = PEER_CONNECTIONS_DEFAULT, value_parser = parse_peer_limit)]
+    pub max_connections_per_peer: usize,
+}
+
+fn parse_peer_limit(text: &str) -> Result<usize, String> {
+    let limit: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number"))?;
+    if limit == 0 || limit > limits::CONNECTIONS_MAX {
+        return Err(format!(
+            "{limit} is out of range 1..={}",
+            limits::CONNECTIONS_MAX
+        ));
+    }
+    Ok(limit)
+}
+
 /// `raida serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// This RAIDA's index, 0-24.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=limits::RAIDA_COUNT as i64 - 1))]
     pub id: u8,
     /// Address to listen on, e.g. 127.0.0.1:18000 (port 0: any free port, printed).
     #[arg(long)]
@@ -124,6 +155,9 @@ pub struct ServeArgs {
     /// Setting overrides.
     #[command(flatten)]
     pub settings: SettingsOverrides,
+    /// The front's flags.
+    #[command(flatten)]
+    pub front: FrontArgs,
 }
 
 /// `raida cluster`.
@@ -156,6 +190,9 @@ pub struct ClusterArgs {
     /// Setting overrides, the same for every RAIDA.
     #[command(flatten)]
     pub settings: SettingsOverrides,
+    /// The front's flags, the same for every RAIDA.
+    #[command(flatten)]
+    pub front: FrontArgs,
 }
 
 /// `raida gen-provision`.
@@ -164,9 +201,10 @@ pub struct GenProvisionArgs {
     /// Number of mailbox coins (serial numbers first-serial-number..+K).
     #[arg(long)]
     pub mailboxes: u32,
-    /// Number of lockers (codes LOCKER000000, LOCKER000001, ...).
+    /// Number of lockers (codes LOCKER000000, LOCKER000001, ...) [default: two per
+    /// mailbox, an upload and a fee locker each].
     #[arg(long)]
-    pub lockers: u32,
+    pub lockers: Option<u32>,
     /// File to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -225,6 +263,20 @@ pub enum DaemonError {
         /// The OS error.
         source: io::Error,
     },
+    /// The data directory path names a file.
+    DataDirIsFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A directory the server writes does not take a probe file.
+    NotWritable {
+        /// The RAIDA.
+        raida_id: u8,
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
     /// A listening address could not be bound (port in use, no permission, …).
     Bind {
         /// The RAIDA.
@@ -264,6 +316,18 @@ impl fmt::Display for DaemonError {
             DaemonError::DataDir { path, source } => {
                 write!(f, "data directory {}: {source}", path.display())
             }
+            DaemonError::DataDirIsFile { path } => {
+                write!(f, "data directory {} is a file", path.display())
+            }
+            DaemonError::NotWritable {
+                raida_id,
+                path,
+                source,
+            } => write!(
+                f,
+                "raida {raida_id}: directory {} is not writable: {source}",
+                path.display()
+            ),
             DaemonError::Bind {
                 raida_id,
                 addr,
@@ -302,6 +366,7 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .try_init();
 }
 
@@ -377,14 +442,51 @@ pub fn load_provision(path: &Path) -> Result<Provision, DaemonError> {
     Provision::parse(&text, &path.display().to_string()).map_err(DaemonError::Provision)
 }
 
-/// Creates (if needed) and resolves a data directory to an absolute path.
+/// Creates (if needed) and resolves a data directory to an absolute path. A path that is a
+/// file, or lies below one (`cluster --data FILE`), is refused naming the file.
 fn data_dir(path: &Path) -> Result<PathBuf, DaemonError> {
+    let existing = path.ancestors().find(|ancestor| ancestor.exists());
+    if let Some(file) = existing.filter(|ancestor| ancestor.is_file()) {
+        return Err(DaemonError::DataDirIsFile {
+            path: file.to_path_buf(),
+        });
+    }
     let fail = |source| DaemonError::DataDir {
         path: path.to_path_buf(),
         source,
     };
     std::fs::create_dir_all(path).map_err(fail)?;
     std::fs::canonicalize(path).map_err(fail)
+}
+
+/// Name of the probe file [`check_writable`] creates and removes.
+pub const WRITE_PROBE_FILE_NAME: &str = ".raida-write-probe";
+
+/// Checks that every directory of `dirs` takes a new file: creates and removes
+/// [`WRITE_PROBE_FILE_NAME`] in each. REAL DAEMON ONLY (the real disk, at start).
+pub fn check_writable(raida_id: u8, dirs: &[PathBuf]) -> Result<(), DaemonError> {
+    for dir in dirs {
+        let probe = dir.join(WRITE_PROBE_FILE_NAME);
+        let fail = |source| DaemonError::NotWritable {
+            raida_id,
+            path: dir.clone(),
+            source,
+        };
+        // A probe left by a run killed right here is not an error.
+        match std::fs::remove_file(&probe) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(fail(error)),
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .and_then(|mut file| file.write_all(b"probe"))
+            .map_err(fail)?;
+        std::fs::remove_file(&probe).map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// The environment of RAIDA `raida_id`: machine clock, real disk, tracing observer, storage
@@ -417,23 +519,39 @@ pub async fn real_env_with(
     extensions: Extensions,
 ) -> Result<Arc<Env>, DaemonError> {
     let root = data_dir(data)?;
+    check_writable(raida_id, std::slice::from_ref(&root))?;
     let tables = provision
         .for_raida(raida_id)
         .map_err(DaemonError::Provision)?;
-    let env = Env::real(root, raida_id, settings, tables, rng_seed)
+    let env = Env::real(root.clone(), raida_id, settings, tables, rng_seed)
         .map_err(|source| DaemonError::Env { raida_id, source })?
         .with_observer(Arc::new(TracingObserver))
         .with_extensions(extensions);
-    env.prepare()
-        .await
-        .map_err(|source| DaemonError::Store { raida_id, source })?;
+    let store_error = |source| DaemonError::Store { raida_id, source };
+    env.prepare().await.map_err(store_error)?;
+    check_writable(
+        raida_id,
+        &[
+            env.inbox().mailbox_root().to_path_buf(),
+            env.stripes().dir().to_path_buf(),
+            env.state().dir().to_path_buf(),
+            env.state().extensions_dir(),
+        ],
+    )?;
+    env.sweep_temp_files().await.map_err(store_error)?;
     Ok(Arc::new(env))
 }
 
-/// A front over `env` with the inotify watcher armed for parked pings (Linux); without
-/// inotify (other systems, or no instance left) only this server's tells wake pings.
+/// A front over `env` with the inotify watcher armed for parked pings (Linux) and the
+/// default per-peer connection limit; without inotify (other systems, or no instance left)
+/// only this server's tells wake pings.
 pub fn real_front(env: Arc<Env>) -> Front {
-    let front = Front::new(env.clone());
+    real_front_with(env, PEER_CONNECTIONS_DEFAULT)
+}
+
+/// [`real_front`] refusing a peer beyond `max_connections_per_peer` open connections.
+pub fn real_front_with(env: Arc<Env>, max_connections_per_peer: usize) -> Front {
+    let front = Front::new(env.clone()).with_peer_connection_limit(max_connections_per_peer);
     #[cfg(target_os = "linux")]
     {
         match crate::inotify::InotifyWatcher::start(env.clone()) {
@@ -496,7 +614,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), DaemonError> {
         addr: args.listen,
         source,
     })?;
-    let front = real_front(env);
+    let front = real_front_with(env, args.front.max_connections_per_peer);
     announce(&[format!("raida {} listening on {local_addr}", args.id)])?;
     let raida_id = args.id;
     tokio::select! {
@@ -546,7 +664,8 @@ pub async fn cluster(args: ClusterArgs) -> Result<(), DaemonError> {
         let addr = SocketAddr::new(args.host, args.base_port + u16::from(raida_id));
         let listener = bind(raida_id, addr).await?;
         lines.push(format!("raida {raida_id} listening on {addr}"));
-        servers.push((raida_id, real_front(env), listener));
+        let front = real_front_with(env, args.front.max_connections_per_peer);
+        servers.push((raida_id, front, listener));
     }
     lines.push("cluster ready".to_string());
     announce(&lines)?;
@@ -574,7 +693,8 @@ pub async fn cluster(args: ClusterArgs) -> Result<(), DaemonError> {
 /// numbers from `first_serial_number`, 25 random ANs each from `ChaCha8Rng(seed)`, and
 /// `lockers` lockers `LOCKER000000`… holding `locker_balance`.
 pub fn generate_provision(args: &GenProvisionArgs) -> Result<Provision, DaemonError> {
-    if args.mailboxes > GEN_MAILBOXES_MAX || args.lockers > GEN_LOCKERS_MAX {
+    let locker_count = gen_locker_count(args);
+    if args.mailboxes > GEN_MAILBOXES_MAX || locker_count > GEN_LOCKERS_MAX {
         return Err(DaemonError::Usage(format!(
             "at most {GEN_MAILBOXES_MAX} mailboxes and {GEN_LOCKERS_MAX} lockers"
         )));
@@ -606,7 +726,7 @@ pub fn generate_provision(args: &GenProvisionArgs) -> Result<Provision, DaemonEr
             )
         })
         .collect();
-    let lockers = (0..args.lockers)
+    let lockers = (0..locker_count)
         .map(|index| {
             let code = locker_code_from_ascii(&format!("LOCKER{index:06}"))
                 .expect("a 12-character ASCII code fits a locker");
@@ -621,6 +741,12 @@ pub fn generate_provision(args: &GenProvisionArgs) -> Result<Provision, DaemonEr
         lockers,
         inbox_fees: Vec::new(),
     })
+}
+
+/// `--lockers`, by default two per mailbox (an upload and a fee locker each).
+pub fn gen_locker_count(args: &GenProvisionArgs) -> u32 {
+    args.lockers
+        .unwrap_or_else(|| args.mailboxes.saturating_mul(2))
 }
 
 fn generated_coin(
@@ -657,7 +783,9 @@ pub fn gen_provision(args: &GenProvisionArgs) -> Result<(), DaemonError> {
     })?;
     announce(&[format!(
         "wrote {source_name}: {} mailboxes, {} lockers (seed {})",
-        args.mailboxes, args.lockers, args.seed
+        args.mailboxes,
+        gen_locker_count(args),
+        args.seed
     )])
 }
 
@@ -855,7 +983,7 @@ mod tests {
     fn generated_provision_is_seeded_and_reads_back() {
         let args = GenProvisionArgs {
             mailboxes: 3,
-            lockers: 2,
+            lockers: Some(2),
             out: PathBuf::from("unused"),
             seed: 7,
             denomination: -1,
@@ -880,10 +1008,26 @@ mod tests {
     }
 
     #[test]
+    fn a_data_path_that_is_or_lies_below_a_file_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("data");
+        std::fs::write(&file, b"x").expect("write");
+        for path in [file.clone(), file.join("raida3")] {
+            let error = data_dir(&path).expect_err("a file");
+            assert_eq!(
+                error.to_string(),
+                format!("data directory {} is a file", file.display())
+            );
+        }
+        let fresh = dir.path().join("fresh/raida0");
+        assert!(data_dir(&fresh).expect("created").is_dir());
+    }
+
+    #[test]
     fn generator_refuses_bad_arguments() {
         let args = GenProvisionArgs {
             mailboxes: GEN_MAILBOXES_MAX + 1,
-            lockers: 0,
+            lockers: Some(0),
             out: PathBuf::from("unused"),
             seed: 0,
             denomination: 1,

@@ -11,6 +11,13 @@
 //! that are only ever taken inside the closures of [`Env::with_lockers`] / [`Env::with_rng`],
 //! so a lock can never be held across an `.await`.
 //!
+//! What must outlive the process besides inboxes and stripes — the ledger (what uploads
+//! spent) and the active extensions' state — is written to `{data}/state/` through the same
+//! [`Fs`] ([`crate::store::state`]): [`Env::persist_ledger`] and [`Env::persist_extensions`]
+//! make the current state durable before the reply that follows a change, and
+//! [`Env::prepare`] loads it back at start. [`Env::sweep_temp_files`] removes the temp files
+//! a killed server left behind (the daemon calls it once at start).
+//!
 //! The command handlers also find here the inbox watch that wakes parked pings
 //! ([`Env::watch`]), the per-coin rate limiter ([`Env::rate_limiter`]), the observer that
 //! records what they decide ([`Env::observer`], a no-op unless [`Env::with_observer`] installs
@@ -32,7 +39,9 @@ use crate::limits;
 use crate::observer::{NullObserver, Observer};
 use crate::rate_limit::RateLimiter;
 use crate::settings::{Settings, SettingsError};
+use crate::store::cleanup::{sweep_temp_files, SweptDir};
 use crate::store::inbox::InboxStore;
+use crate::store::state::{StateStore, STATE_DIR};
 use crate::store::stripes::StripeStore;
 use crate::store::{StoreError, StoreIo};
 use crate::watch::InboxWatch;
@@ -52,6 +61,13 @@ pub enum EnvError {
         /// The path given.
         root: PathBuf,
     },
+    /// A storage root setting names the state directory, which the server keeps for itself.
+    RootIsStateDir {
+        /// The setting (`mailbox_root` or `stripe_root`).
+        key: &'static str,
+        /// Its value.
+        value: String,
+    },
 }
 
 impl fmt::Display for EnvError {
@@ -61,13 +77,18 @@ impl fmt::Display for EnvError {
             EnvError::RaidaIdOutOfRange { raida_id } => {
                 write!(
                     f,
-                    "RAIDA id {raida_id} is outside 0..{}",
-                    limits::RAIDA_COUNT
+                    "RAIDA id {raida_id} is outside 0..={}",
+                    limits::RAIDA_COUNT - 1
                 )
             }
             EnvError::RootNotAbsolute { root } => {
                 write!(f, "data directory {} is not absolute", root.display())
             }
+            EnvError::RootIsStateDir { key, value } => write!(
+                f,
+                "setting `{key}` = {value:?}: `{STATE_DIR}` below the data directory is the \
+                 server's own (ledger and extension state)"
+            ),
         }
     }
 }
@@ -113,15 +134,36 @@ pub struct Env {
     raida_id: u8,
     settings: Settings,
     coins: CoinTable,
-    lockers: Mutex<LockerLedger>,
+    lockers: Mutex<Ledger>,
+    /// The balances provisioning gave (the ledger file keeps only what differs).
+    provisioned_lockers: LockerLedger,
     inbox_fees: InboxFees,
     inbox: InboxStore,
     stripes: StripeStore,
+    state: StateStore,
+    store_io: Arc<StoreIo>,
     watch: InboxWatch,
     rate_limiter: RateLimiter,
     observer: Arc<dyn Observer>,
     extensions: Extensions,
     request_seq: AtomicU64,
+}
+
+/// The live ledger and its generation: bumped by every [`Env::with_lockers`], so a persist
+/// can tell whether what it would write is already durable.
+#[derive(Debug)]
+struct Ledger {
+    lockers: LockerLedger,
+    generation: u64,
+}
+
+/// What [`Env::prepare`] found on the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrepareReport {
+    /// Lockers whose balance came from the ledger file.
+    pub lockers_restored_count: usize,
+    /// Extensions whose state came from their state file.
+    pub extensions_restored_count: usize,
 }
 
 impl Env {
@@ -136,6 +178,18 @@ impl Env {
         if !parts.root.is_absolute() {
             return Err(EnvError::RootNotAbsolute { root: parts.root });
         }
+        for (key, value) in [
+            ("mailbox_root", &parts.settings.mailbox_root),
+            ("stripe_root", &parts.settings.stripe_root),
+        ] {
+            let first = Path::new(value).components().next();
+            if first.is_some_and(|c| c.as_os_str() == STATE_DIR) {
+                return Err(EnvError::RootIsStateDir {
+                    key,
+                    value: value.clone(),
+                });
+            }
+        }
         let io = Arc::new(StoreIo::new(
             parts.fs.clone(),
             parts.hook.clone(),
@@ -148,10 +202,11 @@ impl Env {
             parts.settings.inbox_dir_fsync,
         );
         let stripes = StripeStore::new(
-            io,
+            io.clone(),
             parts.root.join(&parts.settings.stripe_root),
             parts.settings.stripe_dir_fsync,
         );
+        let state = StateStore::new(io.clone(), parts.root.join(STATE_DIR));
         let rate_limiter = RateLimiter::new(parts.settings.rate_limit);
         Ok(Env {
             clock: parts.clock,
@@ -162,10 +217,16 @@ impl Env {
             raida_id: parts.raida_id,
             settings: parts.settings,
             coins: parts.coins,
-            lockers: Mutex::new(parts.lockers),
+            provisioned_lockers: parts.lockers.clone(),
+            lockers: Mutex::new(Ledger {
+                lockers: parts.lockers,
+                generation: 0,
+            }),
             inbox_fees: parts.inbox_fees,
             inbox,
             stripes,
+            state,
+            store_io: io,
             watch: InboxWatch::new(),
             rate_limiter,
             observer: Arc::new(NullObserver),
@@ -247,10 +308,85 @@ impl Env {
         })
     }
 
-    /// Creates the storage roots (durably where the fsync settings ask). Call once at start.
-    pub async fn prepare(&self) -> Result<(), StoreError> {
+    /// Creates the storage roots (durably where the fsync settings ask) and the state
+    /// directory, then loads the ledger file and the active extensions' state files. Call
+    /// once at start, before any request. A torn or foreign state file is an error naming it.
+    pub async fn prepare(&self) -> Result<PrepareReport, StoreError> {
         self.inbox.init().await?;
-        self.stripes.init().await
+        self.stripes.init().await?;
+        self.state.init().await?;
+        let mut lockers = self.with_lockers(|lockers| lockers.clone());
+        let load = self.state.load_ledger(&mut lockers).await?;
+        self.lockers
+            .lock()
+            .expect("locker ledger lock poisoned")
+            .lockers = lockers;
+        let extensions_restored_count = self.extensions.restore(&self.state).await?;
+        if load.restored_count > 0 || extensions_restored_count > 0 {
+            tracing::info!(
+                raida = self.raida_id,
+                lockers = load.restored_count,
+                extensions = extensions_restored_count,
+                "restored the ledger and extension state"
+            );
+        }
+        Ok(PrepareReport {
+            lockers_restored_count: load.restored_count,
+            extensions_restored_count,
+        })
+    }
+
+    /// Removes the `.tmp.*` files a killed server left in the stripe directory, the inboxes
+    /// and the state directories, logging one INFO line per directory that had any. Call at
+    /// start, after [`Env::prepare`] and before any request.
+    pub async fn sweep_temp_files(&self) -> Result<Vec<SweptDir>, StoreError> {
+        let dirs = [
+            self.stripes.dir().to_path_buf(),
+            self.state.dir().to_path_buf(),
+            self.state.extensions_dir(),
+        ];
+        let swept = sweep_temp_files(&self.store_io, self.inbox.mailbox_root(), &dirs).await?;
+        for dir in &swept {
+            tracing::info!(
+                raida = self.raida_id,
+                dir = %dir.dir.display(),
+                removed = dir.removed_count,
+                "removed temp files left by an earlier run"
+            );
+        }
+        Ok(swept)
+    }
+
+    /// Makes the ledger durable as it is now, unless it already is: the lockers whose
+    /// balance differs from provisioning, atomically to `state/ledger.state`. Uploads call
+    /// it before acknowledging. An error leaves the previous file in place.
+    pub async fn persist_ledger(&self) -> Result<(), StoreError> {
+        self.state
+            .persist_ledger(|| {
+                let ledger = self.lockers.lock().expect("locker ledger lock poisoned");
+                let changed = ledger
+                    .lockers
+                    .iter()
+                    .filter(|(code, balance)| {
+                        self.provisioned_lockers.balance(code) != Some(*balance)
+                    })
+                    .map(|(code, balance)| (*code, balance))
+                    .collect();
+                (ledger.generation, changed)
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Makes every active extension's changed state durable (nothing to do without
+    /// extensions, or when no state changed). Polls call it before their reply goes out.
+    pub async fn persist_extensions(&self) -> Result<(), StoreError> {
+        self.extensions.persist(&self.state).await
+    }
+
+    /// The state store (ledger and extension state files).
+    pub fn state(&self) -> &StateStore {
+        &self.state
     }
 
     /// The server clock.
@@ -323,11 +459,13 @@ impl Env {
         self.request_seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Runs `f` on the locker ledger (the lock is released when `f` returns).
+    /// Runs `f` on the locker ledger (the lock is released when `f` returns). Changes made
+    /// here live in memory until [`Env::persist_ledger`].
     pub fn with_lockers<R>(&self, f: impl FnOnce(&mut LockerLedger) -> R) -> R {
         // A poisoned lock means a handler panicked mid-update: a bug, not an input.
-        let mut lockers = self.lockers.lock().expect("locker ledger lock poisoned");
-        f(&mut lockers)
+        let mut ledger = self.lockers.lock().expect("locker ledger lock poisoned");
+        ledger.generation += 1;
+        f(&mut ledger.lockers)
     }
 
     /// Runs `f` on the server RNG (the lock is released when `f` returns).

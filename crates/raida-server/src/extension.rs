@@ -13,6 +13,13 @@
 //! 3. [`ServerExtension::after_reply_written`]: the reply of a poll was written
 //!    (`delete_on_read = after_reply`, just before the deferred delete).
 //!
+//! An extension that remembers something across polls keeps it durable through three more
+//! methods: [`ServerExtension::state_generation`] (bumped by every change),
+//! [`ServerExtension::state`] (a snapshot) and [`ServerExtension::restore_state`]. The server
+//! writes a changed snapshot atomically to `{data}/state/extensions/{name}.state` before the
+//! reply of the poll that changed it goes out ([`Extensions::persist`]) and restores it at
+//! start ([`Extensions::restore`]), so a restarted beacon remembers what it held.
+//!
 //! An [`Extensions`] set is validated once, at start-up, by
 //! [`qmail_wire::extension::ClaimRegistry`]: a claim of a byte that is not reserved, or of a
 //! byte another active extension claims, is a [`ClaimError`]. The empty set (the default of
@@ -37,7 +44,8 @@ use qmail_wire::reserved::Structure;
 use qmail_wire::tell::FileHeader;
 
 use crate::store::inbox::InboxItem;
-use crate::store::Guid;
+use crate::store::state::{extension_name_is_valid, StateStore};
+use crate::store::{Guid, StoreError};
 use crate::watch::MailboxId;
 
 /// A constructor of a fresh extension instance.
@@ -138,6 +146,23 @@ pub trait ServerExtension: Send + Sync + fmt::Debug {
 
     /// Called once a reply with records was written (`delete_on_read = after_reply`).
     fn after_reply_written(&self, _raida_id: u8, _mailbox: MailboxId, _items: &[InboxItem]) {}
+
+    /// A number that rises with every change of the state worth keeping across restarts
+    /// (0, the default: nothing to keep). Read before [`ServerExtension::state`].
+    fn state_generation(&self) -> u64 {
+        0
+    }
+
+    /// A snapshot of the state worth keeping (called only when the generation rose).
+    fn state(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Restores a snapshot [`ServerExtension::state`] wrote, at start before any request;
+    /// an error (bytes it cannot read) stops the server, naming the file.
+    fn restore_state(&self, _bytes: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The active extensions of one server, in hook order, known to coexist.
@@ -241,6 +266,43 @@ impl Extensions {
         for extension in &self.list {
             extension.after_reply_written(raida_id, mailbox, items);
         }
+    }
+
+    /// Writes each extension's state whose generation rose since it was last made durable.
+    pub async fn persist(&self, state: &StateStore) -> Result<(), StoreError> {
+        for extension in &self.list {
+            let name = extension.spec().name;
+            state
+                .persist_extension(name, || extension.state_generation(), || extension.state())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Restores each extension's saved state, if it has a file; how many had one.
+    pub async fn restore(&self, state: &StateStore) -> Result<usize, StoreError> {
+        let mut restored_count = 0;
+        for extension in &self.list {
+            let name = extension.spec().name;
+            // A name no state file can carry never had one written.
+            if !extension_name_is_valid(name) {
+                continue;
+            }
+            let Some(bytes) = state.load_extension(name).await? else {
+                continue;
+            };
+            extension
+                .restore_state(&bytes)
+                .map_err(|reason| StoreError::CorruptState {
+                    path: state.extension_path(name),
+                    reason,
+                })?;
+            state
+                .extension_loaded(name, extension.state_generation())
+                .await;
+            restored_count += 1;
+        }
+        Ok(restored_count)
     }
 }
 

@@ -31,6 +31,14 @@
 //! # Bounds
 //!
 //! - `max_connections`: a connection beyond it is accepted and closed at once.
+//! - A per-peer limit ([`Front::with_peer_connection_limit`]; the daemon's
+//!   `--max-connections-per-peer`, default [`PEER_CONNECTIONS_DEFAULT`]): a connection from a
+//!   peer address that already holds that many is closed at once, so one peer cannot take
+//!   every slot while the others are served. Off in [`Front::new`] (the simulator puts many
+//!   users behind a few client hosts).
+//! - Refused connections and pings refused a parking slot are logged at WARN at most once per
+//!   [`REFUSAL_WARN_INTERVAL_S`] per kind, with the count since the last warning (each one at
+//!   DEBUG), so a flood cannot flood the log too.
 //! - `max_parked_pings`: a ping that would park beyond it gets the timeout reply at once,
 //!   which every client already treats as "poll again".
 //! - `read_timeout_s` bounds a request once its first byte arrived and every reply write;
@@ -47,12 +55,13 @@
 //! also passes an [`InboxArmer`] (the inotify task of [`crate::inotify`]), armed for the
 //! inbox while a ping is parked on it, so a tell renamed in by another process wakes it too.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -89,6 +98,16 @@ pub const ACCEPT_ERRORS_CONSECUTIVE_MAX: u32 = 100;
 
 /// Pause after a failed accept (file descriptors exhausted and the like).
 pub const ACCEPT_ERROR_BACKOFF_MS: u64 = 100;
+
+/// The daemon's default per-peer connection limit (`--max-connections-per-peer`): room for
+/// one machine's clients with parked pings, far below the default `max_connections` (1024).
+pub const PEER_CONNECTIONS_DEFAULT: usize = 64;
+
+/// Shortest time between two WARN lines about one kind of refusal.
+pub const REFUSAL_WARN_INTERVAL_S: u64 = 10;
+
+const _: () = assert!(PEER_CONNECTIONS_DEFAULT >= 1 && PEER_CONNECTIONS_DEFAULT <= 1024);
+const _: () = assert!(REFUSAL_WARN_INTERVAL_S >= 1);
 
 const _: () = assert!(BODY_SIZE_OFFSET + 2 <= REQUEST_HEADER_SIZE_BYTES);
 const _: () = assert!(REQUEST_BODY_SIZE_BYTES_MAX == crate::limits::REQUEST_BODY_SIZE_BYTES_MAX);
@@ -176,6 +195,131 @@ pub trait InboxArmer: Send + Sync + fmt::Debug {
     fn arm(&self, mailbox: Mailbox, inbox_dir: &Path) -> io::Result<ArmedInbox>;
 }
 
+/// How many connections each peer address holds, and at most how many it may.
+#[derive(Debug)]
+pub struct PeerSlots {
+    limit: Option<usize>,
+    held: Mutex<BTreeMap<IpAddr, usize>>,
+}
+
+/// One connection's share of its peer's slots; released when dropped.
+#[derive(Debug)]
+pub struct PeerSlot {
+    slots: Arc<PeerSlots>,
+    peer: IpAddr,
+}
+
+impl PeerSlots {
+    /// Slots of at most `limit` connections per peer address (`None`: no limit).
+    pub fn new(limit: Option<usize>) -> Arc<PeerSlots> {
+        assert!(limit != Some(0), "a peer limit of 0 would refuse everyone");
+        Arc::new(PeerSlots {
+            limit,
+            held: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// A slot for one more connection from `peer`; `None` when it holds the limit already.
+    pub fn try_take(self: &Arc<Self>, peer: IpAddr) -> Option<PeerSlot> {
+        let mut held = self.held.lock().expect("peer slots lock poisoned");
+        let count = held.entry(peer).or_insert(0);
+        if self.limit.is_some_and(|limit| *count >= limit) {
+            if *count == 0 {
+                held.remove(&peer);
+            }
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            slots: self.clone(),
+            peer,
+        })
+    }
+
+    /// Connections `peer` holds now.
+    pub fn held_by(&self, peer: IpAddr) -> usize {
+        let held = self.held.lock().expect("peer slots lock poisoned");
+        held.get(&peer).copied().unwrap_or(0)
+    }
+
+    /// The limit (`None`: none).
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut held = self.slots.held.lock().expect("peer slots lock poisoned");
+        let count = held
+            .get_mut(&self.peer)
+            .expect("a slot's peer is counted while the slot lives");
+        assert!(*count >= 1);
+        *count -= 1;
+        if *count == 0 {
+            held.remove(&self.peer);
+        }
+    }
+}
+
+/// Rate limit of one kind of WARN: at most one per interval, carrying how many refusals
+/// happened since the previous one.
+#[derive(Debug)]
+pub struct RefusalLog {
+    interval: Duration,
+    state: Mutex<RefusalLogState>,
+}
+
+#[derive(Debug, Default)]
+struct RefusalLogState {
+    last_warn: Option<Instant>,
+    count_since_warn: u64,
+}
+
+impl RefusalLog {
+    /// At most one WARN per `interval`.
+    pub fn new(interval: Duration) -> RefusalLog {
+        RefusalLog {
+            interval,
+            state: Mutex::new(RefusalLogState::default()),
+        }
+    }
+
+    /// Counts one refusal at `now`: `Some(n)` when a WARN is due, `n` the refusals since the
+    /// last WARN (this one included); `None` to log it at DEBUG only.
+    pub fn refused(&self, now: Instant) -> Option<u64> {
+        let mut state = self.state.lock().expect("refusal log lock poisoned");
+        state.count_since_warn += 1;
+        let due = state
+            .last_warn
+            .is_none_or(|last| now.saturating_duration_since(last) >= self.interval);
+        if !due {
+            return None;
+        }
+        state.last_warn = Some(now);
+        Some(std::mem::take(&mut state.count_since_warn))
+    }
+}
+
+/// The rate-limited WARNs of one front, one per kind of refusal.
+#[derive(Debug)]
+struct Refusals {
+    connections: RefusalLog,
+    peer_connections: RefusalLog,
+    parked_pings: RefusalLog,
+}
+
+impl Refusals {
+    fn new() -> Refusals {
+        let interval = Duration::from_secs(REFUSAL_WARN_INTERVAL_S);
+        Refusals {
+            connections: RefusalLog::new(interval),
+            peer_connections: RefusalLog::new(interval),
+            parked_pings: RefusalLog::new(interval),
+        }
+    }
+}
+
 /// The TCP front of one RAIDA server. Cheap to clone: clones share the environment and the
 /// connection and parked-ping slots.
 #[derive(Clone, Debug)]
@@ -184,6 +328,8 @@ pub struct Front {
     armer: Option<Arc<dyn InboxArmer>>,
     connection_slots: Arc<Semaphore>,
     parked_slots: Arc<Semaphore>,
+    peer_slots: Arc<PeerSlots>,
+    refusals: Arc<Refusals>,
 }
 
 /// How one attempt to read a request ended.
@@ -400,7 +546,23 @@ impl Front {
             armer: None,
             connection_slots,
             parked_slots,
+            peer_slots: PeerSlots::new(None),
+            refusals: Arc::new(Refusals::new()),
         }
+    }
+
+    /// The same front, refusing a connection from a peer address that already holds
+    /// `limit` (≥ 1) open connections.
+    pub fn with_peer_connection_limit(self, limit: usize) -> Front {
+        Front {
+            peer_slots: PeerSlots::new(Some(limit)),
+            ..self
+        }
+    }
+
+    /// Connections `peer` holds now.
+    pub fn peer_connection_count(&self, peer: IpAddr) -> usize {
+        self.peer_slots.held_by(peer)
     }
 
     /// The same front, arming `armer` for every inbox a ping parks on.
@@ -460,12 +622,24 @@ impl Front {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let Some(peer_slot) = self.peer_slots.try_take(peer.ip()) else {
+            let limit = self.peer_slots.limit().unwrap_or(usize::MAX);
+            self.refused(
+                &self.refusals.peer_connections,
+                peer,
+                "connection refused: this peer holds max-connections-per-peer",
+                limit,
+            );
+            drop(stream);
+            return;
+        };
         let Ok(slot) = self.connection_slots.clone().try_acquire_owned() else {
-            tracing::warn!(
-                raida = self.env.raida_id(),
-                %peer,
-                max_connections = self.env.settings().max_connections,
-                "connection refused: too many open connections"
+            let limit = self.env.settings().max_connections;
+            self.refused(
+                &self.refusals.connections,
+                peer,
+                "connection refused: max_connections open",
+                limit,
             );
             drop(stream);
             return;
@@ -476,9 +650,25 @@ impl Front {
             async move {
                 front.serve_connection(stream).await;
                 drop::<OwnedSemaphorePermit>(slot);
+                drop::<PeerSlot>(peer_slot);
             }
             .instrument(span),
         );
+    }
+
+    /// Logs one refusal: WARN at most once per interval of `log`, with the count since.
+    fn refused(&self, log: &RefusalLog, peer: SocketAddr, what: &'static str, limit: usize) {
+        let raida = self.env.raida_id();
+        match log.refused(Instant::now()) {
+            Some(count) => tracing::warn!(
+                raida,
+                %peer,
+                limit,
+                refused_since_last_warning = count,
+                "{what}"
+            ),
+            None => tracing::debug!(raida, %peer, limit, "{what}"),
+        }
     }
 
     /// Serves requests on one connection until the peer closes it, it idles out, a read or
@@ -574,10 +764,18 @@ impl Front {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let Ok(_parked_slot) = self.parked_slots.clone().try_acquire_owned() else {
-            tracing::warn!(
-                max_parked_pings = self.env.settings().max_parked_pings,
-                "too many parked pings: answering with the timeout reply"
-            );
+            let max_parked_pings = self.env.settings().max_parked_pings;
+            let what = "too many parked pings: answering with the timeout reply";
+            match self.refusals.parked_pings.refused(Instant::now()) {
+                Some(count) => {
+                    tracing::warn!(
+                        max_parked_pings,
+                        refused_since_last_warning = count,
+                        "{what}"
+                    )
+                }
+                None => tracing::debug!(max_parked_pings, "{what}"),
+            }
             let reply = handler::ping_timeout_reply(&self.env, &parked);
             return self.send(conn, reply).await;
         };
@@ -882,6 +1080,105 @@ mod tests {
         third.write_all(&request).await.expect("send");
         assert_eq!(
             read_reply(&mut third).await.0.status,
+            Status::Success.code()
+        );
+    }
+
+    #[test]
+    fn peer_slots_count_per_address_and_free_on_drop() {
+        let one: IpAddr = "10.0.0.1".parse().expect("ip");
+        let two: IpAddr = "10.0.0.2".parse().expect("ip");
+        let slots = PeerSlots::new(Some(2));
+        let a = slots.try_take(one).expect("first");
+        let b = slots.try_take(one).expect("second");
+        assert!(slots.try_take(one).is_none(), "third from the same peer");
+        let c = slots.try_take(two).expect("another peer is served");
+        assert_eq!((slots.held_by(one), slots.held_by(two)), (2, 1));
+        drop(a);
+        let d = slots.try_take(one).expect("a freed slot is reused");
+        drop((b, c, d));
+        assert_eq!((slots.held_by(one), slots.held_by(two)), (0, 0));
+        assert!(
+            slots.held.lock().expect("lock").is_empty(),
+            "no empty entries kept"
+        );
+        let unlimited = PeerSlots::new(None);
+        let held: Vec<PeerSlot> = (0..1000)
+            .map(|_| unlimited.try_take(one).expect("no limit"))
+            .collect();
+        assert_eq!(unlimited.held_by(one), 1000);
+        drop(held);
+    }
+
+    #[test]
+    fn refusal_warnings_come_at_most_once_per_interval_with_the_count() {
+        let log = RefusalLog::new(Duration::from_secs(10));
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert_eq!(log.refused(at(0)), Some(1), "the first refusal warns");
+        assert_eq!(log.refused(at(1)), None);
+        assert_eq!(log.refused(at(2)), None);
+        assert_eq!(log.refused(at(9)), None);
+        assert_eq!(
+            log.refused(at(10)),
+            Some(4),
+            "the next warning counts all since"
+        );
+        assert_eq!(log.refused(at(30)), Some(1));
+    }
+
+    #[tokio::test]
+    async fn one_peer_cannot_take_every_slot() {
+        let (front, _unlimited_addr, _dir) = start(Settings::default()).await;
+        let front = front.with_peer_connection_limit(2);
+        // A second listener served by the limited front (the first one's front has none).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let limited_addr = Listener::local_addr(&listener).expect("addr");
+        let serving = front.clone();
+        tokio::spawn(async move { serving.serve(listener).await });
+        let local: IpAddr = "127.0.0.1".parse().expect("ip");
+        let mut first = connect(limited_addr).await;
+        let mut second = connect(limited_addr).await;
+        eventually("two connections held", || {
+            front.peer_connection_count(local) == 2
+        })
+        .await;
+        let mut third = connect(limited_addr).await;
+        assert!(
+            closed(&mut third).await,
+            "refused beyond the per-peer limit"
+        );
+        for stream in [&mut first, &mut second] {
+            let (request, _) = echo(11);
+            stream.write_all(&request).await.expect("send");
+            assert_eq!(read_reply(stream).await.0.status, Status::Success.code());
+        }
+        // Another peer address (127.0.0.2 is loopback on Linux) is still served.
+        let other: IpAddr = "127.0.0.2".parse().expect("ip");
+        if let Ok(socket) = tokio::net::TcpSocket::new_v4() {
+            if socket.bind(SocketAddr::new(other, 0)).is_ok() {
+                let mut stream = socket.connect(limited_addr).await.expect("connect");
+                let (request, _) = echo(12);
+                stream.write_all(&request).await.expect("send");
+                assert_eq!(
+                    read_reply(&mut stream).await.0.status,
+                    Status::Success.code()
+                );
+                assert_eq!(front.peer_connection_count(other), 1);
+            }
+        }
+        drop((first, second));
+        eventually("the peer's slots to be freed", || {
+            front.peer_connection_count(local) == 0
+        })
+        .await;
+        let mut again = connect(limited_addr).await;
+        let (request, _) = echo(13);
+        again.write_all(&request).await.expect("send");
+        assert_eq!(
+            read_reply(&mut again).await.0.status,
             Status::Success.code()
         );
     }

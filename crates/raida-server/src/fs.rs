@@ -17,6 +17,8 @@
 //!
 //! `SimFs` (in `fs/sim.rs`) and `CrashHook`, `CrashPlan`, `CrashPoint` (in `fs/crash.rs`)
 //! exist only with the cargo feature `sim`, so the `raida` binary carries no simulator.
+//! [`FaultyFs`] (in `fs/faulty.rs`) wraps any [`Fs`] and fails or corrupts chosen calls: the
+//! storage faults the tests (and the simulator's storage knobs) inject.
 
 use std::ffi::OsString;
 use std::fmt::{self, Debug};
@@ -29,11 +31,13 @@ use std::time::SystemTime;
 
 #[cfg(feature = "sim")]
 mod crash;
+mod faulty;
 #[cfg(feature = "sim")]
 mod sim;
 
 #[cfg(feature = "sim")]
 pub use crash::{CrashHook, CrashPlan, CrashPoint};
+pub use faulty::{Fault, FaultAction, FaultyFs, FsOp};
 #[cfg(feature = "sim")]
 pub use sim::SimFs;
 

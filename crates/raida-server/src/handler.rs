@@ -142,6 +142,7 @@ pub async fn resume_ping(env: &Env, parked: &ParkedPing) -> Option<Reply> {
 /// `ping_timeout_status` (17 by default), body size 0, signed.
 pub fn ping_timeout_reply(env: &Env, parked: &ParkedPing) -> Reply {
     let status = env.settings().ping_timeout_status;
+    probe::hit(&crate::probes::PING_TIMEOUT);
     env.observer().observe(&ServerEvent::PingTimedOut {
         raida_id: env.raida_id(),
         request_id: parked.context.request_id,
@@ -159,6 +160,11 @@ pub fn ping_timeout_reply(env: &Env, parked: &ParkedPing) -> Reply {
 pub async fn after_reply_written(env: &Env, deferred: DeferredDelete) {
     env.extensions()
         .after_reply_written(env.raida_id(), deferred.mailbox, &deferred.items);
+    if let Err(error) = env.persist_extensions().await {
+        // The reply is out; the state is written with the next change.
+        tracing::warn!(request_id = deferred.request_id, %error,
+            "extension state could not be written after a reply");
+    }
     handlers::inbox_read::delete_tells(
         env,
         deferred.request_id,
@@ -215,6 +221,7 @@ impl ReplyContext {
 
     /// A status-only reply (body size 0, no terminator).
     fn status_only(&self, env: &Env, status: u8) -> Vec<u8> {
+        crate::probes::status_sent(status);
         let header = ResponseHeader {
             raida_id: self.raida_id,
             shard_id: 0,
@@ -235,6 +242,7 @@ impl ReplyContext {
     /// A 250 reply with `payload` protected as the request was: encrypted under its key and
     /// nonce (type 1) or plaintext (type 0).
     fn with_payload(&self, env: &Env, payload: &[u8]) -> Vec<u8> {
+        crate::probes::status_sent(Status::Success.code());
         // Only requests whose challenge was read reach a command that answers with a payload.
         let protection = self
             .protection

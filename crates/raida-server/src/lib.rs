@@ -37,6 +37,7 @@ pub mod handlers;
 pub mod inotify;
 pub mod limits;
 pub mod observer;
+pub mod probes;
 pub mod provision;
 pub mod rate_limit;
 pub mod settings;

@@ -61,6 +61,18 @@ pub const STRIPE_SIZE_BYTES_MAX: usize = REQUEST_BODY_SIZE_BYTES_MAX - 48 - 38 -
 /// Size of the fixed header inside every stored stripe file (see `store::stripes`).
 pub const STRIPE_FILE_HEADER_SIZE_BYTES: usize = 24;
 
+/// Size of the header of every state file (ledger, extension state; see `store::state`).
+pub const STATE_FILE_HEADER_SIZE_BYTES: usize = 16;
+
+/// Size of one ledger entry: locker code and balance (u64).
+pub const LEDGER_ENTRY_SIZE_BYTES: usize = LOCKER_CODE_SIZE_BYTES + 8;
+
+/// Largest state-file payload the server writes or reads back.
+pub const STATE_FILE_PAYLOAD_SIZE_BYTES_MAX: usize = 64 << 20;
+
+/// Longest extension name that may name a state file (`{name}.state`).
+pub const EXTENSION_NAME_SIZE_BYTES_MAX: usize = 32;
+
 /// Largest stored stripe file.
 pub const STRIPE_FILE_SIZE_BYTES_MAX: usize = STRIPE_FILE_HEADER_SIZE_BYTES + STRIPE_SIZE_BYTES_MAX;
 
@@ -146,6 +158,17 @@ const _: () = assert!(STRIPE_FILE_SIZE_BYTES_MAX <= u32::MAX as usize);
 const _: () = assert!(TELL_FILE_NAME_SIZE_BYTES <= FILE_NAME_SIZE_BYTES_MAX);
 const _: () = assert!(TEMP_FILE_NAME_SIZE_BYTES_MAX <= FILE_NAME_SIZE_BYTES_MAX);
 const _: () = assert!(STRIPE_FILE_NAME_SIZE_BYTES <= FILE_NAME_SIZE_BYTES_MAX);
+// A state file's temp name (`.tmp.` PID . TIME . SEQ . name . `state`) fits the temp bound.
+const _: () = assert!(
+    5 + 10 + 1 + 20 + 1 + 20 + 1 + EXTENSION_NAME_SIZE_BYTES_MAX + 1 + 5
+        <= TEMP_FILE_NAME_SIZE_BYTES_MAX
+);
+const _: () = assert!(STATE_FILE_PAYLOAD_SIZE_BYTES_MAX <= u32::MAX as usize);
+// Every provisioned locker fits one ledger file.
+const _: () = assert!(
+    PROVISION_FILE_SIZE_BYTES_MAX / 32 * LEDGER_ENTRY_SIZE_BYTES
+        <= STATE_FILE_PAYLOAD_SIZE_BYTES_MAX
+);
 // The scan bound must never hide a reply's worth of tells.
 const _: () = assert!(INBOX_SCAN_FILES_MAX >= TELLS_PER_REPLY_MAX);
 const _: () = assert!(TEMP_CREATE_ATTEMPTS_MAX >= 1);

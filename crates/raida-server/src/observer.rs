@@ -51,6 +51,8 @@ pub enum RecipientRefusal {
     BadCoinId,
     /// All-zero locker payment key.
     EmptyLockerKey,
+    /// The mailbox is not a coin this RAIDA holds: nobody could ever poll its inbox.
+    UnknownMailbox,
     /// The locker holds less than the recipient's inbox fee.
     FeeUnpaid {
         /// The fee (the default when the mailbox has no fee record).

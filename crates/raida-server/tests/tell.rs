@@ -69,6 +69,37 @@ async fn tell_250_publishes_verbatim_and_notifies() {
 }
 
 #[tokio::test]
+async fn a_recipient_whose_mailbox_this_raida_does_not_hold_is_refused() {
+    let f = fixture().await;
+    let body = tell_body(guid(20), vec![recipient(STRANGER, "PAY")], 0);
+    f.recorder.take();
+    assert_status_only(
+        &f.call(Command::Tell, SENDER, &body.to_bytes()).await,
+        Status::WrongRaida,
+    );
+    assert!(f.recorder.take().contains(&Event::Refused {
+        recipient_index: 0,
+        refusal: RecipientRefusal::UnknownMailbox,
+    }));
+    assert!(
+        !f.tell_path(STRANGER, guid(20)).exists(),
+        "no inbox nobody can poll"
+    );
+    // Beside a held mailbox it is skipped and the other is told: 250.
+    let body = tell_body(
+        guid(21),
+        vec![recipient(STRANGER, "PAY"), recipient(RECIPIENT, "PAY")],
+        0,
+    );
+    assert_status_only(
+        &f.call(Command::Tell, SENDER, &body.to_bytes()).await,
+        Status::Success,
+    );
+    assert!(f.tell_path(RECIPIENT, guid(21)).exists());
+    assert!(!f.tell_path(STRANGER, guid(21)).exists());
+}
+
+#[tokio::test]
 async fn tell_18_when_no_recipient_is_delivered() {
     let f = fixture().await;
     let mut bad_denomination = recipient(RECIPIENT, "PAY");

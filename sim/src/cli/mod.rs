@@ -3,14 +3,15 @@
 //! JUnit files.
 //!
 //! - [`seeds`] holds `run`, `replay` and `sweep`;
-//! - [`compare`], [`merge`], [`shrink`], [`check`] and [`perfetto`] each hold the command
-//!   of that name.
+//! - [`compare`], [`coverage`], [`merge`], [`shrink`], [`check`] and [`perfetto`] each hold
+//!   the command of that name.
 //!
 //! Every command exits 0 when what it judges holds, 1 when it does not, and 2 with
 //! `error: ...` on stderr for bad arguments or files.
 
 pub mod check;
 pub mod compare;
+pub mod coverage;
 pub mod merge;
 pub mod perfetto;
 pub mod seeds;

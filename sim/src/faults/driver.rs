@@ -60,6 +60,9 @@ pub struct FaultDriver {
     runtime: ChaCha8Rng,
     crash_steps: Vec<Step>,
     down: Vec<bool>,
+    /// The step each RAIDA down now crashed at, if a crash plan fired (its restart hits the
+    /// server's `crash_recovered` probe of that step).
+    crashed_at_step: Vec<Option<Step>>,
     partition_active: bool,
     healed: bool,
 }
@@ -80,6 +83,7 @@ impl FaultDriver {
             runtime: tree.stream("faults.runtime"),
             crash_steps: faults.crash.steps(),
             down: vec![false; usize::from(scenario.topology.raidas)],
+            crashed_at_step: vec![None; usize::from(scenario.topology.raidas)],
             partition_active: false,
             healed: false,
         };
@@ -237,6 +241,10 @@ impl FaultDriver {
         }
         sim.bounce(world.raida_ip(raida));
         self.set_down(raida, false);
+        let crashed_at = self.crashed_at_step.get_mut(usize::from(raida));
+        if let Some(step) = crashed_at.and_then(Option::take) {
+            probe::hit(raida_server::probes::crash_recovered(step));
+        }
         let hosts = vec![Host::Raida(raida)];
         world.fault(now_us, FaultKind::Restart, hosts, String::new());
         if !self.healed {
@@ -280,6 +288,9 @@ impl FaultDriver {
         );
         let step = Some(point.step.to_string());
         self.crash(raida, step, detail, now_us, sim, world);
+        if let Some(slot) = self.crashed_at_step.get_mut(usize::from(raida)) {
+            *slot = Some(point.step);
+        }
         let downtime_us = draw_downtime_us(&mut self.runtime);
         let at_us = if self.healed {
             now_us

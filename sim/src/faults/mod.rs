@@ -10,6 +10,7 @@
 //! | [`adversary`] | `replay_fraction`, `duplicate_tell_fraction`, `tell_before_upload_fraction`, `replay_delay_s_max`, `timestamp_split_fraction` | the insider host `mallory` and the senders' order of steps |
 //! | [`stripes`] | `stripe_loss_fraction`, `stripe_corrupt_fraction` | each RAIDA's maintenance task, on its disk |
 //! | [`interleave`] | `fs_latency_ms_max`, `yield_step_fraction`, `yield_ms_max` | turmoil's fs latency and the servers' step hooks |
+//! | [`writeback`] | `writeback_s` | the RAIDAs' disks committing pending operations on their own |
 //!
 //! A knob is written in two places: its field, and its line in the family's
 //! [`knobs::Knobs::visit`]. That line carries the key, the range (validation), the print
@@ -30,6 +31,7 @@ pub mod driver;
 pub mod interleave;
 pub mod network;
 pub mod stripes;
+pub mod writeback;
 
 use knobs::{Knob, Knobs, Value, Vary, Visitor};
 use rand::Rng;
@@ -43,6 +45,7 @@ pub use crash::CrashFaults;
 pub use interleave::InterleaveFaults;
 pub use network::NetworkFaults;
 pub use stripes::StripeFaults;
+pub use writeback::WritebackFaults;
 
 /// `[faults]`: as configured (maxima when `swarm` is on), or as one seed resolved them.
 #[derive(Clone, PartialEq, Debug, Default)]
@@ -61,6 +64,9 @@ pub struct Faults {
     pub stripes: StripeFaults,
     /// Requests overlapping inside a server's handlers.
     pub interleave: InterleaveFaults,
+    /// The disks' own commits of pending operations (visited last: adding it left every
+    /// other knob's swarm draws where they were).
+    pub writeback: WritebackFaults,
 }
 
 impl Knobs for Faults {
@@ -72,6 +78,7 @@ impl Knobs for Faults {
         self.adversary.visit(visitor);
         self.stripes.visit(visitor);
         self.interleave.visit(visitor);
+        self.writeback.visit(visitor);
     }
 }
 

@@ -90,6 +90,7 @@
 //! [expect]
 //! violations = []               # invariants some seed may violate; any other fails the run
 //! must_find = []                # subset of violations that some default seed MUST produce
+//! must_hit = []                 # code probes (crate `probe`) some default seed MUST hit
 //! ```
 //!
 //! Where things live: this module holds the scenario's types and their knobs (each key is
@@ -536,6 +537,9 @@ pub struct Expectations {
     pub violations: Vec<Invariant>,
     /// Invariants at least one default seed must violate (a subset of `violations`).
     pub must_find: Vec<Invariant>,
+    /// Code probes (declared by the server's or the client's registry) at least one default
+    /// seed must hit; judged by `raida-sim coverage` and the scenario suite.
+    pub must_hit: Vec<String>,
 }
 
 impl Expectations {

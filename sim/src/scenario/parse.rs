@@ -231,7 +231,7 @@ fn faults(root: &mut Table<'_>) -> Result<Faults, ConfigError> {
     Ok(faults)
 }
 
-/// `[expect]`: violations, and must_find ⊆ violations.
+/// `[expect]`: violations, must_find ⊆ violations, and must_hit (declared probe names).
 fn expect(root: &mut Table<'_>) -> Result<Expectations, ConfigError> {
     let mut table = root.table("expect")?;
     let violations = invariants(&mut table, "violations")?;
@@ -240,11 +240,31 @@ fn expect(root: &mut Table<'_>) -> Result<Expectations, ConfigError> {
         let message = format!("{missing} must also be listed in expect.violations");
         return Err(table.error("must_find", message));
     }
-    table.finish(&["violations", "must_find"])?;
+    let must_hit = probe_names(&mut table, "must_hit")?;
+    table.finish(&["violations", "must_find", "must_hit"])?;
     Ok(Expectations {
         violations,
         must_find,
+        must_hit,
     })
+}
+
+/// Probe names, each declared by a registry `raida-sim coverage` lists.
+fn probe_names(table: &mut Table<'_>, name: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for item in table.strings(name)?.unwrap_or_default() {
+        let probe_name = item.get_ref();
+        if crate::coverage::declared_probe(probe_name).is_none() {
+            let message = format!(
+                "unknown probe {probe_name:?}; `raida-sim coverage --list` prints the declared ones"
+            );
+            return Err(table.error_at(item.span(), name, message));
+        }
+        if !out.contains(probe_name) {
+            out.push(probe_name.clone());
+        }
+    }
+    Ok(out)
 }
 
 fn invariants(table: &mut Table<'_>, name: &str) -> Result<Vec<Invariant>, ConfigError> {

@@ -429,6 +429,7 @@ fn resolved_faults_print_every_parameter_once() {
             "fs_latency_ms_max",
             "yield_step_fraction",
             "yield_ms_max",
+            "writeback_s",
         ]
     );
 }
@@ -708,4 +709,18 @@ fn swarm_varies_the_workload_shapes_within_their_bounds() {
         assert!(faults.adversary.timestamp_split_fraction <= 0.05);
     }
     assert!(some_off && some_on && narrower);
+}
+
+#[test]
+fn must_hit_names_declared_probes_and_points_at_an_unknown_one() {
+    let text = "[scenario]\nname = \"x\"\n[expect]\nmust_hit = [\n  \"server.ping.parked\",\n  \"server.ping.parkd\",\n]\n";
+    let (line, key, message) = located(text);
+    assert_eq!((line, key.as_str()), (6, "expect.must_hit"));
+    assert!(message.contains("server.ping.parkd"), "{message}");
+    let text = "[scenario]\nname = \"x\"\n[expect]\nmust_hit = [\"server.ping.parked\", \"client.ping.timed_out\", \"server.ping.parked\"]\n";
+    let scenario = parse(text).expect("declared probes parse");
+    assert_eq!(
+        scenario.expect.must_hit,
+        vec!["server.ping.parked", "client.ping.timed_out"]
+    );
 }

@@ -17,7 +17,8 @@
 //! - `mallory`, only when the seed replays or duplicates tells: the adversary.
 //!
 //! The harness loop: apply due faults, `Sim::step`, flush the recorder, poll crash plans
-//! and draw stripe damage ([`faults`]). At `sim.duration_s` it heals everything and records
+//! and draw stripe damage ([`faults`]), then let each RAIDA's disk commit what its writeback
+//! delay has passed ([`crate::faults::writeback`]). At `sim.duration_s` it heals everything and records
 //! the phase change; it stops as soon as every expected delivery and download is done (see
 //! [`World::quiescent`]) or `sim.heal_s` has passed.
 
@@ -26,6 +27,7 @@ pub mod net;
 pub mod recorder;
 pub mod workload;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -43,6 +45,7 @@ use crate::checkers::{
 };
 use crate::clock::HostClock;
 use crate::faults::driver::FaultDriver;
+use crate::faults::writeback::Writeback;
 use crate::history::{EventKind, FaultKind, History, Host, Phase};
 use crate::limits::{LOCKER_BALANCE, QUIESCENCE_CHECK_MS, SIM_EPOCH_UNIX_S, US_PER_MS, US_PER_S};
 use crate::report::{SeedOutcome, SeedReport};
@@ -87,6 +90,8 @@ pub struct RunResult {
     pub wire_bytes: u64,
     /// Requests on the wire: connections clients tried to open (one per attempt).
     pub requests: u64,
+    /// Code probes the run hit, by name (crate `probe`: this thread's hits during the run).
+    pub probes: BTreeMap<String, u64>,
 }
 
 impl RunResult {
@@ -105,6 +110,7 @@ impl RunResult {
             self.sim_end_us,
         )
         .with_error(self.error.clone())
+        .with_probes(self.probes.clone())
     }
 
     /// True when every violation was expected and no host failed.
@@ -265,6 +271,8 @@ fn builder(
 
 /// Runs one seed of a scenario to the end and checks it.
 pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
+    // This thread runs the whole world: its probe table is this run's from here on.
+    let _ = probe::take();
     let tree = SeedTree::new(seed);
     let faults = scenario.faults.resolve(&tree);
     let plan = Plan::generate(scenario, &faults, &tree.subtree("workload"));
@@ -401,9 +409,14 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     }
     let mut driver = FaultDriver::new(scenario, &faults, &tree, &clocks);
     net::start_run(&recorder);
-    let (sim_end_us, error) = drive(scenario, &mut sim, &world, &mut driver);
+    let writeback = Writeback::new(&faults.writeback, &tree, &world.raida_ips);
+    let (sim_end_us, error) = drive(scenario, &mut sim, &world, &mut driver, &writeback);
     let wire_bytes = net::wire_bytes();
     let requests = net::connections();
+    let probes = probe::take()
+        .into_iter()
+        .map(|(name, hits)| (name.to_string(), hits))
+        .collect();
 
     let history = recorder.take_history();
     let violations = check_all(&history, &scenario.check_context());
@@ -423,6 +436,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         error,
         wire_bytes,
         requests,
+        probes,
     }
 }
 
@@ -432,6 +446,7 @@ fn drive(
     sim: &mut turmoil::Sim<'_>,
     world: &World,
     driver: &mut FaultDriver,
+    writeback: &Writeback,
 ) -> (u64, Option<String>) {
     let safety_end_us = scenario.safety_phase_us();
     let heal_end_us = safety_end_us + u64::from(scenario.sim.heal_s) * US_PER_S;
@@ -480,6 +495,7 @@ fn drive(
         }
         world.recorder.flush();
         driver.after_step(us(sim.elapsed()), sim, world);
+        writeback.after_step(sim);
     }
 }
 

@@ -194,6 +194,30 @@ impl<'a> Sim<'a> {
         self.world.borrow_mut().current = None;
     }
 
+    /// Makes durable every pending file-system operation of the resolved hosts
+    /// that was made at least `age` ago (host simulated time), in the order the
+    /// operations were made: data reaches the files and directory entries
+    /// (creations, removals, renames) reach the disk, as a kernel's periodic
+    /// writeback and journal commit do without any fsync. Returns how many
+    /// operations became durable. A later [`Sim::crash`] no longer loses them.
+    ///
+    /// (Patch: not in upstream 0.7.2, where pending operations become durable
+    /// only through `sync_all`, `sync_data`, `sync_dir` or `sync_probability`.)
+    #[cfg(feature = "unstable-fs")]
+    pub fn fs_writeback(&mut self, addrs: impl ToIpAddrs, age: Duration) -> usize {
+        let mut world = self.world.borrow_mut();
+        let hosts = world.lookup_many(addrs);
+        let mut flushed = 0;
+        for h in hosts {
+            let host = world.hosts.get(&h).expect("missing host");
+            let now = host.timer.since_epoch();
+            if let Some(cutoff) = now.checked_sub(age) {
+                flushed += host.fs.lock().unwrap().flush_made_by(cutoff, now);
+            }
+        }
+        flushed
+    }
+
     /// Bounces the resolved hosts. The software is restarted.
     pub fn bounce(&mut self, addrs: impl ToIpAddrs) {
         self.run_with_hosts(addrs, |addr, rt| {

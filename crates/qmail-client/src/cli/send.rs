@@ -8,9 +8,10 @@
 //! a 250 for a tell shared by several recipients says so. Any recipient whose tell was not
 //! accepted makes the command fail (exit status 1), after the report is printed.
 //!
-//! What a beacon accepts is its business: today's `raida` (like the page) does not check
-//! that a recipient's mailbox is provisioned, so a tell to an unknown mailbox whose inbox fee
-//! is paid is accepted (250) and reported as told.
+//! What a beacon accepts is its business. Today's `raida` refuses a recipient whose mailbox
+//! coin it does not hold (nobody could ever poll that inbox), so a tell to a mailbox that is
+//! not provisioned is answered 18 and its line says `NOT told` with the reason; the command
+//! then exits 1.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -160,8 +161,8 @@ fn recipient_line(tell: &TellOutcome, recipient: MailboxId) -> String {
 fn tell_status_hint(status_code: u8) -> Option<&'static str> {
     match status_code {
         18 => Some(
-            "the beacon took the tell into no recipient's inbox: each was refused (inbox fee \
-             unpaid, bad mailbox, or a failed write)",
+            "the beacon took the tell into no recipient's inbox: each was refused (a mailbox \
+             the beacon does not hold, inbox fee unpaid, or a failed write)",
         ),
         198 => Some(
             "the beacon refused the tell's fields; is this machine's clock within 60 s of \

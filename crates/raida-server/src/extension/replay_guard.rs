@@ -11,9 +11,12 @@
 //! is not above it. The guard is beacon-local and claims no wire byte, so it works the same
 //! with legacy clients and legacy senders (nothing they send changes meaning).
 //!
-//! Limits: the record lives in memory (a crash of the beacon forgets it, reopening the window
-//! the base protocol has); it grows by one entry per email read, bounded by
-//! [`ReplayGuard::entries_max`] (the oldest GUIDs are forgotten first).
+//! Limits: the record is kept durable (`{data}/state/extensions/replay_guard.state`, written
+//! before the reply of the poll that grew it, restored at start), so a restarted beacon still
+//! refuses the replays; it grows by one entry per email read, bounded by
+//! [`ReplayGuard::entries_max`] (the oldest GUIDs are forgotten first). State format: one
+//! 22-byte entry per (mailbox, GUID), oldest read first: denomination (1), serial number
+//! (4, big-endian), GUID (16), highest consumed edit_sequence (1).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -31,12 +34,21 @@ pub const NAME: &str = "replay_guard";
 /// Most (mailbox, GUID) records kept.
 const ENTRIES_MAX: usize = 1 << 16;
 
+/// Size of one record in the state snapshot.
+const STATE_ENTRY_SIZE_BYTES: usize = 1 + 4 + 16 + 1;
+
+const _: () = assert!(
+    ENTRIES_MAX * STATE_ENTRY_SIZE_BYTES <= crate::limits::STATE_FILE_PAYLOAD_SIZE_BYTES_MAX
+);
+
 /// Highest consumed edit_sequence per (mailbox, GUID), with the read order to forget by.
 #[derive(Debug, Default)]
 struct Consumed {
     highest: BTreeMap<(MailboxId, Guid), (u8, u64)>,
     read_order: BTreeMap<u64, (MailboxId, Guid)>,
     next_read_index: u64,
+    /// Bumped by every change (the durable-state generation).
+    generation: u64,
 }
 
 /// The replay guard; see the module docs.
@@ -67,6 +79,14 @@ impl ReplayGuard {
 
     fn record(&self, mailbox: MailboxId, guid: Guid, edit: u8) {
         let mut consumed = self.consumed.lock().expect("never held across a panic");
+        consumed.insert(mailbox, guid, edit);
+    }
+}
+
+impl Consumed {
+    fn insert(&mut self, mailbox: MailboxId, guid: Guid, edit: u8) {
+        let consumed = self;
+        consumed.generation += 1;
         let read_index = consumed.next_read_index;
         consumed.next_read_index += 1;
         let previous = consumed.highest.get(&(mailbox, guid)).copied();
@@ -85,6 +105,55 @@ impl ReplayGuard {
             consumed.highest.remove(&oldest);
         }
         assert_eq!(consumed.highest.len(), consumed.read_order.len());
+    }
+
+    /// The records, oldest read first.
+    fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.read_order.len() * STATE_ENTRY_SIZE_BYTES);
+        for key in self.read_order.values() {
+            let (edit, _) = *self
+                .highest
+                .get(key)
+                .expect("read_order and highest hold the same keys");
+            let (mailbox, guid) = key;
+            bytes.push(mailbox.denomination as u8);
+            bytes.extend_from_slice(&mailbox.serial_number.to_be_bytes());
+            bytes.extend_from_slice(&guid.0);
+            bytes.push(edit);
+        }
+        assert_eq!(bytes.len(), self.read_order.len() * STATE_ENTRY_SIZE_BYTES);
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Consumed, String> {
+        if !bytes.len().is_multiple_of(STATE_ENTRY_SIZE_BYTES) {
+            return Err(format!(
+                "{} bytes is not a whole number of {STATE_ENTRY_SIZE_BYTES}-byte records",
+                bytes.len()
+            ));
+        }
+        let count = bytes.len() / STATE_ENTRY_SIZE_BYTES;
+        if count > ENTRIES_MAX {
+            return Err(format!("{count} records, more than the {ENTRIES_MAX} kept"));
+        }
+        let mut consumed = Consumed::default();
+        for entry in bytes.chunks_exact(STATE_ENTRY_SIZE_BYTES) {
+            let (&denomination, rest) = entry.split_first().ok_or("record")?;
+            let (serial, rest) = rest.split_at(4);
+            let (guid, edit) = rest.split_at(16);
+            let mailbox = MailboxId {
+                denomination: denomination as i8,
+                serial_number: u32::from_be_bytes(serial.try_into().map_err(|_| "record")?),
+            };
+            let guid = Guid(guid.try_into().map_err(|_| "record")?);
+            let edit = *edit.first().ok_or("record")?;
+            if consumed.highest.contains_key(&(mailbox, guid)) {
+                return Err("a (mailbox, GUID) recorded twice".to_string());
+            }
+            consumed.insert(mailbox, guid, edit);
+        }
+        consumed.generation = 0;
+        Ok(consumed)
     }
 }
 
@@ -107,6 +176,23 @@ impl ServerExtension for ReplayGuard {
         for item in items {
             self.record(poll.mailbox, item.guid, edit_sequence(&item.bytes));
         }
+    }
+
+    fn state_generation(&self) -> u64 {
+        let consumed = self.consumed.lock().expect("never held across a panic");
+        consumed.generation
+    }
+
+    fn state(&self) -> Vec<u8> {
+        let consumed = self.consumed.lock().expect("never held across a panic");
+        consumed.encode()
+    }
+
+    fn restore_state(&self, bytes: &[u8]) -> Result<(), String> {
+        let restored = Consumed::decode(bytes)?;
+        let mut consumed = self.consumed.lock().expect("never held across a panic");
+        *consumed = restored;
+        Ok(())
     }
 }
 
@@ -168,5 +254,33 @@ mod tests {
         // A lower read never lowers the record.
         guard.on_read(&poll, &[item(1, 0)]);
         assert_eq!(guard.consumed(BOB, Guid([1; 16])), Some(1));
+    }
+
+    #[test]
+    fn the_record_survives_a_restart_through_its_state() {
+        let guard = ReplayGuard::new();
+        assert_eq!(guard.state_generation(), 0);
+        let poll = PollContext {
+            raida_id: 0,
+            mailbox: BOB,
+            preamble_byte_31: Some(0),
+        };
+        guard.on_read(&poll, &[item(1, 3), item(2, 0)]);
+        assert_eq!(guard.state_generation(), 2);
+        let bytes = guard.state();
+        assert_eq!(bytes.len(), 2 * STATE_ENTRY_SIZE_BYTES);
+        let restarted = ReplayGuard::new();
+        restarted.restore_state(&bytes).expect("restores");
+        assert_eq!(restarted.consumed(BOB, Guid([1; 16])), Some(3));
+        assert_eq!(verdict(&restarted, BOB, 1, 3), PublishVerdict::Refuse);
+        assert_eq!(verdict(&restarted, BOB, 2, 0), PublishVerdict::Refuse);
+        assert_eq!(restarted.state(), bytes, "same records, same order");
+        assert!(restarted.restore_state(&bytes[..5]).is_err());
+        let twice = [
+            &bytes[..STATE_ENTRY_SIZE_BYTES],
+            &bytes[..STATE_ENTRY_SIZE_BYTES],
+        ]
+        .concat();
+        assert!(restarted.restore_state(&twice).is_err());
     }
 }

@@ -6,7 +6,11 @@
 //! stripe, and the last page is the first one shorter than 256 KiB — so a stripe of L bytes
 //! has pages `0 ..= L / 256 KiB` (page 0 of an empty stripe is an empty last page, and a
 //! stripe of exactly k pages ends with an empty page k). A page past that: 198. A stripe file
-//! that cannot be read or is torn: 194.
+//! that cannot be read (an I/O error): 194. A stripe file that is torn, foreign or whose data
+//! no longer matches its stored CRC-32 (`store::stripes`): 202 as if it were not stored —
+//! 202 is "the requested (GUID, file_type) is not stored" (overview page 001 "Status
+//! codes"), and a stripe this server cannot vouch for is not one it holds — logged as an
+//! error naming the file; the client rebuilds it from parity.
 //!
 //! Reply payload: the 8-byte page header (file_type, version 0x02, page-size code 0, page
 //! number low byte, data length u32 BE) then the page bytes.
@@ -19,7 +23,7 @@ use qmail_wire::Status;
 
 use super::CommandReply;
 use crate::env::Env;
-use crate::store::Guid;
+use crate::store::{Guid, StoreError};
 
 /// Handles a download body.
 pub(crate) async fn download(env: &Env, body: &DownloadBody) -> CommandReply {
@@ -28,6 +32,13 @@ pub(crate) async fn download(env: &Env, body: &DownloadBody) -> CommandReply {
     let data = match env.stripes().get(guid, body.file_type, now_s).await {
         Ok(Some(data)) => data,
         Ok(None) => return CommandReply::Status(Status::FileNotExist),
+        Err(error @ StoreError::CorruptStripe { .. }) => {
+            probe::hit(&crate::probes::STRIPE_CORRUPT_READ);
+            // Never sent as a good stripe: this server no longer holds it (202).
+            tracing::error!(%guid, file_type = body.file_type, %error,
+                "corrupted stripe: answered as missing");
+            return CommandReply::Status(Status::FileNotExist);
+        }
         Err(error) => {
             tracing::warn!(%guid, file_type = body.file_type, %error, "download could not read its stripe");
             return CommandReply::Status(Status::Filesystem);

@@ -21,7 +21,14 @@
 //! Active protocol extensions (`env.extensions()`, none by default) see each poll first
 //! (`resend` may answer it with held records, leaving the inbox alone) and every record a
 //! reply carries (`on_read`). Either way a file is removed only if it still holds the bytes
-//! returned, so a newer edit published meanwhile stays for the next poll.
+//! returned, so a newer edit published meanwhile stays for the next poll. What the hooks
+//! changed is made durable ([`Env::persist_extensions`]) before the reply is built and before
+//! any tell is deleted; when that write fails the poll answers 194 and deletes nothing.
+//!
+//! Storage faults: 194 (ERROR_FILESYSTEM) when the inbox cannot be listed or created, or the
+//! extension state cannot be written (peek page 003 and ping page 004 "Status codes"). A
+//! `.tell` that cannot be read is skipped and stays for a later poll; a delete that fails
+//! leaves the rest in the inbox (delivered again later, never lost).
 
 use qmail_wire::body::{PeekBody, PingBody};
 use qmail_wire::header::Command;
@@ -32,8 +39,9 @@ use super::{authenticate, mailbox_of, CommandReply, DeferredDelete, Dispatched};
 use crate::env::Env;
 use crate::extension::PollContext;
 use crate::observer::{DeleteWhen, ServerEvent};
+use crate::probes;
 use crate::settings::DeleteOnRead;
-use crate::store::inbox::{InboxItem, ScanBudget};
+use crate::store::inbox::{DeleteFate, InboxItem, ScanBudget};
 use crate::watch::MailboxId;
 
 /// Handles a peek body.
@@ -43,8 +51,12 @@ pub(crate) async fn peek(env: &Env, request_id: u64, body: &PeekBody) -> Command
     }
     let mailbox = mailbox_of(&body.preamble);
     let poll = poll_context(env, mailbox, Some(body.preamble.reserved_byte_31));
-    if let Some(items) = env.extensions().resend(&poll) {
-        return resend_reply(env, &poll, items);
+    let resent = env.extensions().resend(&poll);
+    if let Err(status) = persist_extensions(env, request_id).await {
+        return CommandReply::Status(status);
+    }
+    if let Some(items) = resent {
+        return resend_reply(env, request_id, &poll, items).await;
     }
     let since_s = u64::from(body.since_timestamp_s);
     match scan(env, mailbox, Some(since_s)).await {
@@ -63,8 +75,12 @@ pub(crate) async fn ping(env: &Env, request_id: u64, body: &PingBody) -> Dispatc
     }
     let mailbox = mailbox_of(&body.preamble);
     let poll = poll_context(env, mailbox, Some(body.preamble.reserved_byte_31));
-    if let Some(items) = env.extensions().resend(&poll) {
-        return resend_reply(env, &poll, items).into();
+    let resent = env.extensions().resend(&poll);
+    if let Err(status) = persist_extensions(env, request_id).await {
+        return status.into();
+    }
+    if let Some(items) = resent {
+        return resend_reply(env, request_id, &poll, items).await.into();
     }
     // Subscribe before the scan: a tell renamed in after the scan still wakes this ping.
     let subscription = env.watch().subscribe(mailbox);
@@ -82,6 +98,7 @@ pub(crate) async fn ping(env: &Env, request_id: u64, body: &PingBody) -> Dispatc
         tracing::warn!(request_id, ?mailbox, %error, "ping could not create the inbox");
         return Status::Filesystem.into();
     }
+    probe::hit(&probes::PING_PARKED);
     Dispatched::Park {
         mailbox,
         subscription,
@@ -95,8 +112,12 @@ pub(crate) async fn rescan_for_ping(
     mailbox: MailboxId,
 ) -> Option<CommandReply> {
     match scan(env, mailbox, None).await {
-        Ok(items) if items.is_empty() => None,
+        Ok(items) if items.is_empty() => {
+            probe::hit(&probes::PING_WOKEN_EMPTY);
+            None
+        }
         Ok(items) => {
+            probe::hit(&probes::PING_WOKEN_BY_TELL);
             let command = (Command::Ping, None);
             Some(reply_with_tells(env, request_id, command, mailbox, items).await)
         }
@@ -114,15 +135,32 @@ fn poll_context(env: &Env, mailbox: MailboxId, preamble_byte_31: Option<u8>) -> 
 }
 
 /// A reply carrying records an extension sends again; the inbox is not touched.
-fn resend_reply(env: &Env, poll: &PollContext, items: Vec<InboxItem>) -> CommandReply {
+async fn resend_reply(
+    env: &Env,
+    request_id: u64,
+    poll: &PollContext,
+    items: Vec<InboxItem>,
+) -> CommandReply {
     assert!(items.len() <= TELLS_PER_REPLY_MAX);
+    probe::hit(&probes::POLL_EXTENSION_RESENT);
     let payload = tell_list_payload(&items);
     assert!(payload.len() <= env.settings().max_reply_bytes);
     env.extensions().on_read(poll, &items);
+    if let Err(status) = persist_extensions(env, request_id).await {
+        return CommandReply::Status(status);
+    }
     CommandReply::Payload {
         payload,
         deferred: None,
     }
+}
+
+/// Makes what the extension hooks changed durable; 194 when it cannot be written.
+async fn persist_extensions(env: &Env, request_id: u64) -> Result<(), Status> {
+    env.persist_extensions().await.map_err(|error| {
+        tracing::warn!(request_id, %error, "extension state could not be written: 194");
+        Status::Filesystem
+    })
 }
 
 /// The inbox's tells that fit one reply; 194 when the inbox cannot be listed.
@@ -180,6 +218,12 @@ async fn reply_with_tells(
         DeleteOnRead::BeforeReply => DeleteWhen::BeforeReply,
         DeleteOnRead::AfterReply => DeleteWhen::AfterReply,
     };
+    // A parked ping's rescan passes no byte: its ping was seen by `resend`.
+    let poll = poll_context(env, mailbox, preamble_byte_31);
+    env.extensions().on_read(&poll, &items);
+    if let Err(status) = persist_extensions(env, request_id).await {
+        return CommandReply::Status(status);
+    }
     env.observer().observe(&ServerEvent::TellsRead {
         raida_id: env.raida_id(),
         request_id,
@@ -188,9 +232,6 @@ async fn reply_with_tells(
         tells: &items,
         delete_when,
     });
-    // A parked ping's rescan passes no byte: its ping was seen by `resend`.
-    let poll = poll_context(env, mailbox, preamble_byte_31);
-    env.extensions().on_read(&poll, &items);
     let deferred = match delete_when {
         DeleteWhen::BeforeReply => {
             delete_tells(env, request_id, mailbox, &items, delete_when).await;
@@ -217,7 +258,16 @@ pub(crate) async fn delete_tells(
 ) {
     let outcome = env.inbox().delete_itemized(mailbox, items).await;
     let (report, fates, error) = match outcome {
-        Ok((report, fates)) => (report, fates, None),
+        Ok((report, fates)) => {
+            for fate in &fates {
+                match fate {
+                    DeleteFate::Removed => {}
+                    DeleteFate::AlreadyGone => probe::hit(&probes::DELETE_ALREADY_GONE),
+                    DeleteFate::Replaced => probe::hit(&probes::DELETE_REPLACED_KEPT),
+                }
+            }
+            (report, fates, None)
+        }
         Err(error) => {
             tracing::warn!(request_id, ?mailbox, %error, "deleting read tells failed");
             (Default::default(), Vec::new(), Some(error.to_string()))

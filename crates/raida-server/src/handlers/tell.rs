@@ -9,6 +9,10 @@
 //!    accepts its extensions' bytes and stores them verbatim).
 //! 3. Each recipient in address order:
 //!    a. static checks (denomination −8…+6, coin id `00 06`, non-empty locker key): skip;
+//!    the mailbox must be a coin this RAIDA holds, else skip (this crate's rule; the page
+//!    lists no such check, but ping and peek of a coin the RAIDA does not hold answer 8, so
+//!    a `.tell` in that inbox could never be read: refusing it lets the sender hear 18
+//!    instead of a 250 for mail nobody can receive);
 //!    b. the inbox fee (fee record of the mailbox, `inbox_fee_default` when it has none — 0,
 //!    the page's permissive rule): the locker must hold at least the fee; it is not spent;
 //!    c. the record to store, computed once for the tell: the bytes after the address entries,
@@ -23,8 +27,11 @@
 //!    f. after the rename, the inbox watch is notified so parked pings wake.
 //! 4. 250 when at least one recipient's inbox got the tell; 18 when none did — including a
 //!    tell whose only recipient was skipped by the guard (DECISIONS.md), and recipients whose
-//!    publish failed on the file system (the page lists "filesystem error" under 18; tell
-//!    never answers 194).
+//!    publish failed on the file system (tell page 002 "Status codes": 18 "Zero deliveries
+//!    succeeded — every recipient was rejected (bad denom, fee unpaid, filesystem error,
+//!    empty locker key)"; tell never answers 194). A failed publish (create, write, fsync,
+//!    close, rename; a full disk) removes its temp file and leaves the inbox as it was; the
+//!    tell takes no fee (the inbox fee is checked, not spent), so nothing needs a refund.
 //!
 //! The tell does not look for the stripes themselves (the page: "The server doesn't verify
 //! file existence").
@@ -46,6 +53,7 @@ use crate::env::Env;
 use crate::extension::{PublishContext, PublishVerdict};
 use crate::limits::{TOTAL_FILE_SIZE_OFFSET, TOTAL_FILE_SIZE_SIZE_BYTES};
 use crate::observer::{RecipientRefusal, ServerEvent};
+use crate::probes;
 use crate::store::inbox::PublishOutcome;
 use crate::store::Guid;
 use crate::watch::MailboxId;
@@ -160,6 +168,13 @@ fn refusal(env: &Env, entry: &AddressEntry) -> Option<RecipientRefusal> {
             RecipientReject::EmptyLockerKey => RecipientRefusal::EmptyLockerKey,
         });
     }
+    if env
+        .coins()
+        .an(entry.denomination, entry.serial_number)
+        .is_none()
+    {
+        return Some(RecipientRefusal::UnknownMailbox);
+    }
     let fee = env.inbox_fees().fee_or(
         entry.denomination,
         entry.serial_number,
@@ -199,6 +214,7 @@ impl StoredRecord {
         let field_range =
             TOTAL_FILE_SIZE_OFFSET..TOTAL_FILE_SIZE_OFFSET + TOTAL_FILE_SIZE_SIZE_BYTES;
         if let (Some(value), Some(field)) = (overwrite, bytes.get_mut(field_range)) {
+            probe::hit(&probes::TELL_TOTAL_FILE_SIZE_OVERWRITTEN);
             field.copy_from_slice(&value.to_be_bytes());
         }
         StoredRecord {
@@ -223,6 +239,15 @@ struct Recipient {
 
 impl Recipient {
     fn refused(&self, env: &Env, refusal: &RecipientRefusal) {
+        probe::hit(match refusal {
+            RecipientRefusal::BadDenomination
+            | RecipientRefusal::BadCoinId
+            | RecipientRefusal::EmptyLockerKey
+            | RecipientRefusal::UnknownMailbox => &probes::TELL_RECIPIENT_INVALID,
+            RecipientRefusal::FeeUnpaid { .. } => &probes::TELL_RECIPIENT_FEE_UNPAID,
+            RecipientRefusal::Extension => &probes::TELL_EXTENSION_REFUSED,
+            RecipientRefusal::Filesystem { .. } => &probes::TELL_PUBLISH_FAILED,
+        });
         env.observer().observe(&ServerEvent::RecipientRefused {
             raida_id: env.raida_id(),
             request_id: self.request_id,
@@ -268,6 +293,7 @@ impl Recipient {
                 true
             }
             Ok(PublishOutcome::SkippedOlderEdit { existing, incoming }) => {
+                probe::hit(&probes::TELL_GUARD_SKIP);
                 env.observer().observe(&ServerEvent::TellSkipped {
                     raida_id: env.raida_id(),
                     request_id: self.request_id,

@@ -6,19 +6,25 @@
 //!
 //! 1. Pay: in one step under the ledger lock, check that the locker code is non-empty and
 //!    holds `upload_fee`, and take the fee (else 169). Check and spend are one step so two
-//!    concurrent uploads cannot both spend the locker's last coin.
+//!    concurrent uploads cannot both spend the locker's last coin. The spend is in memory.
 //! 2. Store the stripe durably (temp, write, fsync, close, rename, and the directory fsync
 //!    `stripe_dir_fsync` asks for), replacing any stripe of the same key, expiring at
 //!    now + storage_duration on the server clock.
-//! 3. If the store failed, refund the fee and answer 194; else 250.
+//! 3. Make the ledger durable (`state/ledger.state`, [`Env::persist_ledger`]).
+//! 4. If 2 or 3 failed (an I/O error, a full disk), give the fee back and answer 194
+//!    (ERROR_FILESYSTEM: "Server failed to create a directory, write a file", overview page
+//!    001 "Status codes"); else 250.
 //!
 //! Why pay before storing: the reverse order could leave a stripe stored whose payment then
 //! fails (a concurrent upload drained the locker), and a replaced stripe cannot be restored.
-//! What a crash between 1 and 2 does: the ledger lives in memory and is rebuilt from the
-//! provisioning file at start, so the debit vanishes with the crash; the upload was never
-//! acknowledged, and its retry replaces whatever part of it survived. So no acknowledged
-//! stripe is ever lost and no fee is kept for a stripe that was not stored. (A persistent
-//! ledger would need the debit journaled with the stripe; there is none.)
+//! Why the ledger is written after the stripe and before the 250: every acknowledged upload's
+//! fee is on the disk before the client hears 250, so a restart (SIGTERM, kill -9, power loss)
+//! never credits it again; a crash before the ledger write loses only the debit of an upload
+//! that was never acknowledged (its stripe may be on the disk; the retry replaces it and
+//! pays). A failed store or ledger write refunds in memory and makes the refund durable too
+//! (best effort: another upload's ledger write may already carry the debit). A failed store
+//! never removes the stripe an earlier acknowledged upload of the same key left: the new one
+//! only replaces it by the final rename.
 
 use qmail_wire::body::UploadBody;
 use qmail_wire::Status;
@@ -54,11 +60,15 @@ async fn upload_status(env: &Env, request_id: u64, body: &UploadBody) -> Result<
         .stripes()
         .put(guid, body.file_type, &body.data, expires_at_unix_s)
         .await;
-    if let Err(error) = stored {
-        let refunded =
-            fee == 0 || env.with_lockers(|lockers| lockers.credit(&body.locker_code, fee));
-        tracing::warn!(request_id, %guid, file_type = body.file_type, %error, refunded,
-            "upload could not store its stripe");
+    let durable = match stored {
+        Ok(()) if fee == 0 => Ok(()),
+        Ok(()) => env.persist_ledger().await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = durable {
+        refund(env, request_id, &body.locker_code, fee).await;
+        tracing::warn!(request_id, %guid, file_type = body.file_type, %error,
+            "upload failed on the file system: 194, fee refunded");
         return Err(Status::Filesystem);
     }
     env.observer().observe(&ServerEvent::StripeStored {
@@ -72,6 +82,20 @@ async fn upload_status(env: &Env, request_id: u64, body: &UploadBody) -> Result<
         fee_spent: fee,
     });
     Ok(())
+}
+
+/// Gives `fee` back to the locker (in memory, then on the disk as far as it goes).
+async fn refund(env: &Env, request_id: u64, locker: &crate::coins::LockerCode, fee: u64) {
+    if fee == 0 {
+        return;
+    }
+    if !env.with_lockers(|lockers| lockers.credit(locker, fee)) {
+        tracing::error!(request_id, fee, "upload refund found no locker to credit");
+        return;
+    }
+    if let Err(error) = env.persist_ledger().await {
+        tracing::warn!(request_id, %error, "upload refund is not yet durable");
+    }
 }
 
 /// Takes `fee` from the locker; the code must be non-empty even when the fee is 0.

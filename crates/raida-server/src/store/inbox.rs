@@ -247,6 +247,7 @@ impl InboxStore {
             .existing_edit_sequence(final_path, Step::TellGuardRechecked)
             .await?;
         if let Some(outcome) = guard_outcome(guard, incoming) {
+            probe::hit(&crate::probes::TELL_GUARD_SKIP_RECHECKED);
             return Ok(outcome);
         }
         self.io
@@ -254,6 +255,13 @@ impl InboxStore {
             .rename(temp_path, final_path)
             .await
             .map_err(io_error("rename temp", final_path))?;
+        if let Some(existing) = guard {
+            probe::hit(if incoming > existing {
+                &crate::probes::TELL_GUARD_OVERWRITE_NEWER
+            } else {
+                &crate::probes::TELL_GUARD_OVERWRITE_EQUAL
+            });
+        }
         self.io.reached(Step::TellRenamed, final_path).await;
         Ok(PublishOutcome::Published)
     }
@@ -306,12 +314,14 @@ impl InboxStore {
         let mut records_bytes = 0usize;
         for (mtime_unix_us, file_name, path, guid) in candidates {
             if items.len() >= budget.tells_max {
+                probe::hit(&crate::probes::REPLY_TELLS_CAPPED);
                 break;
             }
             let Some(bytes) = self.read_tell(&path).await else {
                 continue;
             };
             if records_bytes.saturating_add(bytes.len()) > budget.records_bytes_max {
+                probe::hit(&crate::probes::REPLY_BYTES_CAPPED);
                 break;
             }
             records_bytes += bytes.len();
@@ -455,6 +465,9 @@ fn tell_names(names: Vec<std::ffi::OsString>) -> Vec<(String, Guid)> {
         .into_iter()
         .filter_map(|name| {
             let name = name.into_string().ok()?;
+            if name.starts_with(".tmp.") {
+                probe::hit(&crate::probes::INBOX_TEMP_FILE_SEEN);
+            }
             let guid = parse_tell_file_name(&name)?;
             Some((name, guid))
         })

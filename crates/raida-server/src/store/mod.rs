@@ -1,5 +1,6 @@
-//! Durable server state on a file system: mailbox inboxes of `.tell` files ([`inbox`]) and
-//! uploaded stripes ([`stripes`]).
+//! Durable server state on a file system: mailbox inboxes of `.tell` files ([`inbox`]),
+//! uploaded stripes ([`stripes`]), the locker ledger and extension state ([`state`]), and the
+//! start-up sweep of temp files a killed server left behind ([`cleanup`]).
 //!
 //! Both stores write the same way, the tell page's atomic publish: a hidden temp file
 //! `.tmp.{PID}.{TIME}.{SEQ}.{name}` created exclusively, written, fsynced, closed, renamed to
@@ -11,7 +12,9 @@
 //! Every file operation goes through the injected [`Fs`] and is reported, once it succeeded,
 //! to the injected [`StepHook`] as a named [`Step`]. Failed operations report nothing.
 
+pub mod cleanup;
 pub mod inbox;
+pub mod state;
 pub mod stripes;
 
 use std::fmt;
@@ -138,6 +141,13 @@ pub enum StoreError {
         /// The directory the temp file was to go in.
         dir: PathBuf,
     },
+    /// A state file (ledger, extension state) is torn, foreign or refused by its reader.
+    CorruptState {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -166,6 +176,13 @@ impl fmt::Display for StoreError {
             StoreError::TempNamesExhausted { dir } => {
                 write!(f, "no free temp name in {}", dir.display())
             }
+            StoreError::CorruptState { path, reason } => write!(
+                f,
+                "state file {}: {reason}; the server does not start on state it cannot \
+                 trust (restore the file from a backup, or remove it to fall back to the \
+                 provisioned balances)",
+                path.display()
+            ),
         }
     }
 }

@@ -5,16 +5,22 @@
 //! Each stripe is one file `{stripe_root}/{GUID hex}.{file_type as 2 hex digits}.stripe`,
 //! written by the atomic publish of `store` and, with `stripe_dir_fsync`, made durable by a
 //! directory fsync. The file starts with a fixed 24-byte header so the expiry travels with
-//! the data and a torn or foreign file is reported as corrupt, never returned as a stripe:
+//! the data and a torn, foreign or decayed file is reported as corrupt, never returned as a
+//! stripe:
 //!
 //! | offset | size | field                                                        |
 //! |--------|------|--------------------------------------------------------------|
 //! | 0      | 4    | magic `QSTR`                                                 |
-//! | 4      | 1    | format version, 1                                            |
+//! | 4      | 1    | format version: 2 (1: written before the CRC, still read)    |
 //! | 5      | 3    | zero                                                         |
 //! | 8      | 8    | expires_at, Unix seconds, big-endian; `u64::MAX` = permanent |
 //! | 16     | 4    | data length, big-endian                                      |
-//! | 20     | 4    | zero                                                         |
+//! | 20     | 4    | version 2: CRC-32 (IEEE) of the data, big-endian; 1: zero    |
+//!
+//! The CRC lives only in the stored file, never on the wire: a read whose data does not match
+//! it ([`StoreError::CorruptStripe`], "data CRC-32 mismatch") is a stripe this server no
+//! longer holds, which download answers as missing (202), so a flipped bit on the disk can
+//! never go out as a good stripe; the client rebuilds that stripe from parity.
 //!
 //! A stripe whose expiry has passed on the server clock (`now >= expires_at`) is absent; the
 //! read that finds it removes it.
@@ -32,12 +38,17 @@ use crate::limits;
 
 /// First bytes of every stripe file.
 pub const STRIPE_MAGIC: [u8; 4] = *b"QSTR";
-/// Current stripe file format.
-pub const STRIPE_FORMAT_VERSION: u8 = 1;
+/// Current stripe file format: the header carries the data's CRC-32.
+pub const STRIPE_FORMAT_VERSION: u8 = 2;
+/// The first stripe file format (no CRC; read, never written).
+pub const STRIPE_FORMAT_VERSION_NO_CRC: u8 = 1;
 /// `expires_at` of a permanent stripe.
 pub const EXPIRES_NEVER: u64 = u64::MAX;
 /// Extension of stripe files.
 pub const STRIPE_FILE_EXTENSION: &str = "stripe";
+
+/// The reason a stripe file whose data no longer matches its CRC-32 is corrupt.
+pub const STRIPE_CRC_MISMATCH: &str = "data CRC-32 mismatch (the data decayed on the disk)";
 
 const HEADER: usize = limits::STRIPE_FILE_HEADER_SIZE_BYTES;
 const _: () = assert!(HEADER == 4 + 1 + 3 + 8 + 4 + 4);
@@ -59,7 +70,7 @@ fn encode_stripe(data: &[u8], expires_at_unix_s: u64) -> Vec<u8> {
     file.extend_from_slice(&[0; 3]);
     file.extend_from_slice(&expires_at_unix_s.to_be_bytes());
     file.extend_from_slice(&data_len.to_be_bytes());
-    file.extend_from_slice(&[0; 4]);
+    file.extend_from_slice(&crc32fast::hash(data).to_be_bytes());
     assert_eq!(file.len(), HEADER);
     file.extend_from_slice(data);
     file
@@ -81,11 +92,19 @@ fn decode_stripe(bytes: &[u8]) -> Result<StripeFile<'_>, &'static str> {
     if field::<4>(header, 0) != Some(STRIPE_MAGIC) {
         return Err("bad magic");
     }
-    if header.get(4) != Some(&STRIPE_FORMAT_VERSION) {
-        return Err("unknown format version");
-    }
-    let reserved_zero = header.get(5..8).into_iter().chain(header.get(20..24));
-    if reserved_zero.flatten().any(|byte| *byte != 0) {
+    let version = header.get(4).copied();
+    let has_crc = match version {
+        Some(STRIPE_FORMAT_VERSION) => true,
+        Some(STRIPE_FORMAT_VERSION_NO_CRC) => false,
+        _ => return Err("unknown format version"),
+    };
+    let crc_field = field::<4>(header, 20).ok_or("header")?;
+    let reserved_zero = header
+        .get(5..8)
+        .into_iter()
+        .flatten()
+        .chain(crc_field.iter().filter(|_| !has_crc));
+    if reserved_zero.into_iter().any(|byte| *byte != 0) {
         return Err("reserved header bytes not zero");
     }
     let expires_at_unix_s = u64::from_be_bytes(field::<8>(header, 8).ok_or("header")?);
@@ -96,6 +115,9 @@ fn decode_stripe(bytes: &[u8]) -> Result<StripeFile<'_>, &'static str> {
     let data = bytes.get(HEADER..).unwrap_or(&[]);
     if data.len() != data_len {
         return Err("data length does not match the header (torn write)");
+    }
+    if has_crc && crc32fast::hash(data) != u32::from_be_bytes(crc_field) {
+        return Err(STRIPE_CRC_MISMATCH);
     }
     Ok(StripeFile {
         expires_at_unix_s,
@@ -359,6 +381,53 @@ mod tests {
                 "{case}: {result:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_flipped_data_byte_is_corrupt_and_a_version_1_file_still_reads() {
+        let f = fixture();
+        f.store.init().await.expect("init");
+        f.store
+            .put(GUID, 1, b"0123456789", None)
+            .await
+            .expect("put");
+        let path = f.store.stripe_path(GUID, 1);
+        let whole = std::fs::read(&path).expect("read");
+        assert_eq!(whole[4], STRIPE_FORMAT_VERSION);
+        assert_eq!(
+            &whole[20..24],
+            &crc32fast::hash(b"0123456789").to_be_bytes()
+        );
+        let mut flipped = whole.clone();
+        flipped[HEADER + 3] ^= 0x01;
+        std::fs::write(&path, &flipped).expect("write");
+        let result = f.store.get(GUID, 1, 0).await;
+        assert!(
+            matches!(result, Err(StoreError::CorruptStripe { reason, .. }) if reason == STRIPE_CRC_MISMATCH),
+            "{result:?}"
+        );
+        let mut crc_flipped = whole.clone();
+        crc_flipped[21] ^= 0x80;
+        std::fs::write(&path, &crc_flipped).expect("write");
+        assert!(
+            f.store.get(GUID, 1, 0).await.is_err(),
+            "the CRC itself decayed"
+        );
+        // A file written before the CRC (version 1, zero bytes 20..24) still reads.
+        let mut version_1 = whole.clone();
+        version_1[4] = STRIPE_FORMAT_VERSION_NO_CRC;
+        version_1[20..24].copy_from_slice(&[0; 4]);
+        std::fs::write(&path, &version_1).expect("write");
+        assert_eq!(
+            f.store.get(GUID, 1, 0).await.expect("v1").as_deref(),
+            Some(&b"0123456789"[..])
+        );
+        version_1[22] = 1;
+        std::fs::write(&path, &version_1).expect("write");
+        assert!(
+            f.store.get(GUID, 1, 0).await.is_err(),
+            "v1 reserved bytes stay zero"
+        );
     }
 
     #[tokio::test]

@@ -272,6 +272,11 @@ pub fn locker(text: &str) -> [u8; 16] {
 }
 
 pub async fn fixture_with(settings: Settings) -> Fixture {
+    fixture_on(settings, Arc::new(RealFs)).await
+}
+
+/// A fixture whose server reaches its temp dir through `fs` (a fault-injecting wrapper).
+pub async fn fixture_on(settings: Settings, fs: Arc<dyn raida_server::fs::Fs>) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut coins = CoinTable::new();
     for coin in [SENDER, RECIPIENT, FEE_BOX] {
@@ -287,7 +292,7 @@ pub async fn fixture_with(settings: Settings) -> Fixture {
     let recorder = Arc::new(Recorder::default());
     let env = Env::new(EnvParts {
         clock: Arc::new(clock.clone()),
-        fs: Arc::new(RealFs),
+        fs,
         hook: Arc::new(NoopHook),
         rng_seed: 1,
         root: dir.path().to_path_buf(),

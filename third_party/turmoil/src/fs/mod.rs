@@ -27,11 +27,16 @@
 
 pub mod shim;
 
+mod pending;
+
+use pending::PendingOps;
+
 use crate::world::World;
 use indexmap::{IndexMap, IndexSet};
 use rand::{Rng, RngCore};
 use rand_distr::{Distribution, Exp};
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -206,6 +211,7 @@ impl FsContext<'_> {
 
                 // Get mutable access to the RNG
                 let mut rng_guard = worker_ctx.rng.lock().unwrap();
+                fs_guard.clock = now;
 
                 f(FsContext {
                     fs: &mut fs_guard,
@@ -225,6 +231,7 @@ impl FsContext<'_> {
 
                 // Lock the filesystem mutex
                 let mut fs_guard = host.fs.lock().unwrap();
+                fs_guard.clock = now;
 
                 f(FsContext {
                     fs: &mut fs_guard,
@@ -250,6 +257,7 @@ impl FsContext<'_> {
                 let mut fs_guard = worker_ctx.fs.lock().unwrap();
                 let now = worker_ctx.time;
                 let mut rng_guard = worker_ctx.rng.lock().unwrap();
+                fs_guard.clock = now;
 
                 f(FsContext {
                     fs: &mut fs_guard,
@@ -268,6 +276,7 @@ impl FsContext<'_> {
 
                 // Lock the filesystem mutex
                 let mut fs_guard = host.fs.lock().unwrap();
+                fs_guard.clock = now;
 
                 f(FsContext {
                     fs: &mut fs_guard,
@@ -790,6 +799,11 @@ pub(crate) struct FileData {
     pub(crate) mode: u32,
     /// Number of hard links to this file
     pub(crate) nlink: u64,
+    /// Sequence number of the pending removal of this path that the content was written
+    /// after (set when a file removed and created again under the same name is synced
+    /// before the removal reached the disk): the content belongs to the new file, not the
+    /// removed one. Patch, see PATCHES.md.
+    pub(crate) written_after_removal: Option<u64>,
 }
 
 impl FileData {
@@ -808,6 +822,7 @@ impl FileData {
             ctime: now,
             mode,
             nlink: 1,
+            written_after_removal: None,
         }
     }
 }
@@ -968,8 +983,15 @@ pub(crate) struct Fs {
     /// Paths with durable directory entries. On crash, only paths in this set
     /// remain accessible; others are orphaned and cleaned up.
     synced_entries: IndexSet<PathBuf>,
-    /// Queue of pending operations (lost on crash unless synced)
-    pub(crate) pending: Vec<PendingOp>,
+    /// Every path present in `persisted_files`, `persisted_dirs` or `persisted_symlinks`,
+    /// by parent directory (so listings do not walk every persisted path).
+    /// Only looked up; a listing's order comes from a sorted set.
+    persisted_children: IndexMap<PathBuf, IndexSet<PathBuf>>,
+    /// Queue of pending operations (lost on crash unless synced), indexed by path
+    pub(crate) pending: PendingOps,
+    /// Simulated time of the latest call into this file system; stamps queued operations
+    /// (for [`Fs::flush_made_by`]).
+    pub(crate) clock: Duration,
     /// Open file handles: fd -> path
     pub(crate) open_handles: IndexMap<u64, PathBuf>,
     /// Next file descriptor to assign
@@ -1006,7 +1028,9 @@ impl Fs {
             persisted_dirs,
             persisted_symlinks: IndexMap::new(),
             synced_entries,
-            pending: Vec::new(),
+            persisted_children: IndexMap::new(),
+            pending: PendingOps::default(),
+            clock: Duration::ZERO,
             open_handles: IndexMap::new(),
             next_fd: 0,
             sync_probability: config.sync_probability,
@@ -1055,7 +1079,7 @@ impl Fs {
             .sum();
 
         // Account for pending operations that change size
-        for op in &self.pending {
+        for (_, op) in self.pending.iter() {
             match op {
                 PendingOp::Write {
                     path, offset, data, ..
@@ -1105,6 +1129,65 @@ impl Fs {
         fd
     }
 
+    /// Queue `op`, stamped with the file system's clock.
+    fn queue(&mut self, op: PendingOp) {
+        self.pending.push(op, self.clock);
+    }
+
+    /// Record that `path` may now be a key of a persisted map.
+    fn note_persisted(&mut self, path: &Path) {
+        if let Some(parent) = path.parent() {
+            match self.persisted_children.get_mut(parent) {
+                Some(children) => {
+                    children.insert(path.to_path_buf());
+                }
+                None => {
+                    let children = IndexSet::from([path.to_path_buf()]);
+                    self.persisted_children
+                        .insert(parent.to_path_buf(), children);
+                }
+            }
+        }
+    }
+
+    /// Record that `path` may have left a persisted map.
+    fn forget_persisted(&mut self, path: &Path) {
+        if self.persisted_files.contains_key(path)
+            || self.persisted_dirs.contains_key(path)
+            || self.persisted_symlinks.contains_key(path)
+        {
+            return;
+        }
+        if let Some(parent) = path.parent() {
+            if let Some(children) = self.persisted_children.get_mut(parent) {
+                children.swap_remove(path);
+                if children.is_empty() {
+                    self.persisted_children.swap_remove(parent);
+                }
+            }
+        }
+    }
+
+    /// Rebuild `persisted_children` from the persisted maps.
+    fn reindex_persisted(&mut self) {
+        self.persisted_children.clear();
+        let paths: Vec<PathBuf> = self
+            .persisted_files
+            .keys()
+            .chain(self.persisted_dirs.keys())
+            .chain(self.persisted_symlinks.keys())
+            .cloned()
+            .collect();
+        for path in paths {
+            self.note_persisted(&path);
+        }
+    }
+
+    /// Persisted paths whose parent is `dir`.
+    fn persisted_children_of(&self, dir: &Path) -> impl Iterator<Item = &PathBuf> + '_ {
+        self.persisted_children.get(dir).into_iter().flatten()
+    }
+
     /// Discard pending operations (called on crash).
     ///
     /// If `block_size` is configured, pending writes may be partially applied
@@ -1136,6 +1219,7 @@ impl Fs {
             .retain(|path, _| self.synced_entries.contains(path));
         self.persisted_symlinks
             .retain(|path, _| self.synced_entries.contains(path));
+        self.reindex_persisted();
     }
 
     /// Apply torn writes for pending Write operations.
@@ -1147,7 +1231,7 @@ impl Fs {
         let torn_writes: Vec<_> = self
             .pending
             .iter()
-            .filter_map(|op| {
+            .filter_map(|(_, op)| {
                 if let PendingOp::Write {
                     path,
                     offset,
@@ -1204,22 +1288,26 @@ impl Fs {
     }
 
     /// Apply a single operation to persisted state.
-    fn apply_op_to_persisted(&mut self, op: &PendingOp) {
+    /// `seq` is the operation's sequence number in the pending queue.
+    fn apply_op_to_persisted(&mut self, seq: u64, op: &PendingOp) {
         match op {
             PendingOp::CreateFile { path, time, mode } => {
                 self.persisted_files
                     .entry(path.clone())
                     .or_insert_with(|| FileData::with_mode(*time, *mode));
+                self.note_persisted(path);
             }
             PendingOp::CreateDir { path, time, mode } => {
                 self.persisted_dirs
                     .entry(path.clone())
                     .or_insert_with(|| DirData::with_mode(*time, *mode));
+                self.note_persisted(path);
             }
             PendingOp::CreateSymlink { path, target, time } => {
                 self.persisted_symlinks
                     .entry(path.clone())
                     .or_insert_with(|| SymlinkData::new(target.clone(), *time));
+                self.note_persisted(path);
             }
             PendingOp::CreateHardLink { path, target, time } => {
                 // Hard link: create a new file entry pointing to the same content
@@ -1235,6 +1323,7 @@ impl Fs {
                     let mut link_data = target_data;
                     link_data.nlink = new_nlink;
                     self.persisted_files.insert(path.clone(), link_data);
+                    self.note_persisted(path);
                 }
             }
             PendingOp::Write {
@@ -1279,14 +1368,54 @@ impl Fs {
                 } else if let Some(symlink_data) = self.persisted_symlinks.swap_remove(from) {
                     self.persisted_symlinks.insert(to.clone(), symlink_data);
                 }
+                self.forget_persisted(from);
+                if self.persisted_files.contains_key(to)
+                    || self.persisted_dirs.contains_key(to)
+                    || self.persisted_symlinks.contains_key(to)
+                {
+                    self.note_persisted(to);
+                }
             }
             PendingOp::RemoveFile { path } => {
-                // Remove from files or symlinks (unlink works on both)
-                self.persisted_files.swap_remove(path);
+                // Remove from files or symlinks (unlink works on both); content written
+                // after this removal belongs to a file created again under the name
+                let newer = self
+                    .persisted_files
+                    .get(path)
+                    .is_some_and(|data| data.written_after_removal.is_some_and(|w| w >= seq));
+                if !newer {
+                    self.persisted_files.swap_remove(path);
+                }
                 self.persisted_symlinks.swap_remove(path);
+                self.forget_persisted(path);
             }
             PendingOp::RemoveDir { path } => {
                 self.persisted_dirs.swap_remove(path);
+                self.forget_persisted(path);
+            }
+        }
+    }
+
+    /// Walk pending renames backwards from `path`: each rename (latest first) whose
+    /// destination is the current path makes its source the current path.
+    fn origin_through_renames(&self, path: &Path) -> PathBuf {
+        let mut current = path.to_path_buf();
+        let mut before = u64::MAX;
+        loop {
+            let found = self
+                .pending
+                .naming_in(&current, ..before)
+                .rev()
+                .find_map(|(seq, op)| match op {
+                    PendingOp::Rename { from, to } if to == &current => Some((seq, from.clone())),
+                    _ => None,
+                });
+            match found {
+                Some((seq, from)) => {
+                    current = from;
+                    before = seq;
+                }
+                None => return current,
             }
         }
     }
@@ -1294,32 +1423,19 @@ impl Fs {
     /// Resolve the effective persisted path after accounting for pending renames.
     /// Returns the path where data is currently stored in persisted state.
     fn resolve_persisted_path(&self, path: &Path) -> PathBuf {
-        let mut current = path.to_path_buf();
         // Walk backwards through renames to find the original persisted path
-        for op in self.pending.iter().rev() {
-            if let PendingOp::Rename { from, to } = op {
-                if to == &current {
-                    current = from.clone();
-                }
-            }
-        }
-        current
+        self.origin_through_renames(path)
     }
 
     /// Resolve hard link target if path is a pending hard link.
     /// Returns the target path if this is a hard link, otherwise returns None.
     fn resolve_hardlink_target(&self, path: &Path) -> Option<PathBuf> {
-        for op in &self.pending {
-            if let PendingOp::CreateHardLink {
+        self.pending.naming(path).find_map(|(_, op)| match op {
+            PendingOp::CreateHardLink {
                 path: p, target, ..
-            } = op
-            {
-                if p == path {
-                    return Some(target.clone());
-                }
-            }
-        }
-        None
+            } if p == path => Some(target.clone()),
+            _ => None,
+        })
     }
 
     /// Resolve the effective content path for a file (handles hard links and renames).
@@ -1333,10 +1449,97 @@ impl Fs {
         self.resolve_persisted_path(path)
     }
 
+    /// Every path `p` for which applying all pending renames in order (a rename moves the
+    /// current path when its source equals it) carries `p` to `target`. Computed backwards:
+    /// a rename `from -> to` maps the set `S` of paths ending at `target` to
+    /// `S - {from}`, plus `from` if `to` is in `S`.
+    fn renamed_sources(&self, target: &Path) -> BTreeSet<PathBuf> {
+        let mut sources = BTreeSet::from([target.to_path_buf()]);
+        let mut before = u64::MAX;
+        loop {
+            // The latest rename before `before` whose source or destination is a source.
+            let mut latest: Option<(u64, &PathBuf, &PathBuf)> = None;
+            for path in &sources {
+                let found = self
+                    .pending
+                    .naming_in(path, ..before)
+                    .rev()
+                    .find_map(|(seq, op)| match op {
+                        PendingOp::Rename { from, to } => Some((seq, from, to)),
+                        _ => None,
+                    });
+                if let Some(found) = found {
+                    if latest.is_none_or(|latest| found.0 > latest.0) {
+                        latest = Some(found);
+                    }
+                }
+            }
+            let Some((seq, from, to)) = latest else {
+                return sources;
+            };
+            let to_is_source = sources.contains(to);
+            let from = from.clone();
+            sources.remove(&from);
+            if to_is_source {
+                sources.insert(from);
+            }
+            before = seq;
+        }
+    }
+
+    /// Pending writes and truncations that apply to the file whose content lives at
+    /// `content_path` (made to it, or to a path that pending renames carry to it), in
+    /// queue order.
+    ///
+    /// Writes made before the latest pending removal of `content_path` belong to the
+    /// removed file and are left out (patch: upstream overlays them on a file created
+    /// again under the same name).
+    fn data_ops_for(&self, content_path: &Path) -> Vec<&PendingOp> {
+        let removed = self.pending_removal(content_path);
+        let sources = self.renamed_sources(content_path);
+        let mut paths: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+        if !sources.contains(content_path) {
+            paths.push(content_path);
+        }
+        self.pending
+            .merged(&paths, &[])
+            .into_iter()
+            .filter(|seq| removed.is_none_or(|removed| *seq > removed))
+            .filter_map(|seq| self.pending.get(seq))
+            .filter(|op| match op {
+                PendingOp::Write { path: p, .. } | PendingOp::SetLen { path: p, .. } => {
+                    p.as_path() == content_path || sources.contains(p)
+                }
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// Sequence number of the latest pending removal of the file at `path`.
+    fn pending_removal(&self, path: &Path) -> Option<u64> {
+        self.pending
+            .naming(path)
+            .rev()
+            .find_map(|(seq, op)| match op {
+                PendingOp::RemoveFile { path: p } if p == path => Some(seq),
+                _ => None,
+            })
+    }
+
+    /// The persisted data of the file now at `content_path`: none when a pending removal
+    /// of that path came after the data was written (the bytes belong to the removed file).
+    fn live_persisted(&self, content_path: &Path) -> Option<&FileData> {
+        let data = self.persisted_files.get(content_path)?;
+        match self.pending_removal(content_path) {
+            Some(removed) if data.written_after_removal.is_none_or(|w| w < removed) => None,
+            _ => Some(data),
+        }
+    }
+
     /// Check if a file exists (persisted or pending creation).
     pub(crate) fn file_exists(&self, path: &Path) -> bool {
         let mut exists = self.persisted_files.contains_key(path);
-        for op in &self.pending {
+        for (_, op) in self.pending.naming(path) {
             match op {
                 PendingOp::CreateFile { path: p, .. } if p == path => exists = true,
                 PendingOp::CreateHardLink { path: p, .. } if p == path => exists = true,
@@ -1352,7 +1555,7 @@ impl Fs {
     /// Check if a directory exists (persisted or pending creation).
     pub(crate) fn dir_exists(&self, path: &Path) -> bool {
         let mut exists = self.persisted_dirs.contains_key(path);
-        for op in &self.pending {
+        for (_, op) in self.pending.naming(path) {
             match op {
                 PendingOp::CreateDir { path: p, .. } if p == path => exists = true,
                 PendingOp::RemoveDir { path: p } if p == path => exists = false,
@@ -1379,7 +1582,7 @@ impl Fs {
     /// Check if a symlink exists (persisted or pending creation).
     pub(crate) fn symlink_exists(&self, path: &Path) -> bool {
         let mut exists = self.persisted_symlinks.contains_key(path);
-        for op in &self.pending {
+        for (_, op) in self.pending.naming(path) {
             match op {
                 PendingOp::CreateSymlink { path: p, .. } if p == path => exists = true,
                 PendingOp::RemoveFile { path: p } if p == path => exists = false,
@@ -1408,14 +1611,9 @@ impl Fs {
 
     /// Helper to check if a symlink was created at a path in pending ops.
     fn was_symlink_created_at(&self, path: &Path) -> bool {
-        for op in &self.pending {
-            if let PendingOp::CreateSymlink { path: p, .. } = op {
-                if p == path {
-                    return true;
-                }
-            }
-        }
-        false
+        self.pending
+            .naming(path)
+            .any(|(_, op)| matches!(op, PendingOp::CreateSymlink { path: p, .. } if p == path))
     }
 
     /// Get current file length (persisted + pending).
@@ -1423,35 +1621,21 @@ impl Fs {
         // Resolve to the content path (handles hard links and renames)
         let content_path = self.resolve_content_path(path);
         let mut len = self
-            .persisted_files
-            .get(&content_path)
+            .live_persisted(&content_path)
             .map(|v| v.content.len() as u64)
             .unwrap_or(0);
 
-        for op in &self.pending {
+        // Writes and truncations to the content path, or renamed to it
+        for op in self.data_ops_for(&content_path) {
             match op {
-                PendingOp::Write {
-                    path: p,
-                    offset,
-                    data,
-                    ..
-                } => {
-                    // Check if this write applies to the content path
-                    if p == &content_path || self.path_renamed_to(p, &content_path) {
-                        let end = offset + data.len() as u64;
-                        if end > len {
-                            len = end;
-                        }
+                PendingOp::Write { offset, data, .. } => {
+                    let end = offset + data.len() as u64;
+                    if end > len {
+                        len = end;
                     }
                 }
-                PendingOp::SetLen {
-                    path: p,
-                    len: new_len,
-                    ..
-                } => {
-                    if p == &content_path || self.path_renamed_to(p, &content_path) {
-                        len = *new_len;
-                    }
+                PendingOp::SetLen { len: new_len, .. } => {
+                    len = *new_len;
                 }
                 _ => {}
             }
@@ -1483,7 +1667,7 @@ impl Fs {
             return Err("File exists");
         }
 
-        self.pending.push(PendingOp::CreateDir {
+        self.queue(PendingOp::CreateDir {
             path: path.to_path_buf(),
             time,
             mode,
@@ -1502,7 +1686,7 @@ impl Fs {
             return Err("Directory not empty");
         }
 
-        self.pending.push(PendingOp::RemoveDir {
+        self.queue(PendingOp::RemoveDir {
             path: path.to_path_buf(),
         });
         Ok(())
@@ -1510,26 +1694,20 @@ impl Fs {
 
     /// Check if directory has any children (files, subdirs, or symlinks).
     fn dir_has_children(&self, path: &Path) -> bool {
-        // Check persisted files that still exist
-        for file_path in self.persisted_files.keys() {
-            if file_path.parent() == Some(path) && self.file_exists(file_path) {
+        // Check persisted files, dirs and symlinks that still exist
+        for child in self.persisted_children_of(path) {
+            if self.persisted_files.contains_key(child) && self.file_exists(child) {
                 return true;
             }
-        }
-        // Check persisted dirs that still exist
-        for dir_path in self.persisted_dirs.keys() {
-            if dir_path.parent() == Some(path) && self.dir_exists(dir_path) {
+            if self.persisted_dirs.contains_key(child) && self.dir_exists(child) {
                 return true;
             }
-        }
-        // Check persisted symlinks that still exist
-        for symlink_path in self.persisted_symlinks.keys() {
-            if symlink_path.parent() == Some(path) && self.symlink_exists(symlink_path) {
+            if self.persisted_symlinks.contains_key(child) && self.symlink_exists(child) {
                 return true;
             }
         }
         // Check pending creates (using exists checks to account for later removals)
-        for op in &self.pending {
+        for (_, op) in self.pending.in_dir(path) {
             match op {
                 PendingOp::CreateFile { path: p, .. } if p.parent() == Some(path) => {
                     if self.file_exists(p) {
@@ -1572,7 +1750,7 @@ impl Fs {
             cache.invalidate_file(path);
         }
 
-        self.pending.push(PendingOp::RemoveFile {
+        self.queue(PendingOp::RemoveFile {
             path: path.to_path_buf(),
         });
         Ok(())
@@ -1591,7 +1769,7 @@ impl Fs {
             if self.dir_exists(to) {
                 return Err("Is a directory");
             }
-            self.pending.push(PendingOp::Rename {
+            self.queue(PendingOp::Rename {
                 from: from.to_path_buf(),
                 to: to.to_path_buf(),
             });
@@ -1608,7 +1786,7 @@ impl Fs {
             if self.dir_exists(to) && self.dir_has_children(to) {
                 return Err("Directory not empty");
             }
-            self.pending.push(PendingOp::Rename {
+            self.queue(PendingOp::Rename {
                 from: from.to_path_buf(),
                 to: to.to_path_buf(),
             });
@@ -1621,7 +1799,7 @@ impl Fs {
             if self.dir_exists(to) {
                 return Err("Is a directory");
             }
-            self.pending.push(PendingOp::Rename {
+            self.queue(PendingOp::Rename {
                 from: from.to_path_buf(),
                 to: to.to_path_buf(),
             });
@@ -1645,39 +1823,7 @@ impl Fs {
         if !self.file_exists(path) {
             return Err("No such file or directory");
         }
-
-        // Flush pending ops that affect this file's DATA only
-        // CreateFile is a directory entry op, handled by sync_dir
-        let (to_flush, to_keep): (Vec<_>, Vec<_>) =
-            self.pending.drain(..).partition(|op| match op {
-                PendingOp::Write { path: p, .. } => p == path,
-                PendingOp::SetLen { path: p, .. } => p == path,
-                _ => false,
-            });
-
-        // Ensure file exists in persisted_files for writes to be applied
-        // (CreateFile may still be pending in to_keep, but we need somewhere to write data)
-        if !self.persisted_files.contains_key(path) {
-            // Look for pending CreateFile in to_keep to get the creation timestamp
-            let (crtime, mode) = to_keep
-                .iter()
-                .find_map(|op| match op {
-                    PendingOp::CreateFile {
-                        path: p,
-                        time,
-                        mode,
-                    } if p == path => Some((*time, *mode)),
-                    _ => None,
-                })
-                .unwrap_or((Duration::ZERO, 0o644));
-            self.persisted_files
-                .insert(path.to_path_buf(), FileData::with_mode(crtime, mode));
-        }
-
-        self.pending = to_keep;
-        for op in &to_flush {
-            self.apply_op_to_persisted(op);
-        }
+        self.flush_file_data(path);
         Ok(())
     }
 
@@ -1688,21 +1834,65 @@ impl Fs {
         if !self.file_exists(path) {
             return Err("No such file or directory");
         }
+        self.flush_file_data(path);
+        Ok(())
+    }
 
-        // Flush only data ops (Write, SetLen), NOT CreateFile
-        let (to_flush, to_keep): (Vec<_>, Vec<_>) =
-            self.pending.drain(..).partition(|op| match op {
+    /// Flush the pending writes and truncations made to `path` (data ops only, NOT
+    /// CreateFile, which is a directory entry op handled by sync_dir).
+    fn flush_file_data(&mut self, path: &Path) {
+        let seqs: Vec<u64> = self
+            .pending
+            .naming(path)
+            .filter(|(_, op)| match op {
                 PendingOp::Write { path: p, .. } => p == path,
                 PendingOp::SetLen { path: p, .. } => p == path,
                 _ => false,
-            });
+            })
+            .map(|(seq, _)| seq)
+            .collect();
+        let mut to_flush = self.pending.take(seqs);
 
-        // Ensure file exists in persisted_files for data ops to be applied
-        // (CreateFile may still be pending in to_keep)
+        // A file removed and created again under this name before the removal reached the
+        // disk: writes from before the removal belong to the removed file (dropped), and
+        // the synced content starts over as the new file's (patch, see PATCHES.md).
+        if let Some(removed) = self.pending_removal(path) {
+            to_flush.retain(|(seq, _)| *seq > removed);
+            let stale = self
+                .persisted_files
+                .get(path)
+                .is_some_and(|data| data.written_after_removal.is_none_or(|w| w < removed));
+            if stale {
+                self.persisted_files.swap_remove(path);
+            }
+            if !self.persisted_files.contains_key(path) {
+                let (crtime, mode) = self
+                    .pending
+                    .naming_in(path, removed..)
+                    .find_map(|(_, op)| match op {
+                        PendingOp::CreateFile {
+                            path: p,
+                            time,
+                            mode,
+                        } if p == path => Some((*time, *mode)),
+                        _ => None,
+                    })
+                    .unwrap_or((Duration::ZERO, 0o644));
+                let mut data = FileData::with_mode(crtime, mode);
+                data.written_after_removal = Some(removed);
+                self.persisted_files.insert(path.to_path_buf(), data);
+                self.note_persisted(path);
+            }
+        }
+
+        // Ensure file exists in persisted_files for writes to be applied
+        // (CreateFile may still be pending, but we need somewhere to write data)
         if !self.persisted_files.contains_key(path) {
-            let (crtime, mode) = to_keep
-                .iter()
-                .find_map(|op| match op {
+            // Look for pending CreateFile to get the creation timestamp
+            let (crtime, mode) = self
+                .pending
+                .naming(path)
+                .find_map(|(_, op)| match op {
                     PendingOp::CreateFile {
                         path: p,
                         time,
@@ -1713,13 +1903,12 @@ impl Fs {
                 .unwrap_or((Duration::ZERO, 0o644));
             self.persisted_files
                 .insert(path.to_path_buf(), FileData::with_mode(crtime, mode));
+            self.note_persisted(path);
         }
 
-        self.pending = to_keep;
-        for op in &to_flush {
-            self.apply_op_to_persisted(op);
+        for (seq, op) in &to_flush {
+            self.apply_op_to_persisted(*seq, op);
         }
-        Ok(())
     }
 
     /// Sync a directory (makes directory entries durable).
@@ -1738,32 +1927,34 @@ impl Fs {
         }
 
         // Flush pending ops that affect this directory's entries
-        let (to_flush, to_keep): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|op| {
-            match op {
+        let seqs: Vec<u64> = self
+            .pending
+            .merged(&[path], &[path])
+            .into_iter()
+            .filter(|seq| match self.pending.get(*seq) {
                 // Directory's own creation
-                PendingOp::CreateDir { path: p, .. } if p == path => true,
+                Some(PendingOp::CreateDir { path: p, .. }) if p == path => true,
                 // Files/dirs/symlinks/hardlinks created in this directory
-                PendingOp::CreateFile { path: p, .. } => p.parent() == Some(path),
-                PendingOp::CreateDir { path: p, .. } => p.parent() == Some(path),
-                PendingOp::CreateSymlink { path: p, .. } => p.parent() == Some(path),
-                PendingOp::CreateHardLink { path: p, .. } => p.parent() == Some(path),
+                Some(PendingOp::CreateFile { path: p, .. }) => p.parent() == Some(path),
+                Some(PendingOp::CreateDir { path: p, .. }) => p.parent() == Some(path),
+                Some(PendingOp::CreateSymlink { path: p, .. }) => p.parent() == Some(path),
+                Some(PendingOp::CreateHardLink { path: p, .. }) => p.parent() == Some(path),
                 // Files/dirs removed from this directory
-                PendingOp::RemoveFile { path: p } => p.parent() == Some(path),
-                PendingOp::RemoveDir { path: p } => p.parent() == Some(path),
+                Some(PendingOp::RemoveFile { path: p }) => p.parent() == Some(path),
+                Some(PendingOp::RemoveDir { path: p }) => p.parent() == Some(path),
                 // Renames affecting this directory
-                PendingOp::Rename { from, to } => {
+                Some(PendingOp::Rename { from, to }) => {
                     from.parent() == Some(path) || to.parent() == Some(path)
                 }
                 _ => false,
-            }
-        });
-
-        self.pending = to_keep;
+            })
+            .collect();
+        let to_flush = self.pending.take(seqs);
 
         // Track if we need to update this directory's mtime
         let mut dir_modified = false;
 
-        for op in &to_flush {
+        for (seq, op) in &to_flush {
             // Check if this op modifies our directory's contents and update synced_entries
             match op {
                 PendingOp::CreateFile { path: p, .. } if p.parent() == Some(path) => {
@@ -1806,7 +1997,7 @@ impl Fs {
                 }
                 _ => {}
             }
-            self.apply_op_to_persisted(op);
+            self.apply_op_to_persisted(*seq, op);
         }
 
         // Update directory mtime if contents changed
@@ -1818,6 +2009,54 @@ impl Fs {
         }
 
         Ok(())
+    }
+
+    /// Make durable, in queue order, every pending operation queued at or before `cutoff`
+    /// (simulated time since the epoch), as a kernel's periodic writeback and journal
+    /// commit do: data reaches the file, and directory entries (creations, removals,
+    /// renames) reach the disk as if their directories had been synced at `now`.
+    /// Returns how many operations became durable.
+    pub(crate) fn flush_made_by(&mut self, cutoff: Duration, now: Duration) -> usize {
+        let seqs = self.pending.made_by(cutoff);
+        let to_flush = self.pending.take(seqs);
+        let mut modified_dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        for (seq, op) in &to_flush {
+            let mut entry_changed = |entry: &Path| {
+                if let Some(parent) = entry.parent() {
+                    modified_dirs.insert(parent.to_path_buf());
+                }
+            };
+            match op {
+                PendingOp::CreateFile { path, .. }
+                | PendingOp::CreateDir { path, .. }
+                | PendingOp::CreateSymlink { path, .. }
+                | PendingOp::CreateHardLink { path, .. } => {
+                    entry_changed(path);
+                    self.synced_entries.insert(path.clone());
+                }
+                PendingOp::RemoveFile { path } | PendingOp::RemoveDir { path } => {
+                    entry_changed(path);
+                    self.synced_entries.swap_remove(path);
+                }
+                PendingOp::Rename { from, to } => {
+                    entry_changed(from);
+                    entry_changed(to);
+                    self.synced_entries.swap_remove(from);
+                    self.synced_entries.insert(to.clone());
+                }
+                PendingOp::Write { .. }
+                | PendingOp::SetLen { .. }
+                | PendingOp::SetPermissions { .. } => {}
+            }
+            self.apply_op_to_persisted(*seq, op);
+        }
+        for dir in &modified_dirs {
+            if let Some(dir_data) = self.persisted_dirs.get_mut(dir) {
+                dir_data.mtime = now;
+                dir_data.ctime = now;
+            }
+        }
+        to_flush.len()
     }
 
     /// Read file content at offset, merging persisted + pending.
@@ -1841,7 +2080,7 @@ impl Fs {
         let content_path = self.resolve_content_path(path);
 
         // Copy persisted data in range
-        if let Some(file_data) = self.persisted_files.get(&content_path) {
+        if let Some(file_data) = self.live_persisted(&content_path) {
             let persisted_end = (file_data.content.len() as u64).min(offset + to_read as u64);
             if offset < persisted_end {
                 let src_start = offset as usize;
@@ -1851,29 +2090,24 @@ impl Fs {
             }
         }
 
-        // Overlay pending writes (need to check the content path)
-        for op in &self.pending {
+        // Overlay pending writes (to the content path, or renamed to it)
+        for op in self.data_ops_for(&content_path) {
             if let PendingOp::Write {
-                path: p,
                 offset: write_off,
                 data,
                 ..
             } = op
             {
-                // Check if this write applies to the content path
-                let write_applies = p == &content_path || self.path_renamed_to(p, &content_path);
-                if write_applies {
-                    let write_end = write_off + data.len() as u64;
-                    let read_end = offset + to_read as u64;
-                    if *write_off < read_end && write_end > offset {
-                        let overlap_start = write_off.max(&offset);
-                        let overlap_end = write_end.min(read_end);
-                        let src_offset = (overlap_start - write_off) as usize;
-                        let dst_offset = (overlap_start - offset) as usize;
-                        let len = (overlap_end - overlap_start) as usize;
-                        buf[dst_offset..dst_offset + len]
-                            .copy_from_slice(&data[src_offset..src_offset + len]);
-                    }
+                let write_end = write_off + data.len() as u64;
+                let read_end = offset + to_read as u64;
+                if *write_off < read_end && write_end > offset {
+                    let overlap_start = write_off.max(&offset);
+                    let overlap_end = write_end.min(read_end);
+                    let src_offset = (overlap_start - write_off) as usize;
+                    let dst_offset = (overlap_start - offset) as usize;
+                    let len = (overlap_end - overlap_start) as usize;
+                    buf[dst_offset..dst_offset + len]
+                        .copy_from_slice(&data[src_offset..src_offset + len]);
                 }
             }
         }
@@ -1881,23 +2115,10 @@ impl Fs {
         to_read
     }
 
-    /// Check if `from` was renamed to `to` via pending ops.
-    fn path_renamed_to(&self, from: &Path, to: &Path) -> bool {
-        let mut current = from.to_path_buf();
-        for op in &self.pending {
-            if let PendingOp::Rename { from: f, to: t } = op {
-                if f == &current {
-                    current = t.clone();
-                }
-            }
-        }
-        current == to
-    }
-
     /// Write to a file (adds to pending queue).
     pub(crate) fn write_file(&mut self, path: &Path, offset: u64, data: &[u8], time: Duration) {
         if !data.is_empty() {
-            self.pending.push(PendingOp::Write {
+            self.queue(PendingOp::Write {
                 path: path.to_path_buf(),
                 offset,
                 data: data.to_vec(),
@@ -1915,7 +2136,7 @@ impl Fs {
             cache.invalidate_file(path);
         }
 
-        self.pending.push(PendingOp::SetLen {
+        self.queue(PendingOp::SetLen {
             path: path.to_path_buf(),
             len,
             time,
@@ -1930,7 +2151,7 @@ impl Fs {
 
     /// Create a file with specified mode (adds to pending queue).
     pub(crate) fn create_file_with_mode(&mut self, path: &Path, time: Duration, mode: u32) {
-        self.pending.push(PendingOp::CreateFile {
+        self.queue(PendingOp::CreateFile {
             path: path.to_path_buf(),
             time,
             mode,
@@ -1954,7 +2175,7 @@ impl Fs {
             return Err("File exists");
         }
 
-        self.pending.push(PendingOp::CreateSymlink {
+        self.queue(PendingOp::CreateSymlink {
             path: path.to_path_buf(),
             target: target.to_path_buf(),
             time,
@@ -1984,7 +2205,7 @@ impl Fs {
             return Err("File exists");
         }
 
-        self.pending.push(PendingOp::CreateHardLink {
+        self.queue(PendingOp::CreateHardLink {
             path: path.to_path_buf(),
             target: target.to_path_buf(),
             time,
@@ -1998,7 +2219,7 @@ impl Fs {
         let original_path = self.resolve_symlink_path(path);
 
         // Check pending ops first (most recent) for symlink creation at original path
-        for op in self.pending.iter().rev() {
+        for (_, op) in self.pending.naming(&original_path).rev() {
             match op {
                 PendingOp::CreateSymlink {
                     path: p, target, ..
@@ -2022,16 +2243,8 @@ impl Fs {
     /// Resolve a symlink path through pending renames.
     /// If path was created via rename, returns the original source path.
     fn resolve_symlink_path(&self, path: &Path) -> PathBuf {
-        let mut current = path.to_path_buf();
         // Walk backwards through renames to find the original path
-        for op in self.pending.iter().rev() {
-            if let PendingOp::Rename { from, to } = op {
-                if to == &current {
-                    current = from.clone();
-                }
-            }
-        }
-        current
+        self.origin_through_renames(path)
     }
 
     /// Set file/directory permissions.
@@ -2044,7 +2257,7 @@ impl Fs {
         if !self.file_exists(path) && !self.dir_exists(path) {
             return Err("No such file or directory");
         }
-        self.pending.push(PendingOp::SetPermissions {
+        self.queue(PendingOp::SetPermissions {
             path: path.to_path_buf(),
             mode,
             time,
@@ -2056,7 +2269,7 @@ impl Fs {
     #[allow(dead_code)]
     pub(crate) fn file_mode(&self, path: &Path) -> Option<u32> {
         // Check pending ops first
-        for op in self.pending.iter().rev() {
+        for (_, op) in self.pending.naming(path).rev() {
             match op {
                 PendingOp::SetPermissions { path: p, mode, .. } if p == path => {
                     return Some(*mode);
@@ -2074,7 +2287,7 @@ impl Fs {
     #[allow(dead_code)]
     pub(crate) fn dir_mode(&self, path: &Path) -> Option<u32> {
         // Check pending ops first
-        for op in self.pending.iter().rev() {
+        for (_, op) in self.pending.naming(path).rev() {
             match op {
                 PendingOp::SetPermissions { path: p, mode, .. } if p == path => {
                     return Some(*mode);
@@ -2100,7 +2313,7 @@ impl Fs {
         let mut nlink = self.persisted_files.get(path).map(|f| f.nlink).unwrap_or(1);
 
         // Count pending hard links that reference this file as target
-        for op in &self.pending {
+        for (_, op) in self.pending.naming(path) {
             if let PendingOp::CreateHardLink { target, .. } = op {
                 if target == path {
                     nlink += 1;
@@ -2120,8 +2333,18 @@ impl Fs {
             .get(&persisted_path)
             .map(|f| (f.crtime, f.mtime, f.ctime));
 
+        // Paths whose writes land on `path` through pending renames
+        let sources = self.renamed_sources(path);
+        let mut paths: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+        if !sources.contains(path) {
+            paths.push(path);
+        }
+
         // Apply pending ops that affect timestamps
-        for op in &self.pending {
+        for seq in self.pending.merged(&paths, &[]) {
+            let Some(op) = self.pending.get(seq) else {
+                continue;
+            };
             match op {
                 PendingOp::CreateFile { path: p, time, .. } if p == path => {
                     // New file creation sets all timestamps
@@ -2130,7 +2353,7 @@ impl Fs {
                 PendingOp::Write { path: p, time, .. }
                 | PendingOp::SetLen { path: p, time, .. } => {
                     // Writes and truncates update mtime/ctime
-                    if (p == path || self.path_renamed_to(p, path)) && timestamps.is_some() {
+                    if (p == path || sources.contains(p)) && timestamps.is_some() {
                         let (crtime, _, _) = timestamps.unwrap();
                         timestamps = Some((crtime, *time, *time));
                     }
@@ -2158,7 +2381,10 @@ impl Fs {
             .map(|d| (d.crtime, d.mtime, d.ctime));
 
         // Apply pending ops that affect timestamps
-        for op in &self.pending {
+        for seq in self.pending.merged(&[path], &[path]) {
+            let Some(op) = self.pending.get(seq) else {
+                continue;
+            };
             match op {
                 PendingOp::CreateDir { path: p, time, .. } if p == path => {
                     // New dir creation sets all timestamps
@@ -2215,7 +2441,7 @@ impl Fs {
             .map(|s| (s.crtime, s.mtime, s.ctime));
 
         // Apply pending ops that affect timestamps
-        for op in &self.pending {
+        for (_, op) in self.pending.naming(path) {
             if let PendingOp::CreateSymlink { path: p, time, .. } = op {
                 if p == path {
                     timestamps = Some((*time, *time, *time));
@@ -2227,35 +2453,24 @@ impl Fs {
     }
 
     /// List entries in a directory.
-    /// Returns paths of files, directories, and symlinks that are direct children of the given path.
+    /// Returns paths of files, directories, and symlinks that are direct children of the
+    /// given path, sorted (upstream 0.7.2 returned them in `HashSet` order, which changes
+    /// from run to run).
     pub(crate) fn dir_entries(&self, path: &Path) -> Vec<PathBuf> {
-        use std::collections::HashSet;
+        let mut entries: BTreeSet<PathBuf> = BTreeSet::new();
 
-        let mut entries: HashSet<PathBuf> = HashSet::new();
-
-        // Add persisted files in this directory
-        for file_path in self.persisted_files.keys() {
-            if file_path.parent() == Some(path) && self.file_exists(file_path) {
-                entries.insert(file_path.clone());
-            }
-        }
-
-        // Add persisted directories in this directory
-        for dir_path in self.persisted_dirs.keys() {
-            if dir_path.parent() == Some(path) && self.dir_exists(dir_path) {
-                entries.insert(dir_path.clone());
-            }
-        }
-
-        // Add persisted symlinks in this directory
-        for symlink_path in self.persisted_symlinks.keys() {
-            if symlink_path.parent() == Some(path) && self.symlink_exists(symlink_path) {
-                entries.insert(symlink_path.clone());
+        // Add persisted files, directories and symlinks in this directory
+        for child in self.persisted_children_of(path) {
+            let exists = (self.persisted_files.contains_key(child) && self.file_exists(child))
+                || (self.persisted_dirs.contains_key(child) && self.dir_exists(child))
+                || (self.persisted_symlinks.contains_key(child) && self.symlink_exists(child));
+            if exists {
+                entries.insert(child.clone());
             }
         }
 
         // Add pending creations
-        for op in &self.pending {
+        for (_, op) in self.pending.in_dir(path) {
             match op {
                 PendingOp::CreateFile { path: p, .. } if p.parent() == Some(path) => {
                     if self.file_exists(p) {
