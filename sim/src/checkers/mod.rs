@@ -19,8 +19,8 @@ use crate::limits::{TELL_SKEW_S_DEFAULT, US_PER_S};
 use crate::trace::format_sim_time;
 
 pub mod ack_durable;
-pub mod edit_guard;
 pub mod delete_carried;
+pub mod edit_guard;
 pub mod exact_reassembly;
 pub mod exact_record;
 pub mod liveness;

@@ -171,6 +171,10 @@ async fn corrupt_file(path: &Path, seed: u64) -> Option<String> {
     let offset = header + usize::try_from(seed % data_len as u64).ok()?;
     let byte = bytes.get_mut(offset)?;
     *byte ^= 0xFF;
+    // A lying RAIDA, not a decaying disk: the stripe's own CRC is resealed, so the server
+    // serves the wrong bytes as good and the client must find the lie by the file's CRC.
+    // (Decay the server detects itself is covered by raida-server's storage-fault tests.)
+    raida_server::store::stripes::reseal_stripe_file(&mut bytes);
     let temp = path.with_extension("corrupt.tmp");
     let mut file = SimFs.create_new(&temp).await.ok()?;
     file.write_all(&bytes).await.ok()?;

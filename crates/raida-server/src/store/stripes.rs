@@ -76,6 +76,22 @@ fn encode_stripe(data: &[u8], expires_at_unix_s: u64) -> Vec<u8> {
     file
 }
 
+/// Recomputes the data CRC-32 of a (tampered) format-2 stripe file in place, so the server
+/// reads it as intact. For fault injection only: the simulator's lying-RAIDA fault flips a
+/// data byte and reseals, so the wrong bytes go out as a good stripe and the client must
+/// find the lie by the file's CRC. Returns false (and changes nothing) for any other file.
+pub fn reseal_stripe_file(file: &mut [u8]) -> bool {
+    if file.len() < HEADER
+        || field::<4>(file, 0) != Some(STRIPE_MAGIC)
+        || file.get(4) != Some(&STRIPE_FORMAT_VERSION)
+    {
+        return false;
+    }
+    let crc = crc32fast::hash(&file[HEADER..]);
+    file[20..24].copy_from_slice(&crc.to_be_bytes());
+    true
+}
+
 /// A decoded stripe file.
 #[derive(Debug, PartialEq, Eq)]
 struct StripeFile<'a> {
@@ -269,6 +285,16 @@ impl StripeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resealed_tampered_stripe_reads_as_intact() {
+        let mut file = encode_stripe(b"0123456789", EXPIRES_NEVER);
+        file[HEADER + 3] ^= 0x01;
+        assert_eq!(decode_stripe(&file), Err(STRIPE_CRC_MISMATCH));
+        assert!(reseal_stripe_file(&mut file));
+        assert_eq!(decode_stripe(&file).map(|f| f.data), Ok(&b"0122456789"[..]));
+        assert!(!reseal_stripe_file(&mut file[..10]));
+    }
     use crate::clock::ManualClock;
     use crate::fs::{NoopHook, RealFs};
     use proptest::prelude::*;
