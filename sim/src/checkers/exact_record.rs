@@ -73,7 +73,7 @@ fn sent_records(history: &History) -> SentIndex<'_> {
 }
 
 /// True when the two records are equal outside `total_file_size`.
-fn equal_masked(received: &[u8], sent: &[u8]) -> bool {
+pub(super) fn equal_masked(received: &[u8], sent: &[u8]) -> bool {
     received.len() == sent.len()
         && received
             .iter()

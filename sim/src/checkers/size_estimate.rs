@@ -29,7 +29,7 @@ use qmail_wire::Codec;
 
 use super::{Invariant, Violation};
 use crate::history::{tell_total_file_size, EmailId, EventKind, FaultKind, History, Host};
-use crate::limits::{TOTAL_FILE_SIZE_END, TOTAL_FILE_SIZE_OFFSET, TOTAL_FILE_SIZE_SLACK_PERCENT};
+use crate::limits::TOTAL_FILE_SIZE_SLACK_PERCENT;
 
 /// What one revision's record says about its body stripes.
 #[derive(Clone, Debug)]
@@ -93,8 +93,61 @@ struct Sent<'h> {
     record: &'h [u8],
 }
 
+/// What the judgement of each accepted tell looks up, built in one pass over the history.
+#[derive(Default)]
+struct Index<'h> {
+    /// `UploadStarted` per email: (time, edit_sequence), oldest first.
+    started: BTreeMap<EmailId, Vec<(u64, u8)>>,
+    /// First `EmailSent` per (email, edit_sequence).
+    sent_at: BTreeMap<(EmailId, u8), u64>,
+    /// Faults that can remove a stored stripe: lost stripes, crashes and restarts.
+    removals: Vec<(u64, &'h FaultKind, &'h [Host])>,
+}
+
+impl<'h> Index<'h> {
+    fn new(history: &'h History) -> Self {
+        let mut index = Index::default();
+        for event in history.events() {
+            match &event.kind {
+                EventKind::UploadStarted {
+                    email_id,
+                    edit_sequence,
+                    ..
+                } => index
+                    .started
+                    .entry(*email_id)
+                    .or_default()
+                    .push((event.at_sim_us, *edit_sequence)),
+                EventKind::EmailSent {
+                    email_id,
+                    edit_sequence,
+                    ..
+                } => {
+                    index
+                        .sent_at
+                        .entry((*email_id, *edit_sequence))
+                        .or_insert(event.at_sim_us);
+                }
+                _ => {}
+            }
+        }
+        index.removals = history
+            .faults()
+            .filter(|(_, fault, _)| {
+                matches!(
+                    fault,
+                    FaultKind::StripeLost { .. } | FaultKind::Crash { .. } | FaultKind::Restart
+                )
+            })
+            .map(|(event, fault, hosts)| (event.at_sim_us, fault, hosts))
+            .collect();
+        index
+    }
+}
+
 /// Checks the stored `total_file_size` of every accepted tell.
 pub(super) fn check(history: &History) -> Vec<Violation> {
+    let index = Index::new(history);
     let mut sent: BTreeMap<EmailId, Vec<Sent<'_>>> = BTreeMap::new();
     for event in history.events() {
         if let EventKind::TellSent {
@@ -134,7 +187,7 @@ pub(super) fn check(history: &History) -> Vec<Violation> {
         };
         let empty = Vec::new();
         let sent_for_email = sent.get(email_id).unwrap_or(&empty);
-        if let Err(detail) = judge(history, &accepted, sent_for_email) {
+        if let Err(detail) = judge(&index, &accepted, sent_for_email) {
             violations.push(Violation {
                 invariant: Invariant::ExactRecord,
                 at_sim_us: event.at_sim_us,
@@ -158,21 +211,14 @@ struct Accepted<'h> {
     stored: &'h [u8],
 }
 
-fn equal_outside_size(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).enumerate().all(|(index, (x, y))| {
-            (TOTAL_FILE_SIZE_OFFSET..TOTAL_FILE_SIZE_END).contains(&index) || x == y
-        })
-}
-
-fn judge(history: &History, accepted: &Accepted<'_>, sent: &[Sent<'_>]) -> Result<(), String> {
+fn judge(index: &Index<'_>, accepted: &Accepted<'_>, sent: &[Sent<'_>]) -> Result<(), String> {
     // The sender's record this tell stored (foreign or altered records are the receipt
     // check's to report).
     let Some(own) = sent.iter().find(|s| {
         s.edit_sequence == accepted.edit_sequence
             && s.beacon == accepted.beacon
             && s.at_us <= accepted.at_us
-            && equal_outside_size(s.record, accepted.stored)
+            && super::exact_record::equal_masked(accepted.stored, s.record)
     }) else {
         return Ok(());
     };
@@ -196,7 +242,7 @@ fn judge(history: &History, accepted: &Accepted<'_>, sent: &[Sent<'_>]) -> Resul
             ))
         };
     }
-    let revisions = possible_revisions(history, accepted, sent);
+    let revisions = possible_revisions(index, accepted, sent);
     let mut allowed: BTreeSet<u32> = BTreeSet::from([claimed]);
     let mut unknown = false;
     for striping in revisions.values() {
@@ -211,7 +257,7 @@ fn judge(history: &History, accepted: &Accepted<'_>, sent: &[Sent<'_>]) -> Resul
             None => unknown = true,
         }
     }
-    if certain(history, accepted, &revisions) {
+    if certain(index, accepted, &revisions) {
         if let Some(size) = incoming.stripe_size_bytes() {
             allowed = BTreeSet::from([prescribed(&incoming, claimed, size)]);
         }
@@ -235,12 +281,17 @@ fn stored_above_slack(claimed: u32, stored: u32) -> bool {
 /// The revisions whose body stripe may be on the beacon's disk at the tell: uploads begun,
 /// or tells sent, by then. `None` when the revision's record never went out.
 fn possible_revisions(
-    history: &History,
+    index: &Index<'_>,
     accepted: &Accepted<'_>,
     sent: &[Sent<'_>],
 ) -> BTreeMap<u8, Option<Striping>> {
-    let mut edits: BTreeSet<u8> = history
-        .started_revisions(accepted.email_id, accepted.at_us)
+    let mut edits: BTreeSet<u8> = index
+        .started
+        .get(&accepted.email_id)
+        .into_iter()
+        .flatten()
+        .filter(|(at_us, _)| *at_us <= accepted.at_us)
+        .map(|(_, edit)| *edit)
         .collect();
     edits.extend(
         sent.iter()
@@ -263,7 +314,7 @@ fn possible_revisions(
 /// possible revision, its uploads complete before the tell, a stripe placed on the beacon,
 /// and no lost stripe or crash of the beacon that could have removed it.
 fn certain(
-    history: &History,
+    index: &Index<'_>,
     accepted: &Accepted<'_>,
     revisions: &BTreeMap<u8, Option<Striping>>,
 ) -> bool {
@@ -272,25 +323,18 @@ fn certain(
         .get(&accepted.edit_sequence)
         .and_then(Option::as_ref)
         .is_some_and(|striping| striping.holders.contains(&accepted.beacon));
-    let uploaded = history.events().iter().any(|event| {
-        event.at_sim_us <= accepted.at_us
-            && matches!(
-                &event.kind,
-                EventKind::EmailSent { email_id, edit_sequence, .. }
-                    if *email_id == accepted.email_id && *edit_sequence == accepted.edit_sequence
-            )
-    });
+    let uploaded = index
+        .sent_at
+        .get(&(accepted.email_id, accepted.edit_sequence))
+        .is_some_and(|at_us| *at_us <= accepted.at_us);
     let beacon = Host::Raida(accepted.beacon);
-    let disturbed = history.faults().any(|(event, fault, hosts)| {
-        event.at_sim_us <= accepted.at_us
+    let disturbed = index.removals.iter().any(|(at_us, fault, hosts)| {
+        *at_us <= accepted.at_us
             && match fault {
                 FaultKind::StripeLost { email_id, .. } => {
                     *email_id == accepted.email_id && hosts.contains(&beacon)
                 }
-                FaultKind::Crash { .. } | FaultKind::Restart => {
-                    hosts.is_empty() || hosts.contains(&beacon)
-                }
-                _ => false,
+                _ => hosts.is_empty() || hosts.contains(&beacon),
             }
     });
     only_this && holds && uploaded && !disturbed
@@ -306,6 +350,7 @@ mod tests {
 
     use super::super::testing::*;
     use super::*;
+    use crate::limits::{TOTAL_FILE_SIZE_END, TOTAL_FILE_SIZE_OFFSET};
 
     const BEACON_ID: u8 = 2;
 
