@@ -41,6 +41,10 @@ pub const TELL_BODY_OVERHEAD_SIZE_BYTES_MIN: usize = 48 + 48 + 32 + 2;
 pub const TELL_BLOB_SIZE_BYTES_MAX: usize =
     REQUEST_BODY_SIZE_BYTES_MAX - TELL_BODY_OVERHEAD_SIZE_BYTES_MIN;
 
+/// Reads of one file before a failed integrity check (tell trailer, stripe CRC-32) is
+/// believed: the second read tells a transient read error from bytes changed on the disk.
+pub const FILE_READ_ATTEMPTS_MAX: u32 = 2;
+
 /// Size of the tell-list array header that precedes the records in a peek/ping reply.
 pub const TELL_LIST_HEADER_SIZE_BYTES: usize = 8;
 

@@ -624,11 +624,12 @@ fn a_tell_renamed_into_the_inbox_by_another_process_wakes_a_parked_ping() {
     }
     std::thread::sleep(Duration::from_millis(300));
 
-    // Publish like a foreign writer: hidden temp file, then rename.
+    // Publish like a foreign writer: hidden temp file in the tell file format, then rename.
     let record = tell_record(SENDER, [0x40; 16], now_s());
     let guid_hex: String = [0x40u8; 16].iter().map(|b| format!("{b:02x}")).collect();
     let temp = inbox.join(".tmp.test.writer");
-    std::fs::write(&temp, record.to_bytes()).expect("write temp");
+    let file = raida_server::store::tell_file::encode_tell_file(&record.to_bytes());
+    std::fs::write(&temp, file).expect("write temp");
     let started = Instant::now();
     std::fs::rename(&temp, inbox.join(format!("00000000{guid_hex}.tell"))).expect("rename");
 

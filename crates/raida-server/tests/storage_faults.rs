@@ -137,7 +137,7 @@ async fn a_tell_whose_every_recipient_failed_answers_18_and_earlier_tells_stay()
         assert!(temp_files(&f.inbox_dir(RECIPIENT)).is_empty(), "{op:?}");
     }
     assert_eq!(
-        std::fs::read(f.tell_path(RECIPIENT, guid(4))).expect("kept"),
+        f.stored_record(RECIPIENT, guid(4)),
         earlier
     );
     // One recipient's inbox fails, the other's takes it: 250.
@@ -226,6 +226,35 @@ async fn a_corrupted_stripe_is_never_sent_and_answers_202() {
     // A fresh upload replaces the decayed file.
     upload(&f, guid(8), 1, data.clone()).await;
     assert_eq!(page_data(&download(&f, guid(8), 1).await), data);
+}
+
+#[tokio::test]
+async fn a_stripe_read_flipped_once_is_read_again_and_sent_whole() {
+    let (f, faulty) = faulty_fixture(Settings::default()).await;
+    let data: Vec<u8> = (0..200u8).collect();
+    upload(&f, guid(8), 1, data.clone()).await;
+    faulty.inject(
+        Fault::on(FsOp::Read)
+            .flip_byte()
+            .path_contains(".stripe")
+            .times(1),
+    );
+    assert_eq!(page_data(&download(&f, guid(8), 1).await), data);
+    assert_eq!(faulty.hit_count(), 1, "the first read was flipped");
+}
+
+#[tokio::test]
+async fn a_tell_read_flipped_on_every_read_is_never_sent_and_stays() {
+    let (f, faulty) = faulty_fixture(Settings::default()).await;
+    let record = deliver(&f, guid(6), 0).await;
+    faulty.inject(Fault::on(FsOp::Read).flip_byte().path_contains(".tell"));
+    let peek_bytes = peek_body(RECIPIENT, 0).to_bytes();
+    let peek = f.call(Command::Peek, RECIPIENT, &peek_bytes).await;
+    assert_eq!(peek.status(), Status::Success);
+    assert_eq!(peek.records(), Vec::<Vec<u8>>::new(), "no bad record goes out");
+    faulty.heal();
+    let peek = f.call(Command::Peek, RECIPIENT, &peek_bytes).await;
+    assert_eq!(peek.records(), vec![record], "delivered once the disk reads true");
 }
 
 #[tokio::test]

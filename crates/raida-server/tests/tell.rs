@@ -19,7 +19,7 @@ async fn tell_250_publishes_verbatim_and_notifies() {
     let answer = f.call(Command::Tell, SENDER, &body.to_bytes()).await;
     assert_status_only(&answer, Status::Success);
     let record = body.record.to_bytes();
-    let on_disk = std::fs::read(f.tell_path(RECIPIENT, guid(4))).expect("tell file");
+    let on_disk = f.stored_record(RECIPIENT, guid(4));
     assert_eq!(on_disk, record, "the record, verbatim");
     assert!(
         f.inbox_dir(RECIPIENT).ends_with("mailboxes/01/2002/inbox"),
@@ -336,7 +336,6 @@ async fn tell_198_for_every_field_rule() {
 async fn edit_sequence_guard() {
     let f = fixture().await;
     let five = deliver(&f, guid(9), 5).await;
-    let path = f.tell_path(RECIPIENT, guid(9));
     // An older edit: skipped; its only recipient skipped means zero deliveries: 18.
     let older = tell_body(guid(9), vec![recipient(RECIPIENT, "PAY")], 4);
     f.recorder.take();
@@ -345,7 +344,7 @@ async fn edit_sequence_guard() {
         Status::WrongRaida,
     );
     assert_eq!(
-        std::fs::read(&path).expect("read"),
+        f.stored_record(RECIPIENT, guid(9)),
         five,
         "older edit refused"
     );
@@ -363,7 +362,7 @@ async fn edit_sequence_guard() {
     // Equal overwrites (an idempotent re-send), newer overwrites.
     deliver(&f, guid(9), 5).await;
     let six = deliver(&f, guid(9), 6).await;
-    assert_eq!(std::fs::read(&path).expect("read"), six);
+    assert_eq!(f.stored_record(RECIPIENT, guid(9)), six);
     // The guard is per GUID: another email's edit 0 is delivered.
     deliver(&f, guid(10), 0).await;
 }
@@ -379,7 +378,7 @@ async fn stored_after_upload(f: &Fixture, body: &TellBody, stripe: Option<(u8, u
         &f.call(Command::Tell, SENDER, &body.to_bytes()).await,
         Status::Success,
     );
-    std::fs::read(f.tell_path(RECIPIENT, email)).expect("tell file")
+    f.stored_record(RECIPIENT, email)
 }
 
 fn total_file_size(record: &[u8]) -> u32 {

@@ -372,7 +372,7 @@ mod tests {
         fs.inject(
             Fault::on(FsOp::Sync)
                 .error(io::ErrorKind::StorageFull)
-                .path_contains("b")
+                .path_contains("/b")
                 .after(1)
                 .times(1),
         );

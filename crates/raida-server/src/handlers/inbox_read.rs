@@ -264,6 +264,7 @@ pub(crate) async fn delete_tells(
                     DeleteFate::Removed => {}
                     DeleteFate::AlreadyGone => probe::hit(&probes::DELETE_ALREADY_GONE),
                     DeleteFate::Replaced => probe::hit(&probes::DELETE_REPLACED_KEPT),
+                    DeleteFate::Unreadable => probe::hit(&probes::DELETE_UNREADABLE_KEPT),
                 }
             }
             (report, fates, None)

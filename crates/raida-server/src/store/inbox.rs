@@ -24,6 +24,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::tell_file::{decode_tell_file, encode_tell_file};
 use super::{
     create_dir_durable, io_error, remove_temp, write_synced_temp, Guid, Mailbox, StoreError,
     StoreIo, INBOX_DIR_STEPS, ROOT_DIR_STEPS, TELL_WRITE_STEPS,
@@ -128,6 +129,8 @@ pub struct DeleteReport {
     pub already_gone_count: usize,
     /// Files left because a newer publish replaced them since they were read.
     pub replaced_count: usize,
+    /// Files left because they no longer read back as a good record.
+    pub unreadable_count: usize,
 }
 
 /// What a delete did with one item.
@@ -139,6 +142,9 @@ pub enum DeleteFate {
     AlreadyGone,
     /// A newer publish replaced the file since it was read; it was left for the next poll.
     Replaced,
+    /// The file no longer reads back as a good record (its trailer fails twice): it cannot be
+    /// proved to be the delivered one, so it was left where it is.
+    Unreadable,
 }
 
 /// The inboxes of one server.
@@ -216,7 +222,7 @@ impl InboxStore {
             &dir,
             &stem,
             TELL_FILE_EXTENSION,
-            blob,
+            &encode_tell_file(blob),
         )
         .await?;
         let outcome = self.rename_guarded(&temp_path, &final_path, incoming).await;
@@ -266,19 +272,48 @@ impl InboxStore {
         Ok(PublishOutcome::Published)
     }
 
-    /// The edit_sequence of the tell at `path`, `None` if there is none.
+    /// The edit_sequence of the tell at `path`, `None` if there is none. A file that does not
+    /// read back as a good record is an error: the guard cannot judge it, and overwriting it
+    /// could roll back a newer revision.
     async fn existing_edit_sequence(
         &self,
         path: &Path,
         step: Step,
     ) -> Result<Option<u8>, StoreError> {
-        match self.io.fs().read(path).await {
-            Ok(bytes) => {
-                self.io.reached(step, path).await;
-                Ok(Some(edit_sequence(&bytes)))
+        let record = self.read_record(path, step, "read existing tell").await?;
+        Ok(record.map(|record| edit_sequence(&record)))
+    }
+
+    /// The record the tell file at `path` stores, `None` if there is no file. A file failing
+    /// its trailer is read once more (a transient read error clears), then reported corrupt;
+    /// `step` is reached after each read.
+    async fn read_record(
+        &self,
+        path: &Path,
+        step: Step,
+        operation: &'static str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut attempt_count = 0;
+        loop {
+            attempt_count += 1;
+            let file = match self.io.fs().read(path).await {
+                Ok(file) => file,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(error) => return Err(io_error(operation, path)(error)),
+            };
+            self.io.reached(step, path).await;
+            let reason = match decode_tell_file(&file) {
+                Ok(record) => return Ok(Some(record.to_vec())),
+                Err(reason) => reason,
+            };
+            probe::hit(&crate::probes::INBOX_CORRUPT_READ);
+            if attempt_count >= limits::FILE_READ_ATTEMPTS_MAX {
+                return Err(StoreError::CorruptTell {
+                    path: path.to_path_buf(),
+                    reason,
+                });
             }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(io_error("read existing tell", path)(error)),
+            tracing::warn!(path = %path.display(), reason, "tell file failed its check; reading it again");
         }
     }
 
@@ -352,23 +387,22 @@ impl InboxStore {
         }
     }
 
-    /// One tell's bytes; `None` (skip it) when it vanished, could not be read or cannot be a
-    /// tell record by its size.
+    /// One tell's record; `None` (skip it, it stays for a later poll) when it vanished, could
+    /// not be read, fails its trailer or cannot be a tell record by its size.
     async fn read_tell(&self, path: &Path) -> Option<Vec<u8>> {
-        let bytes = match self.io.fs().read(path).await {
-            Ok(bytes) => bytes,
+        let record = match self.read_record(path, Step::TellRead, "read tell").await {
+            Ok(record) => record?,
             Err(error) => {
-                skip_unreadable(path, &error);
+                tracing::error!(path = %path.display(), %error, "skipping a tell that cannot be read");
                 return None;
             }
         };
-        self.io.reached(Step::TellRead, path).await;
-        if check_blob_size(bytes.len()).is_err() {
-            tracing::warn!(path = %path.display(), size_bytes = bytes.len(),
+        if check_blob_size(record.len()).is_err() {
+            tracing::warn!(path = %path.display(), size_bytes = record.len(),
                 "skipping .tell file whose size no tell record has");
             return None;
         }
-        Some(bytes)
+        Some(record)
     }
 
     /// Removes delivered tells from `mailbox`'s inbox, each only if it still holds the bytes
@@ -403,6 +437,7 @@ impl InboxStore {
                 DeleteFate::Removed => report.removed_count += 1,
                 DeleteFate::AlreadyGone => report.already_gone_count += 1,
                 DeleteFate::Replaced => report.replaced_count += 1,
+                DeleteFate::Unreadable => report.unreadable_count += 1,
             }
             fates.push(fate);
         }
@@ -420,14 +455,16 @@ impl InboxStore {
 
     async fn delete_one(&self, item: &InboxItem) -> Result<DeleteFate, StoreError> {
         let _locked = self.publish_lock.lock().await;
-        let current = match self.io.fs().read(&item.path).await {
-            Ok(current) => current,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Ok(DeleteFate::AlreadyGone);
+        let step = Step::TellDeleteChecked;
+        let current = match self.read_record(&item.path, step, "re-read tell").await {
+            Ok(Some(current)) => current,
+            Ok(None) => return Ok(DeleteFate::AlreadyGone),
+            Err(StoreError::CorruptTell { path, reason }) => {
+                tracing::error!(path = %path.display(), reason, "delivered tell no longer reads back; kept");
+                return Ok(DeleteFate::Unreadable);
             }
-            Err(error) => return Err(io_error("re-read tell", &item.path)(error)),
+            Err(error) => return Err(error),
         };
-        self.io.reached(Step::TellDeleteChecked, &item.path).await;
         if current != item.bytes {
             return Ok(DeleteFate::Replaced);
         }
@@ -485,7 +522,7 @@ fn skip_unreadable(path: &Path, error: &io::Error) {
 mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
-    use crate::fs::{BoxFuture, NoopHook, RealFs, StepHook};
+    use crate::fs::{BoxFuture, Fault, FaultyFs, Fs, FsOp, NoopHook, RealFs, StepHook};
     use std::collections::BTreeSet;
     use std::sync::Mutex;
 
@@ -531,10 +568,14 @@ mod tests {
     }
 
     fn fixture_hooked(dir_fsync: bool, hook: Arc<dyn StepHook>) -> Fixture {
+        fixture_on(Arc::new(RealFs), dir_fsync, hook)
+    }
+
+    fn fixture_on(fs: Arc<dyn Fs>, dir_fsync: bool, hook: Arc<dyn StepHook>) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = ManualClock::new(1_700_000_000 * US_PER_S);
         let io = Arc::new(StoreIo::new(
-            Arc::new(RealFs),
+            fs,
             hook,
             Arc::new(clock.clone()),
             4242,
@@ -622,6 +663,61 @@ mod tests {
         assert!(matches!(long, Err(StoreError::BlobTooLong { .. })));
     }
 
+    /// A fixture whose reads of `.tell` files flip a byte on the calls `rule` picks.
+    fn fixture_flipping(rule: impl FnOnce(Fault) -> Fault) -> Fixture {
+        let faulty = FaultyFs::new(Arc::new(RealFs));
+        faulty.inject(rule(Fault::on(FsOp::Read).path_contains(".tell").flip_byte()));
+        fixture_on(Arc::new(faulty), true, Arc::new(NoopHook))
+    }
+
+    #[tokio::test]
+    async fn a_read_flipped_once_is_read_again_and_delivered_whole() {
+        let f = fixture_flipping(|rule| rule.times(1));
+        let record = blob(0, 7, 100);
+        f.store.publish_tell(MAILBOX, guid(1), &record).await.expect("publish");
+        let items = f.store.scan(MAILBOX, None, ScanBudget::UNLIMITED).await.expect("scan");
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].bytes, record, "the second read is the good one");
+    }
+
+    #[tokio::test]
+    async fn a_tell_that_never_reads_back_is_skipped_and_kept() {
+        let f = fixture_flipping(|rule| rule);
+        let record = blob(0, 7, 100);
+        f.store.publish_tell(MAILBOX, guid(1), &record).await.expect("publish");
+        let items = f.store.scan(MAILBOX, None, ScanBudget::UNLIMITED).await.expect("scan");
+        assert_eq!(items, vec![], "never sent out as a good record");
+        let path = f.store.tell_path(MAILBOX, guid(1));
+        assert_eq!(std::fs::read(path).expect("kept"), encode_tell_file(&record));
+    }
+
+    #[tokio::test]
+    async fn the_guard_refuses_to_judge_a_tell_it_cannot_read() {
+        // Reads only happen for the guard here: the first publish finds no file.
+        let f = fixture_flipping(|rule| rule);
+        let older = blob(5, 1, 100);
+        f.store.publish_tell(MAILBOX, guid(2), &older).await.expect("first");
+        let outcome = f.store.publish_tell(MAILBOX, guid(2), &blob(6, 2, 100)).await;
+        assert!(matches!(outcome, Err(StoreError::CorruptTell { .. })), "{outcome:?}");
+        let path = f.store.tell_path(MAILBOX, guid(2));
+        assert_eq!(std::fs::read(path).expect("kept"), encode_tell_file(&older));
+    }
+
+    #[tokio::test]
+    async fn a_delivered_tell_that_no_longer_reads_back_is_kept() {
+        // The publish's two guard reads (no file yet) and the scan's read are good; both of
+        // the delete's re-reads are flipped.
+        let f = fixture_flipping(|rule| rule.after(3));
+        let record = blob(0, 7, 100);
+        f.store.publish_tell(MAILBOX, guid(3), &record).await.expect("publish");
+        let items = f.store.scan(MAILBOX, None, ScanBudget::UNLIMITED).await.expect("scan");
+        assert_eq!(items.len(), 1);
+        let (report, fates) = f.store.delete_itemized(MAILBOX, &items).await.expect("delete");
+        assert_eq!(fates, vec![DeleteFate::Unreadable]);
+        assert_eq!(report.unreadable_count, 1);
+        assert!(f.store.tell_path(MAILBOX, guid(3)).exists());
+    }
+
     #[tokio::test]
     async fn edit_sequence_guard() {
         let f = fixture();
@@ -642,7 +738,7 @@ mod tests {
         let path = f.store.tell_path(MAILBOX, guid(2));
         assert_eq!(
             std::fs::read(&path).expect("read"),
-            first,
+            encode_tell_file(&first),
             "older edit skipped"
         );
         let equal = blob(5, 3, 120);
@@ -650,7 +746,7 @@ mod tests {
         assert_eq!(outcome.expect("equal"), PublishOutcome::Published);
         assert_eq!(
             std::fs::read(&path).expect("read"),
-            equal,
+            encode_tell_file(&equal),
             "equal overwrites"
         );
         let newer = blob(6, 4, 90);
@@ -658,7 +754,7 @@ mod tests {
         assert_eq!(outcome.expect("newer"), PublishOutcome::Published);
         assert_eq!(
             std::fs::read(&path).expect("read"),
-            newer,
+            encode_tell_file(&newer),
             "newer overwrites"
         );
         let inbox_entries = std::fs::read_dir(f.store.inbox_dir(MAILBOX))
@@ -806,7 +902,8 @@ mod tests {
             DeleteReport {
                 removed_count: 1,
                 already_gone_count: 0,
-                replaced_count: 1
+                replaced_count: 1,
+                ..DeleteReport::default()
             }
         );
         let left = f
@@ -858,7 +955,8 @@ mod tests {
             DeleteReport {
                 removed_count: 1,
                 already_gone_count: 1,
-                replaced_count: 1
+                replaced_count: 1,
+                ..DeleteReport::default()
             }
         );
     }

@@ -16,6 +16,7 @@ pub mod cleanup;
 pub mod inbox;
 pub mod state;
 pub mod stripes;
+pub mod tell_file;
 
 use std::fmt;
 use std::io;
@@ -136,6 +137,13 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A `.tell` file does not read back as a good record (see [`tell_file`]).
+    CorruptTell {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Every temp name tried was taken.
     TempNamesExhausted {
         /// The directory the temp file was to go in.
@@ -172,6 +180,9 @@ impl fmt::Display for StoreError {
             }
             StoreError::CorruptStripe { path, reason } => {
                 write!(f, "corrupt stripe file {}: {reason}", path.display())
+            }
+            StoreError::CorruptTell { path, reason } => {
+                write!(f, "corrupt tell file {}: {reason}", path.display())
             }
             StoreError::TempNamesExhausted { dir } => {
                 write!(f, "no free temp name in {}", dir.display())

@@ -219,13 +219,10 @@ impl StripeStore {
         now_unix_s: u64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.stripe_path(guid, file_type);
-        let Some(bytes) = self.read_file(&path).await? else {
+        let Some(bytes) = self.read_checked(&path).await? else {
             return Ok(None);
         };
-        let stripe = decode_stripe(&bytes).map_err(|reason| StoreError::CorruptStripe {
-            path: path.clone(),
-            reason,
-        })?;
+        let stripe = decode_stripe(&bytes).expect("read_checked returns decodable files");
         if is_expired(stripe.expires_at_unix_s, now_unix_s) {
             self.remove_expired(&path).await?;
             return Ok(None);
@@ -243,6 +240,34 @@ impl StripeStore {
     ) -> Result<Option<u64>, StoreError> {
         let data = self.get(guid, file_type, now_unix_s).await?;
         Ok(data.map(|data| data.len() as u64))
+    }
+
+    /// The stripe file at `path`, `None` if there is none. A file that does not decode (CRC-32
+    /// mismatch, torn) is read once more, since a transient read error clears and bytes changed
+    /// on the disk do not; if it still does not decode it is [`StoreError::CorruptStripe`].
+    async fn read_checked(&self, path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut attempt_count = 0;
+        loop {
+            attempt_count += 1;
+            let Some(bytes) = self.read_file(path).await? else {
+                return Ok(None);
+            };
+            let reason = match decode_stripe(&bytes) {
+                Ok(_) if attempt_count > 1 => {
+                    probe::hit(&crate::probes::STRIPE_REREAD_GOOD);
+                    return Ok(Some(bytes));
+                }
+                Ok(_) => return Ok(Some(bytes)),
+                Err(reason) => reason,
+            };
+            if attempt_count >= limits::FILE_READ_ATTEMPTS_MAX {
+                return Err(StoreError::CorruptStripe {
+                    path: path.to_path_buf(),
+                    reason,
+                });
+            }
+            tracing::warn!(path = %path.display(), reason, "stripe file failed its check; reading it again");
+        }
     }
 
     async fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, StoreError> {

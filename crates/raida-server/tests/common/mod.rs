@@ -457,6 +457,14 @@ impl Fixture {
         self.env.inbox().tell_path(coin.mailbox(), Guid(guid))
     }
 
+    /// The tell record stored in `coin`'s inbox for `guid` (the file's integrity trailer
+    /// checked and stripped).
+    pub fn stored_record(&self, coin: Coin, guid: [u8; 16]) -> Vec<u8> {
+        let file = std::fs::read(self.tell_path(coin, guid)).expect("tell file");
+        let record = raida_server::store::tell_file::decode_tell_file(&file).expect("good trailer");
+        record.to_vec()
+    }
+
     pub fn balance(&self, code: &str) -> Option<u64> {
         self.env
             .with_lockers(|lockers| lockers.balance(&locker(code)))
