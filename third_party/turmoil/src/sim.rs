@@ -218,6 +218,30 @@ impl<'a> Sim<'a> {
         flushed
     }
 
+    /// Sets the disk capacity of the resolved hosts (`None`: unlimited), replacing what
+    /// [`crate::FsConfig::capacity`] gave them: a disk that fills up, or is cleaned up, mid-run.
+    #[cfg(feature = "unstable-fs")]
+    pub fn set_fs_capacity(&mut self, addrs: impl ToIpAddrs, capacity: Option<u64>) {
+        let mut world = self.world.borrow_mut();
+        for h in world.lookup_many(addrs) {
+            let host = world.hosts.get(&h).expect("missing host");
+            host.fs.lock().unwrap().capacity = capacity;
+        }
+    }
+
+    /// Takes the paths whose pending writes the resolved hosts' crashes applied only in part
+    /// (torn writes, with [`crate::FsConfig::block_size`]), oldest first.
+    #[cfg(feature = "unstable-fs")]
+    pub fn take_torn_writes(&mut self, addrs: impl ToIpAddrs) -> Vec<std::path::PathBuf> {
+        let mut world = self.world.borrow_mut();
+        let mut torn = Vec::new();
+        for h in world.lookup_many(addrs) {
+            let host = world.hosts.get(&h).expect("missing host");
+            torn.append(&mut host.fs.lock().unwrap().torn_writes);
+        }
+        torn
+    }
+
     /// Bounces the resolved hosts. The software is restarted.
     pub fn bounce(&mut self, addrs: impl ToIpAddrs) {
         self.run_with_hosts(addrs, |addr, rt| {

@@ -1012,6 +1012,9 @@ pub(crate) struct Fs {
     pub(crate) io_latency: Option<IoLatency>,
     /// Page cache (None = no cache simulation)
     pub(crate) page_cache: Option<PageCache>,
+    /// Paths whose pending writes a crash applied only in part (torn), oldest first, until
+    /// taken by [`crate::Sim::take_torn_writes`].
+    pub(crate) torn_writes: Vec<PathBuf>,
 }
 
 impl Fs {
@@ -1041,6 +1044,7 @@ impl Fs {
             block_size: config.block_size,
             io_latency: config.io_latency,
             page_cache: config.page_cache.map(PageCache::new),
+            torn_writes: Vec::new(),
         }
     }
 
@@ -1266,6 +1270,7 @@ impl Fs {
                         *offset,
                         data[..surviving_bytes].to_vec(),
                         *time,
+                        surviving_bytes < data.len(),
                     ))
                 } else {
                     None
@@ -1274,8 +1279,11 @@ impl Fs {
             .collect();
 
         // Apply the torn writes to persisted state
-        for (path, offset, data, time) in torn_writes {
+        for (path, offset, data, time, torn) in torn_writes {
             if let Some(file_data) = self.persisted_files.get_mut(&path) {
+                if torn {
+                    self.torn_writes.push(path.clone());
+                }
                 let end = offset as usize + data.len();
                 if end > file_data.content.len() {
                     file_data.content.resize(end, 0);
