@@ -123,6 +123,7 @@ impl Counts {
                 | EventKind::PingTimedOut { .. }
                 | EventKind::TellsRead { .. }
                 | EventKind::FsStep { .. }
+                | EventKind::StripeAudited { .. }
                 | EventKind::PhaseChange { .. } => {}
             }
         }

@@ -237,6 +237,16 @@ fn columns(kind: &EventKind) -> (String, String, String) {
             ),
         ),
         EventKind::FsStep { raida, step } => (none(), none(), format!("raida={raida} {step}")),
+        EventKind::StripeAudited {
+            raida,
+            email_id,
+            file_type,
+            outcome,
+        } => (
+            email_id.to_string(),
+            none(),
+            format!("raida={raida} file={file_type:#04x} {outcome}"),
+        ),
         EventKind::TellReceived {
             mailbox,
             device,

@@ -204,7 +204,9 @@ fn capacity_changes_and_torn_writes_are_reported() {
     use turmoil::fs::shim::std::fs;
     let step = Arc::new(AtomicU32::new(0));
     let mut builder = turmoil::Builder::new();
-    builder.rng_seed(11).simulation_duration(Duration::from_secs(30));
+    builder
+        .rng_seed(11)
+        .simulation_duration(Duration::from_secs(30));
     builder.fs().block_size(4);
     let mut sim = builder.build();
     let host_step = step.clone();

@@ -399,7 +399,7 @@ impl Observer for TracingObserver {
                 raida_id, request_id, mailbox = %coin_text(Some(mailbox)),
                 delete_when = ?delete_when, removed = report.removed_count,
                 already_gone = report.already_gone_count, replaced = report.replaced_count,
-                unreadable = report.unreadable_count,
+                unreadable = report.unreadable_count, failed = report.failed_count,
                 error = ?error, "tells deleted"
             ),
             ServerEvent::StripeStored {

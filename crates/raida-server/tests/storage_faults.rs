@@ -136,10 +136,7 @@ async fn a_tell_whose_every_recipient_failed_answers_18_and_earlier_tells_stay()
         assert!(!f.tell_path(RECIPIENT, guid(5)).exists(), "{op:?}");
         assert!(temp_files(&f.inbox_dir(RECIPIENT)).is_empty(), "{op:?}");
     }
-    assert_eq!(
-        f.stored_record(RECIPIENT, guid(4)),
-        earlier
-    );
+    assert_eq!(f.stored_record(RECIPIENT, guid(4)), earlier);
     // One recipient's inbox fails, the other's takes it: 250.
     let fee_box_inbox = f.inbox_dir(FEE_BOX).to_string_lossy().into_owned();
     faulty.inject(Fault::on(FsOp::Write).path_contains(&fee_box_inbox));
@@ -251,10 +248,18 @@ async fn a_tell_read_flipped_on_every_read_is_never_sent_and_stays() {
     let peek_bytes = peek_body(RECIPIENT, 0).to_bytes();
     let peek = f.call(Command::Peek, RECIPIENT, &peek_bytes).await;
     assert_eq!(peek.status(), Status::Success);
-    assert_eq!(peek.records(), Vec::<Vec<u8>>::new(), "no bad record goes out");
+    assert_eq!(
+        peek.records(),
+        Vec::<Vec<u8>>::new(),
+        "no bad record goes out"
+    );
     faulty.heal();
     let peek = f.call(Command::Peek, RECIPIENT, &peek_bytes).await;
-    assert_eq!(peek.records(), vec![record], "delivered once the disk reads true");
+    assert_eq!(
+        peek.records(),
+        vec![record],
+        "delivered once the disk reads true"
+    );
 }
 
 #[tokio::test]

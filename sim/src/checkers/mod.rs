@@ -20,6 +20,7 @@ use crate::trace::format_sim_time;
 
 pub mod ack_durable;
 pub mod delete_carried;
+pub mod durable;
 pub mod edit_guard;
 pub mod exact_reassembly;
 pub mod exact_record;
@@ -59,11 +60,14 @@ pub enum Invariant {
     PingWake,
     /// A beacon deletes a tell only after a reply carried it.
     DeleteCarried,
+    /// Every stripe a RAIDA acknowledged is intact on its disk at the end, or a named fault
+    /// destroyed it.
+    Durable,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 11] = [
+    pub const ALL: [Invariant; 12] = [
         Invariant::OneShot,
         Invariant::ExactRecord,
         Invariant::AckDurable,
@@ -75,6 +79,7 @@ impl Invariant {
         Invariant::RepairJustified,
         Invariant::PingWake,
         Invariant::DeleteCarried,
+        Invariant::Durable,
     ];
 
     /// The stable name used in scenario files and reports.
@@ -91,6 +96,7 @@ impl Invariant {
             Invariant::RepairJustified => "repair_justified",
             Invariant::PingWake => "ping_wake",
             Invariant::DeleteCarried => "delete_carried",
+            Invariant::Durable => "durable",
         }
     }
 
@@ -185,6 +191,9 @@ pub struct CheckContext {
     pub tell_skew_s: u32,
     /// How long after healing (or after the promise, if later) liveness waits.
     pub heal_bound_us: u64,
+    /// Longest one file-system call may be held by latency and a yield point, µs (0 when
+    /// the interleaving knobs are off).
+    pub fs_call_delay_us_max: u64,
 }
 
 impl Default for CheckContext {
@@ -192,6 +201,7 @@ impl Default for CheckContext {
         CheckContext {
             tell_skew_s: TELL_SKEW_S_DEFAULT,
             heal_bound_us: 120 * US_PER_S,
+            fs_call_delay_us_max: 0,
         }
     }
 }
@@ -220,6 +230,7 @@ pub fn check(invariant: Invariant, history: &History, ctx: &CheckContext) -> Vec
         Invariant::RepairJustified => repair_justified::check(history),
         Invariant::PingWake => ping_wake::check(history, ctx),
         Invariant::DeleteCarried => delete_carried::check(history, ctx),
+        Invariant::Durable => durable::check(history, ctx),
     };
     assert!(violations.iter().all(|v| v.invariant == invariant));
     violations

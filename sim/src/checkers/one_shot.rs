@@ -4,7 +4,9 @@
 //! A second arrival is explained (its [`Cause`]) by, in order: a `duplicate_tell` or
 //! `replay` fault of that tell fired before it; a crash or restart of the beacon between
 //! the two arrivals (with `delete_on_read = after_reply` a crash after the reply and
-//! before the delete hands the same file out again); the sender having sent the tell more
+//! before the delete hands the same file out again); a storage fault on the beacon before
+//! the second arrival that hit the tell's file (a failed delete or delete-time re-read leaves
+//! it for the next poll); the sender having sent the tell more
 //! than once (a retry after a lost 250 publishes the file again). A tell that was never
 //! sent has no excuse.
 
@@ -121,7 +123,20 @@ fn duplicate_cause(
                 && hosts.contains(&Host::Raida(beacon))
         })
     };
-    if let Some((at, fault, hosts)) = copied.or_else(beacon_restarted) {
+    // A delete that failed on the disk (an I/O error, or a re-read that never came back
+    // good) leaves the delivered file for the next poll: at-least-once under disk faults.
+    // (With delete_on_read = before_reply the failed delete comes before the first arrival.)
+    let email_hex = email_id.to_string();
+    let disk_kept = || {
+        faults.iter().find(|(at, fault, hosts)| {
+            *at <= again_us
+                && hosts.contains(&Host::Raida(beacon))
+                && fault
+                    .storage_path()
+                    .is_some_and(|path| path.contains(&email_hex))
+        })
+    };
+    if let Some((at, fault, hosts)) = copied.or_else(beacon_restarted).or_else(disk_kept) {
         return Some(Cause::from_fault(
             *at,
             fault,
@@ -213,6 +228,33 @@ mod tests {
             .build();
         let cause = run(&crashed)[0].caused_by.clone().expect("crash explains");
         assert_eq!(cause.fault, Some(FaultKind::Crash { step: None }));
+
+        let tell_path = format!("/raida/mailboxes/01/2/inbox/00000000{}.tell", email(1));
+        let disk_failed = |path: String| {
+            Builder::new()
+                .tell(email(1), 0, &[BOB])
+                .receive(BOB, 0, email(1), 0)
+                .fault(
+                    FaultKind::IoError {
+                        op: "remove".into(),
+                        path,
+                    },
+                    &[Host::Raida(BEACON)],
+                )
+                .receive(BOB, 1, email(1), 0)
+                .build()
+        };
+        let cause = run(&disk_failed(tell_path))[0].caused_by.clone();
+        assert_eq!(
+            cause.and_then(|c| c.fault).map(|f| f.name()),
+            Some("io_error")
+        );
+        let elsewhere = format!("/raida/mailboxes/01/2/inbox/00000000{}.tell", email(2));
+        assert_eq!(
+            run(&disk_failed(elsewhere))[0].caused_by,
+            None,
+            "another file"
+        );
 
         let retried = Builder::new()
             .tell_sent(email(1), 0, &[BOB], 250)

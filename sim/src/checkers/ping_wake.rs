@@ -14,7 +14,8 @@
 //! one woken too late, or one never answered by the end of the run (unless its beacon
 //! crashed or restarted meanwhile, which ends a park without an event). A crash or restart
 //! of the beacon between the tell and the deadline excuses it too: a power loss may have
-//! undone the rename (`inbox_dir_fsync = false`). The wake is the
+//! undone the rename (`inbox_dir_fsync = false`); so does a storage fault on the tell's file
+//! on the beacon in that window (a rescan skips a tell it cannot stat or read). The wake is the
 //! beacon's own business (subscribe, rename, notify): no network fault reaches it, so the
 //! safety phase is judged too (most parked pings meet their tells there).
 
@@ -24,6 +25,11 @@ use super::{CheckContext, Invariant, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, History, Host, MailboxId};
 use crate::limits::PING_WAKE_BOUND_US;
 use crate::trace::format_sim_time;
+
+/// File-system calls a woken ping's rescan and reply may wait on, each up to
+/// [`CheckContext::fs_call_delay_us_max`] when file-system latency or yield points are on:
+/// the listing, a stat and a read (and a re-read) per tell of a small inbox, the deletes.
+const FS_CALLS_PER_WAKE_MAX: u64 = 16;
 
 /// One parked ping.
 #[derive(Clone, Copy, Debug)]
@@ -134,6 +140,23 @@ fn stops(history: &History, beacon: u8) -> Vec<u64> {
         .collect()
 }
 
+/// When the beacon's disk failed or flipped a call on `email_id`'s tell file: a rescan that
+/// cannot stat or read the tell skips it (it stays for a later poll), so the woken ping may
+/// find nothing and park again.
+fn disk_faults_on(history: &History, beacon: u8, email_id: EmailId) -> Vec<u64> {
+    let email_hex = email_id.to_string();
+    history
+        .faults()
+        .filter(|(_, fault, hosts)| {
+            hosts.contains(&Host::Raida(beacon))
+                && fault
+                    .storage_path()
+                    .is_some_and(|path| path.contains(&email_hex) && path.ends_with(".tell"))
+        })
+        .map(|(event, _, _)| event.at_sim_us)
+        .collect()
+}
+
 /// True when a reply carried the tell (or a newer revision of its email) in `[from, to]`.
 fn carried_between(carried: &[Carried], tell: &Accepted, from_us: u64, to_us: u64) -> bool {
     carried.iter().any(|(at_us, email_id, edit_sequence)| {
@@ -144,7 +167,8 @@ fn carried_between(carried: &[Carried], tell: &Accepted, from_us: u64, to_us: u6
 }
 
 /// Checks `ping_wake`.
-pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
+pub fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    let bound_us = PING_WAKE_BOUND_US + FS_CALLS_PER_WAKE_MAX * ctx.fs_call_delay_us_max;
     let end_us = history.end_us();
     let mut violations = Vec::new();
     for ((beacon, mailbox), inbox) in inboxes(history) {
@@ -159,10 +183,12 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
                 continue;
             }
             let late = inbox.accepted.iter().find(|tell| {
-                let deadline_us = tell.at_us.max(park.parked_us) + PING_WAKE_BOUND_US;
-                // A crash between the rename and the wake may have undone the rename.
+                let deadline_us = tell.at_us.max(park.parked_us) + bound_us;
+                // A crash between the rename and the wake may have undone the rename; a disk
+                // fault on the tell's file may have hidden it from the rescan.
                 let lost = stops
                     .iter()
+                    .chain(&disk_faults_on(history, beacon, tell.email_id))
                     .any(|at_us| (tell.at_us..=deadline_us).contains(at_us));
                 !lost
                     && tell.at_us <= answered_us
@@ -170,7 +196,7 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
                     && !carried_between(&inbox.carried, tell, tell.at_us, deadline_us)
             });
             if let Some(tell) = late {
-                let deadline_us = tell.at_us.max(park.parked_us) + PING_WAKE_BOUND_US;
+                let deadline_us = tell.at_us.max(park.parked_us) + bound_us;
                 let how = match park.ended {
                     Some((at_us, true)) => format!("timed out at {}s", format_sim_time(at_us)),
                     Some((at_us, false)) => format!("woke only at {}s", format_sim_time(at_us)),

@@ -9,6 +9,9 @@
 //! - a crash of a RAIDA holding a stripe of the email (per the records the mailbox
 //!   received; any RAIDA when none was received), at or before the download: it may have
 //!   lost an unsynced stripe, or be down;
+//! - a storage fault (I/O error, flipped read, full disk, torn write) on a file of that email
+//!   on the RAIDA holding the stripe (any RAIDA when the holder is unknown), at or before the
+//!   download: an upload refused, or a read that failed twice;
 //! - a network fault (link loss, partition) not ended [`HEAL_DOWNLOAD_GRACE_S`] before the
 //!   download, or in effect while the email was being uploaded.
 //!
@@ -107,6 +110,15 @@ fn justified(history: &History, faults: &Faults<'_>, download: &Download) -> boo
                 ..
             } => *email_id == download.email_id && *file_type == download.file_type,
             FaultKind::TellBeforeUpload { email_id } => *email_id == download.email_id,
+            FaultKind::IoError { path, .. }
+            | FaultKind::ReadCorrupted { path }
+            | FaultKind::DiskFull { path }
+            | FaultKind::TornWrite { path } => {
+                path.contains(&download.email_id.to_string())
+                    && download
+                        .holder
+                        .is_none_or(|holder| hosts.contains(&Host::Raida(holder)))
+            }
             FaultKind::Crash { .. } | FaultKind::Restart => download
                 .holder
                 .is_none_or(|holder| hosts.is_empty() || hosts.contains(&Host::Raida(holder))),

@@ -232,7 +232,12 @@ impl FaultDriver {
         world.raida(raida).crash_plan().reset();
         self.set_down(raida, true);
         let hosts = vec![Host::Raida(raida)];
-        world.fault(now_us, FaultKind::Crash { step }, hosts, detail);
+        world.fault(now_us, FaultKind::Crash { step }, hosts.clone(), detail);
+        for path in sim.take_torn_writes(world.raida_ip(raida)) {
+            let path = path.display().to_string();
+            let detail = format!("{path}: the crash kept part of an un-synced write");
+            world.fault(now_us, FaultKind::TornWrite { path }, hosts.clone(), detail);
+        }
     }
 
     fn bounce(&mut self, raida: u8, now_us: u64, sim: &mut Sim<'_>, world: &World) {
@@ -316,6 +321,16 @@ impl FaultDriver {
             }
         }
         self.partition_active = false;
+        for raida in 0..world.raida_count() {
+            if let Some(disk) = world.raida(raida).disk() {
+                disk.heal();
+            }
+        }
+        if self.faults.storage.disk_capacity_bytes > 0 {
+            for raida in 0..world.raida_count() {
+                sim.set_fs_capacity(world.raida_ip(raida), None);
+            }
+        }
         let detail = "every fault repaired".to_string();
         world.fault(now_us, FaultKind::Heal, Vec::new(), detail);
         for raida in 0..world.raida_count() {

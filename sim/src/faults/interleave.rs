@@ -64,6 +64,20 @@ impl InterleaveFaults {
         self.fs_latency_ms_max == 0 && self.yield_step_fraction == 0.0
     }
 
+    /// Longest one file-system call may be held: its latency plus a yield point's sleep,
+    /// microseconds (configured maxima, so it bounds every seed a swarm draws).
+    pub fn fs_call_delay_us_max(&self) -> u64 {
+        if self.is_quiet() {
+            return 0;
+        }
+        let yield_ms = if self.yield_step_fraction > 0.0 {
+            self.yield_ms_max
+        } else {
+            0
+        };
+        (u64::from(self.fs_latency_ms_max) + u64::from(yield_ms)) * 1_000
+    }
+
     /// Sets turmoil's file-system latency on the builder (every host).
     pub fn configure(&self, builder: &mut turmoil::Builder) {
         if self.fs_latency_ms_max == 0 {

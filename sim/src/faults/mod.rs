@@ -11,6 +11,7 @@
 //! | [`stripes`] | `stripe_loss_fraction`, `stripe_corrupt_fraction` | each RAIDA's maintenance task, on its disk |
 //! | [`interleave`] | `fs_latency_ms_max`, `yield_step_fraction`, `yield_ms_max` | turmoil's fs latency and the servers' step hooks |
 //! | [`writeback`] | `writeback_s` | the RAIDAs' disks committing pending operations on their own |
+//! | [`storage`] | `io_error_rate`, `read_corruption_rate`, `disk_capacity_bytes`, `torn_write_block_bytes` | the RAIDAs' file systems ([`storage::StorageFs`]) and turmoil's disk model |
 //!
 //! A knob is written in two places: its field, and its line in the family's
 //! [`knobs::Knobs::visit`]. That line carries the key, the range (validation), the print
@@ -30,6 +31,7 @@ pub mod crash;
 pub mod driver;
 pub mod interleave;
 pub mod network;
+pub mod storage;
 pub mod stripes;
 pub mod writeback;
 
@@ -44,6 +46,7 @@ pub use clock::ClockFaults;
 pub use crash::CrashFaults;
 pub use interleave::InterleaveFaults;
 pub use network::NetworkFaults;
+pub use storage::StorageFaults;
 pub use stripes::StripeFaults;
 pub use writeback::WritebackFaults;
 
@@ -67,6 +70,8 @@ pub struct Faults {
     /// The disks' own commits of pending operations (visited last: adding it left every
     /// other knob's swarm draws where they were).
     pub writeback: WritebackFaults,
+    /// The RAIDAs' disks (visited after writeback, for the same reason).
+    pub storage: StorageFaults,
 }
 
 impl Knobs for Faults {
@@ -79,6 +84,7 @@ impl Knobs for Faults {
         self.stripes.visit(visitor);
         self.interleave.visit(visitor);
         self.writeback.visit(visitor);
+        self.storage.visit(visitor);
     }
 }
 
@@ -110,6 +116,7 @@ impl Faults {
             && self.adversary.is_quiet()
             && self.stripes.is_quiet()
             && self.interleave.is_quiet()
+            && self.storage.is_quiet()
     }
 }
 

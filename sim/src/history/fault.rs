@@ -70,11 +70,33 @@ pub enum FaultKind {
     /// A RAIDA's yield points were armed (at the start of the run): its handlers may pause
     /// after the named file-system steps listed in the event's detail.
     Interleave,
+    /// A RAIDA's file-system call failed with an injected I/O error (EIO).
+    IoError {
+        /// The operation (`read`, `write`, `sync`, `rename`, ...).
+        op: String,
+        /// The path it named.
+        path: String,
+    },
+    /// A read on a RAIDA returned one byte flipped (a silent media error; the disk is intact).
+    ReadCorrupted {
+        /// The file read.
+        path: String,
+    },
+    /// A write on a RAIDA failed because its disk was full (ENOSPC).
+    DiskFull {
+        /// The file written.
+        path: String,
+    },
+    /// A crash applied a pending write to a file only in part (a torn write).
+    TornWrite {
+        /// The file torn.
+        path: String,
+    },
 }
 
 impl FaultKind {
     /// Every fault name, in declaration order (used for per-kind counts).
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 17] = [
         "clock_step",
         "link_loss",
         "partition",
@@ -88,6 +110,10 @@ impl FaultKind {
         "stripe_lost",
         "stripe_corrupted",
         "interleave",
+        "io_error",
+        "read_corrupted",
+        "disk_full",
+        "torn_write",
     ];
 
     /// Stable snake_case name.
@@ -106,6 +132,10 @@ impl FaultKind {
             FaultKind::StripeLost { .. } => "stripe_lost",
             FaultKind::StripeCorrupted { .. } => "stripe_corrupted",
             FaultKind::Interleave => "interleave",
+            FaultKind::IoError { .. } => "io_error",
+            FaultKind::ReadCorrupted { .. } => "read_corrupted",
+            FaultKind::DiskFull { .. } => "disk_full",
+            FaultKind::TornWrite { .. } => "torn_write",
         }
     }
 
@@ -130,6 +160,17 @@ impl FaultKind {
             self,
             FaultKind::LinkLoss | FaultKind::Partition | FaultKind::OnewayPartition
         )
+    }
+
+    /// The file a storage fault hit (`None` for every other fault).
+    pub fn storage_path(&self) -> Option<&str> {
+        match self {
+            FaultKind::IoError { path, .. }
+            | FaultKind::ReadCorrupted { path }
+            | FaultKind::DiskFull { path }
+            | FaultKind::TornWrite { path } => Some(path),
+            _ => None,
+        }
     }
 
     /// Faults that can destroy a published tell or the reply carrying it.

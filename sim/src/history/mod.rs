@@ -652,6 +652,18 @@ pub enum EventKind {
         /// Free-form detail for the trace.
         detail: String,
     },
+    /// The end-of-run disk audit found a stripe its RAIDA acknowledged (upload 250) no
+    /// longer intact on its disk (server side; intact stripes are not recorded).
+    StripeAudited {
+        /// The storage RAIDA.
+        raida: u8,
+        /// The email (file GUID).
+        email_id: EmailId,
+        /// The file.
+        file_type: u8,
+        /// `missing`, `corrupt: REASON` or `unreadable: ERROR`.
+        outcome: String,
+    },
     /// The run moved to another phase.
     PhaseChange {
         /// The phase entered.
@@ -684,6 +696,7 @@ impl EventKind {
             EventKind::TellsRead { .. } => "tells_read",
             EventKind::FsStep { .. } => "fs_step",
             EventKind::FaultFired { .. } => "fault",
+            EventKind::StripeAudited { .. } => "stripe_audited",
             EventKind::PhaseChange { .. } => "phase",
         }
     }

@@ -604,6 +604,7 @@ impl Scenario {
         CheckContext {
             tell_skew_s: u32::try_from(self.server.tell_skew_s).unwrap_or(u32::MAX),
             heal_bound_us: u64::from(self.sim.heal_s) * crate::limits::US_PER_S,
+            fs_call_delay_us_max: self.faults.interleave.fs_call_delay_us_max(),
         }
     }
 

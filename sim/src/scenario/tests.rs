@@ -430,6 +430,10 @@ fn resolved_faults_print_every_parameter_once() {
             "yield_step_fraction",
             "yield_ms_max",
             "writeback_s",
+            "io_error_rate",
+            "read_corruption_rate",
+            "disk_capacity_bytes",
+            "torn_write_block_bytes",
         ]
     );
 }

@@ -45,7 +45,8 @@ use qmail_wire::header::Command;
 use raida_server::clock::system_time_to_unix_us;
 use raida_server::coins::{CoinTable, InboxFees, LockerLedger};
 use raida_server::env::Env;
-use raida_server::fs::{BoxFuture, CrashPlan, Step, StepHook};
+use raida_server::env::EnvParts;
+use raida_server::fs::{BoxFuture, CrashPlan, Fs, SimFs, Step, StepHook};
 use raida_server::observer::{Observer, RequestOutcome, ServerEvent};
 use raida_server::settings::Settings;
 use raida_server::store::inbox::{DeleteFate, InboxItem};
@@ -56,6 +57,7 @@ use super::recorder::{Recorder, StoredStripe};
 use crate::clock::HostClock;
 use crate::extensions::ExtensionsConfig;
 use crate::faults::interleave::{SimStepHook, YieldPoints};
+use crate::faults::storage::{DiskFaults, StorageFs};
 use crate::faults::stripes::{apply_maintenance, MaintenanceCommand};
 use crate::history::{
     EmailId, EventKind, Host, MailboxId, PollKind, ServerOutcome, TellRef, WireCommand,
@@ -138,6 +140,19 @@ pub struct RaidaHost {
     recorder: Recorder,
     maintenance: Mutex<VecDeque<MaintenanceCommand>>,
     extensions: ExtensionsConfig,
+    disk: Option<Arc<DiskFaults>>,
+    audit: Mutex<AuditState>,
+}
+
+/// Where a RAIDA's end-of-run disk audit stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditState {
+    /// Not asked for.
+    Idle,
+    /// The harness asked; the maintenance task has not finished it.
+    Requested,
+    /// Done: every stripe the RAIDA acknowledged was read back.
+    Done,
 }
 
 /// The parts of a [`RaidaHost`] drawn from the seed and the scenario.
@@ -161,6 +176,8 @@ pub struct RaidaHostParts {
     pub data_stripes: DataStripeCount,
     /// Where its handlers may yield.
     pub yields: YieldPoints,
+    /// Its storage faults, when its file-system calls can fail or flip bytes.
+    pub disk: Option<Arc<DiskFaults>>,
 }
 
 impl RaidaHost {
@@ -181,7 +198,24 @@ impl RaidaHost {
             recorder,
             maintenance: Mutex::new(VecDeque::new()),
             extensions: ExtensionsConfig::default(),
+            disk: parts.disk,
+            audit: Mutex::new(AuditState::Idle),
         }
+    }
+
+    /// Asks the maintenance task to audit the disk (the harness, at the end of a run).
+    pub fn request_audit(&self) {
+        *self.audit.lock().expect("audit lock poisoned") = AuditState::Requested;
+    }
+
+    /// Where the audit stands.
+    pub fn audit_state(&self) -> AuditState {
+        *self.audit.lock().expect("audit lock poisoned")
+    }
+
+    /// Its storage faults, if any (the world heals them for the healed phase).
+    pub fn disk(&self) -> Option<&DiskFaults> {
+        self.disk.as_deref()
     }
 
     /// This host with the scenario's extension assignment; each boot builds its own set
@@ -235,6 +269,41 @@ impl RaidaHost {
 
 /// One boot of a RAIDA host's software: build the environment, start maintenance, serve.
 pub async fn run_raida(host: Arc<RaidaHost>) -> turmoil::Result {
+    let mut failed_boot_count = 0u32;
+    let (env, connections) = loop {
+        match boot(&host).await {
+            Ok(booted) => break booted,
+            // With storage faults a start can fail on an injected error: the supervisor
+            // (systemd's Restart=on-failure) starts the daemon again after a pause.
+            Err(error) if host.disk.is_some() && failed_boot_count < BOOT_ATTEMPTS_MAX => {
+                failed_boot_count += 1;
+                tracing::warn!(raida = host.index, %error, "start failed; restarting");
+                tokio::time::sleep(Duration::from_millis(RESTART_PAUSE_MS)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    };
+    tokio::spawn(maintain(env.clone(), host.clone()));
+    let listener =
+        turmoil::net::TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), RAIDA_PORT)).await?;
+    let listener = SimListener {
+        inner: listener,
+        connections,
+    };
+    raida_server::front::serve(listener, env).await?;
+    Ok(())
+}
+
+/// Starts of the software a storage-faulted RAIDA may fail in a row before its host fails.
+const BOOT_ATTEMPTS_MAX: u32 = 20;
+/// The supervisor's pause before starting a failed RAIDA again, milliseconds.
+const RESTART_PAUSE_MS: u64 = 1_000;
+
+/// One start of the RAIDA's software: build the environment, load the state, sweep temp
+/// files (as the daemon does at start).
+async fn boot(
+    host: &Arc<RaidaHost>,
+) -> Result<(Arc<Env>, Connections), Box<dyn std::error::Error>> {
     let boot = host.boots.fetch_add(1, Ordering::SeqCst) + 1;
     let connections = Connections::default();
     let observer = SimObserver {
@@ -253,38 +322,37 @@ pub async fn run_raida(host: Arc<RaidaHost>) -> turmoil::Result {
     } else {
         Arc::new(step_hook)
     };
-    let env = Env::sim(
-        Arc::new(host.clock.clone()),
-        step_hook,
-        PathBuf::from(RAIDA_DATA_ROOT),
-        host.index,
-        host.settings.clone(),
-        (
-            host.coins.clone(),
-            host.lockers.clone(),
-            host.inbox_fees.clone(),
-        ),
-        splitmix64(host.rng_seed ^ u64::from(boot)),
-        boot,
-    )?
+    let fs: Arc<dyn Fs> = match &host.disk {
+        Some(disk) => Arc::new(StorageFs::new(disk.clone())),
+        None => Arc::new(SimFs),
+    };
+    let env = Env::new(EnvParts {
+        clock: Arc::new(host.clock.clone()),
+        fs,
+        hook: step_hook,
+        rng_seed: splitmix64(host.rng_seed ^ u64::from(boot)),
+        root: PathBuf::from(RAIDA_DATA_ROOT),
+        raida_id: host.index,
+        process_id: boot,
+        settings: host.settings.clone(),
+        coins: host.coins.clone(),
+        lockers: host.lockers.clone(),
+        inbox_fees: host.inbox_fees.clone(),
+    })?
     .with_observer(Arc::new(observer))
     .with_extensions(host.extensions.server_set(host.index));
     env.prepare().await?;
-    let env = Arc::new(env);
-    tokio::spawn(maintain(env.clone(), host.clone()));
-    let listener =
-        turmoil::net::TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), RAIDA_PORT)).await?;
-    let listener = SimListener {
-        inner: listener,
-        connections,
-    };
-    raida_server::front::serve(listener, env).await?;
-    Ok(())
+    env.sweep_temp_files().await?;
+    Ok((Arc::new(env), connections))
 }
 
 /// The maintenance task: carries out the harness's stripe commands on this host's disk.
 async fn maintain(env: Arc<Env>, host: Arc<RaidaHost>) {
     loop {
+        if host.audit_state() == AuditState::Requested {
+            audit_stripes(&env, host.index, &host.recorder).await;
+            *host.audit.lock().expect("audit lock poisoned") = AuditState::Done;
+        }
         let next = host.queue().pop_front();
         match next {
             Some(command) => {
@@ -293,6 +361,32 @@ async fn maintain(env: Arc<Env>, host: Arc<RaidaHost>) {
             }
             None => tokio::time::sleep(Duration::from_millis(u64::from(MAINTENANCE_POLL_MS))).await,
         }
+    }
+}
+
+/// Reads back every stripe `raida` acknowledged in this run through its stripe store (the
+/// storage faults are healed by now) and records each one that is not intact.
+async fn audit_stripes(env: &Env, raida: u8, recorder: &Recorder) {
+    let now_s = env.clock().now_unix_s();
+    for stripe in recorder.acked_stripes_of(raida) {
+        let guid = raida_server::store::Guid(stripe.email_id.0);
+        let outcome = match env.stripes().get(guid, stripe.file_type, now_s).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => "missing".to_string(),
+            Err(raida_server::store::StoreError::CorruptStripe { reason, .. }) => {
+                format!("corrupt: {reason}")
+            }
+            Err(error) => format!("unreadable: {error}"),
+        };
+        recorder.record(
+            Host::Raida(raida),
+            EventKind::StripeAudited {
+                raida,
+                email_id: stripe.email_id,
+                file_type: stripe.file_type,
+                outcome,
+            },
+        );
     }
 }
 

@@ -56,6 +56,9 @@ use crate::trace::{trace_digest, trace_line};
 /// Extra simulated time turmoil is allowed beyond safety + heal (it never ends a run: the
 /// harness stops stepping first).
 const TURMOIL_DURATION_MARGIN_S: u64 = 60;
+/// Longest the end-of-run disk audit may take, simulated seconds (within the margin).
+const AUDIT_S_MAX: u64 = 30;
+const _: () = assert!(AUDIT_S_MAX < TURMOIL_DURATION_MARGIN_S);
 
 /// Client ports turmoil hands out. Its default (49152..=65535) wraps around within a minute
 /// on a busy client host, and turmoil panics when a reused port meets a server that still
@@ -266,6 +269,7 @@ fn builder(
         .ephemeral_ports(EPHEMERAL_PORTS)
         .enable_random_order();
     faults.interleave.configure(&mut builder);
+    faults.storage.configure(&mut builder);
     builder
 }
 
@@ -322,6 +326,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
                         ))
                         .expect("scenario validation bounds data_stripes"),
                         yields: faults.interleave.yield_points(&tree, index),
+                        disk: faults.storage.for_raida(&tree, index, recorder.clone()),
                     },
                     recorder.clone(),
                 )
@@ -440,6 +445,33 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     }
 }
 
+/// The end-of-run disk audit: every RAIDA reads back each stripe it acknowledged, recording
+/// the ones no longer intact (`StripeAudited`, judged by the `durable` checker). Steps the
+/// simulation until every RAIDA is done. Returns like [`drive`].
+fn audit_disks(sim: &mut turmoil::Sim<'_>, world: &World) -> (u64, Option<String>) {
+    for raida in 0..world.raida_count() {
+        world.raida(raida).request_audit();
+    }
+    let deadline_us = us(sim.elapsed()) + AUDIT_S_MAX * US_PER_S;
+    loop {
+        let now_us = us(sim.elapsed());
+        let done = (0..world.raida_count())
+            .all(|raida| world.raida(raida).audit_state() == hosts::AuditState::Done);
+        if done {
+            return (now_us, None);
+        }
+        if now_us >= deadline_us {
+            let error = format!("the disk audit did not finish within {AUDIT_S_MAX} s");
+            return (now_us, Some(error));
+        }
+        if let Err(error) = sim.step() {
+            world.recorder.flush();
+            return (us(sim.elapsed()), Some(error.to_string()));
+        }
+        world.recorder.flush();
+    }
+}
+
 /// The harness loop. Returns the simulated end time and the host failure, if any.
 fn drive(
     scenario: &Scenario,
@@ -477,12 +509,12 @@ fn drive(
         }
         if healed {
             if now_us >= heal_end_us {
-                return (now_us, None);
+                return audit_disks(sim, world);
             }
             if now_us >= next_check_us {
                 world.recorder.flush();
                 if world.quiescent() {
-                    return (now_us, None);
+                    return audit_disks(sim, world);
                 }
                 next_check_us = now_us + check_every_us;
             }

@@ -36,7 +36,7 @@ use crate::history::{EmailId, Event, EventKind, History, Host};
 use crate::limits::US_PER_S;
 
 /// One stripe a RAIDA reported stored (its observer's "stripe stored").
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub struct StoredStripe {
     /// The storage RAIDA.
     pub raida: u8,
@@ -87,6 +87,8 @@ struct Inner {
     open: BTreeMap<u64, u64>,
     next_sequence: u64,
     stored_stripes: Vec<StoredStripe>,
+    /// Every stripe a RAIDA acknowledged in this run, for the end-of-run audit.
+    acked_stripes: std::collections::BTreeSet<StoredStripe>,
     /// Client address of a connection → the run-wide number of the attempt it carries
     /// (kept until the port is used again).
     connections: BTreeMap<SocketAddr, u64>,
@@ -246,7 +248,20 @@ impl Recorder {
 
     /// A RAIDA stored a stripe (server observer).
     pub fn note_stripe_stored(&self, stripe: StoredStripe) {
-        self.lock().stored_stripes.push(stripe);
+        let mut inner = self.lock();
+        inner.stored_stripes.push(stripe);
+        inner.acked_stripes.insert(stripe);
+    }
+
+    /// Every stripe `raida` acknowledged so far, ordered (the disk audit's list).
+    pub fn acked_stripes_of(&self, raida: u8) -> Vec<StoredStripe> {
+        let inner = self.lock();
+        inner
+            .acked_stripes
+            .iter()
+            .filter(|stripe| stripe.raida == raida)
+            .copied()
+            .collect()
     }
 
     /// A client's connection from `client` carries request attempt `request` (client side,

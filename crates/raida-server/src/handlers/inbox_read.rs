@@ -247,8 +247,8 @@ async fn reply_with_tells(
 }
 
 /// Deletes the tells a reply carried (each only if unchanged) and reports what happened.
-/// A failure leaves the rest in the inbox for the next poll (they may then be delivered
-/// twice); it never changes the reply.
+/// A file the disk fails on stays in the inbox for the next poll (it may then be delivered
+/// twice); the others are still deleted; it never changes the reply.
 pub(crate) async fn delete_tells(
     env: &Env,
     request_id: u64,
@@ -265,6 +265,7 @@ pub(crate) async fn delete_tells(
                     DeleteFate::AlreadyGone => probe::hit(&probes::DELETE_ALREADY_GONE),
                     DeleteFate::Replaced => probe::hit(&probes::DELETE_REPLACED_KEPT),
                     DeleteFate::Unreadable => probe::hit(&probes::DELETE_UNREADABLE_KEPT),
+                    DeleteFate::Failed => probe::hit(&probes::DELETE_FAILED_KEPT),
                 }
             }
             (report, fates, None)

@@ -131,6 +131,8 @@ pub struct DeleteReport {
     pub replaced_count: usize,
     /// Files left because they no longer read back as a good record.
     pub unreadable_count: usize,
+    /// Files left because the file system failed their re-read or removal.
+    pub failed_count: usize,
 }
 
 /// What a delete did with one item.
@@ -145,6 +147,8 @@ pub enum DeleteFate {
     /// The file no longer reads back as a good record (its trailer fails twice): it cannot be
     /// proved to be the delivered one, so it was left where it is.
     Unreadable,
+    /// The file system failed the re-read or the removal; the file stays for the next poll.
+    Failed,
 }
 
 /// The inboxes of one server.
@@ -406,7 +410,9 @@ impl InboxStore {
     }
 
     /// Removes delivered tells from `mailbox`'s inbox, each only if it still holds the bytes
-    /// that were delivered; then syncs the inbox with `dir_fsync`.
+    /// that were delivered; then syncs the inbox with `dir_fsync`. A file the disk fails on
+    /// is left ([`DeleteFate::Failed`]) and the rest are still tried; only the final
+    /// directory fsync's failure is an error.
     pub async fn delete(
         &self,
         mailbox: Mailbox,
@@ -432,12 +438,17 @@ impl InboxStore {
                 Some(dir.as_path()),
                 "item of another inbox"
             );
-            let fate = self.delete_one(item).await?;
+            // One file the disk fails on does not keep the others: each is tried.
+            let fate = self.delete_one(item).await.unwrap_or_else(|error| {
+                tracing::warn!(path = %item.path.display(), %error, "delivered tell not deleted");
+                DeleteFate::Failed
+            });
             match fate {
                 DeleteFate::Removed => report.removed_count += 1,
                 DeleteFate::AlreadyGone => report.already_gone_count += 1,
                 DeleteFate::Replaced => report.replaced_count += 1,
                 DeleteFate::Unreadable => report.unreadable_count += 1,
+                DeleteFate::Failed => report.failed_count += 1,
             }
             fates.push(fate);
         }
@@ -574,12 +585,7 @@ mod tests {
     fn fixture_on(fs: Arc<dyn Fs>, dir_fsync: bool, hook: Arc<dyn StepHook>) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = ManualClock::new(1_700_000_000 * US_PER_S);
-        let io = Arc::new(StoreIo::new(
-            fs,
-            hook,
-            Arc::new(clock.clone()),
-            4242,
-        ));
+        let io = Arc::new(StoreIo::new(fs, hook, Arc::new(clock.clone()), 4242));
         let store = InboxStore::new(io, dir.path().join("mailboxes"), dir_fsync);
         Fixture {
             _dir: dir,
@@ -666,7 +672,9 @@ mod tests {
     /// A fixture whose reads of `.tell` files flip a byte on the calls `rule` picks.
     fn fixture_flipping(rule: impl FnOnce(Fault) -> Fault) -> Fixture {
         let faulty = FaultyFs::new(Arc::new(RealFs));
-        faulty.inject(rule(Fault::on(FsOp::Read).path_contains(".tell").flip_byte()));
+        faulty.inject(rule(
+            Fault::on(FsOp::Read).path_contains(".tell").flip_byte(),
+        ));
         fixture_on(Arc::new(faulty), true, Arc::new(NoopHook))
     }
 
@@ -674,8 +682,15 @@ mod tests {
     async fn a_read_flipped_once_is_read_again_and_delivered_whole() {
         let f = fixture_flipping(|rule| rule.times(1));
         let record = blob(0, 7, 100);
-        f.store.publish_tell(MAILBOX, guid(1), &record).await.expect("publish");
-        let items = f.store.scan(MAILBOX, None, ScanBudget::UNLIMITED).await.expect("scan");
+        f.store
+            .publish_tell(MAILBOX, guid(1), &record)
+            .await
+            .expect("publish");
+        let items = f
+            .store
+            .scan(MAILBOX, None, ScanBudget::UNLIMITED)
+            .await
+            .expect("scan");
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].bytes, record, "the second read is the good one");
     }
@@ -684,11 +699,21 @@ mod tests {
     async fn a_tell_that_never_reads_back_is_skipped_and_kept() {
         let f = fixture_flipping(|rule| rule);
         let record = blob(0, 7, 100);
-        f.store.publish_tell(MAILBOX, guid(1), &record).await.expect("publish");
-        let items = f.store.scan(MAILBOX, None, ScanBudget::UNLIMITED).await.expect("scan");
+        f.store
+            .publish_tell(MAILBOX, guid(1), &record)
+            .await
+            .expect("publish");
+        let items = f
+            .store
+            .scan(MAILBOX, None, ScanBudget::UNLIMITED)
+            .await
+            .expect("scan");
         assert_eq!(items, vec![], "never sent out as a good record");
         let path = f.store.tell_path(MAILBOX, guid(1));
-        assert_eq!(std::fs::read(path).expect("kept"), encode_tell_file(&record));
+        assert_eq!(
+            std::fs::read(path).expect("kept"),
+            encode_tell_file(&record)
+        );
     }
 
     #[tokio::test]
@@ -696,9 +721,18 @@ mod tests {
         // Reads only happen for the guard here: the first publish finds no file.
         let f = fixture_flipping(|rule| rule);
         let older = blob(5, 1, 100);
-        f.store.publish_tell(MAILBOX, guid(2), &older).await.expect("first");
-        let outcome = f.store.publish_tell(MAILBOX, guid(2), &blob(6, 2, 100)).await;
-        assert!(matches!(outcome, Err(StoreError::CorruptTell { .. })), "{outcome:?}");
+        f.store
+            .publish_tell(MAILBOX, guid(2), &older)
+            .await
+            .expect("first");
+        let outcome = f
+            .store
+            .publish_tell(MAILBOX, guid(2), &blob(6, 2, 100))
+            .await;
+        assert!(
+            matches!(outcome, Err(StoreError::CorruptTell { .. })),
+            "{outcome:?}"
+        );
         let path = f.store.tell_path(MAILBOX, guid(2));
         assert_eq!(std::fs::read(path).expect("kept"), encode_tell_file(&older));
     }
@@ -709,13 +743,65 @@ mod tests {
         // the delete's re-reads are flipped.
         let f = fixture_flipping(|rule| rule.after(3));
         let record = blob(0, 7, 100);
-        f.store.publish_tell(MAILBOX, guid(3), &record).await.expect("publish");
-        let items = f.store.scan(MAILBOX, None, ScanBudget::UNLIMITED).await.expect("scan");
+        f.store
+            .publish_tell(MAILBOX, guid(3), &record)
+            .await
+            .expect("publish");
+        let items = f
+            .store
+            .scan(MAILBOX, None, ScanBudget::UNLIMITED)
+            .await
+            .expect("scan");
         assert_eq!(items.len(), 1);
-        let (report, fates) = f.store.delete_itemized(MAILBOX, &items).await.expect("delete");
+        let (report, fates) = f
+            .store
+            .delete_itemized(MAILBOX, &items)
+            .await
+            .expect("delete");
         assert_eq!(fates, vec![DeleteFate::Unreadable]);
         assert_eq!(report.unreadable_count, 1);
         assert!(f.store.tell_path(MAILBOX, guid(3)).exists());
+    }
+
+    #[tokio::test]
+    async fn a_delete_the_disk_fails_keeps_that_tell_and_deletes_the_rest() {
+        let faulty = FaultyFs::new(Arc::new(RealFs));
+        let f = fixture_on(Arc::new(faulty.clone()), true, Arc::new(NoopHook));
+        for n in 1..=3 {
+            let record = blob(0, n, 100);
+            f.store
+                .publish_tell(MAILBOX, guid(n), &record)
+                .await
+                .expect("publish");
+        }
+        let items = f
+            .store
+            .scan(MAILBOX, None, ScanBudget::UNLIMITED)
+            .await
+            .expect("scan");
+        assert_eq!(items.len(), 3);
+        let second = tell_file_name(guid(2));
+        faulty.inject(Fault::on(FsOp::Remove).path_contains(&second));
+        let (report, fates) = f
+            .store
+            .delete_itemized(MAILBOX, &items)
+            .await
+            .expect("delete");
+        let by_guid: Vec<(Guid, DeleteFate)> =
+            items.iter().map(|item| item.guid).zip(fates).collect();
+        assert!(
+            by_guid.contains(&(guid(2), DeleteFate::Failed)),
+            "{by_guid:?}"
+        );
+        assert_eq!((report.removed_count, report.failed_count), (2, 1));
+        assert!(
+            f.store.tell_path(MAILBOX, guid(2)).exists(),
+            "kept for the next poll"
+        );
+        assert!(
+            !f.store.tell_path(MAILBOX, guid(3)).exists(),
+            "the one after it went"
+        );
     }
 
     #[tokio::test]

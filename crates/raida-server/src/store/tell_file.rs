@@ -79,7 +79,10 @@ mod tests {
     fn every_truncation_is_refused() {
         let file = encode_tell_file(b"a tell record of some length");
         for size_bytes in 0..file.len() {
-            assert!(decode_tell_file(&file[..size_bytes]).is_err(), "{size_bytes}");
+            assert!(
+                decode_tell_file(&file[..size_bytes]).is_err(),
+                "{size_bytes}"
+            );
         }
     }
 
