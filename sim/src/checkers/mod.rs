@@ -24,6 +24,7 @@ pub mod edit_guard;
 pub mod exact_reassembly;
 pub mod exact_record;
 pub mod liveness;
+pub mod malformed_status;
 pub mod one_shot;
 pub mod ping_wake;
 pub mod repair_justified;
@@ -59,11 +60,13 @@ pub enum Invariant {
     PingWake,
     /// A beacon deletes a tell only after a reply carried it.
     DeleteCarried,
+    /// Every malformed request gets the status the pages name for it and changes no inbox.
+    MalformedStatus,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 11] = [
+    pub const ALL: [Invariant; 12] = [
         Invariant::OneShot,
         Invariant::ExactRecord,
         Invariant::AckDurable,
@@ -75,6 +78,7 @@ impl Invariant {
         Invariant::RepairJustified,
         Invariant::PingWake,
         Invariant::DeleteCarried,
+        Invariant::MalformedStatus,
     ];
 
     /// The stable name used in scenario files and reports.
@@ -91,6 +95,7 @@ impl Invariant {
             Invariant::RepairJustified => "repair_justified",
             Invariant::PingWake => "ping_wake",
             Invariant::DeleteCarried => "delete_carried",
+            Invariant::MalformedStatus => "malformed_status",
         }
     }
 
@@ -220,6 +225,7 @@ pub fn check(invariant: Invariant, history: &History, ctx: &CheckContext) -> Vec
         Invariant::RepairJustified => repair_justified::check(history),
         Invariant::PingWake => ping_wake::check(history, ctx),
         Invariant::DeleteCarried => delete_carried::check(history, ctx),
+        Invariant::MalformedStatus => malformed_status::check(history, ctx),
     };
     assert!(violations.iter().all(|v| v.invariant == invariant));
     violations

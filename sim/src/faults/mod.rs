@@ -11,6 +11,7 @@
 //! | [`stripes`] | `stripe_loss_fraction`, `stripe_corrupt_fraction` | each RAIDA's maintenance task, on its disk |
 //! | [`interleave`] | `fs_latency_ms_max`, `yield_step_fraction`, `yield_ms_max` | turmoil's fs latency and the servers' step hooks |
 //! | [`writeback`] | `writeback_s` | the RAIDAs' disks committing pending operations on their own |
+//! | [`malformed`] | `malformed_requests_per_min` | the insider host `mallory` sending requests a buggy or hostile client would |
 //!
 //! A knob is written in two places: its field, and its line in the family's
 //! [`knobs::Knobs::visit`]. That line carries the key, the range (validation), the print
@@ -29,6 +30,7 @@ pub mod clock;
 pub mod crash;
 pub mod driver;
 pub mod interleave;
+pub mod malformed;
 pub mod network;
 pub mod stripes;
 pub mod writeback;
@@ -43,6 +45,7 @@ pub use adversary::AdversaryFaults;
 pub use clock::ClockFaults;
 pub use crash::CrashFaults;
 pub use interleave::InterleaveFaults;
+pub use malformed::MalformedFaults;
 pub use network::NetworkFaults;
 pub use stripes::StripeFaults;
 pub use writeback::WritebackFaults;
@@ -67,6 +70,8 @@ pub struct Faults {
     /// The disks' own commits of pending operations (visited last: adding it left every
     /// other knob's swarm draws where they were).
     pub writeback: WritebackFaults,
+    /// Malformed requests (visited after `writeback`, for the same reason).
+    pub malformed: MalformedFaults,
 }
 
 impl Knobs for Faults {
@@ -79,6 +84,7 @@ impl Knobs for Faults {
         self.stripes.visit(visitor);
         self.interleave.visit(visitor);
         self.writeback.visit(visitor);
+        self.malformed.visit(visitor);
     }
 }
 
@@ -110,6 +116,7 @@ impl Faults {
             && self.adversary.is_quiet()
             && self.stripes.is_quiet()
             && self.interleave.is_quiet()
+            && self.malformed.is_quiet()
     }
 }
 

@@ -70,11 +70,23 @@ pub enum FaultKind {
     /// A RAIDA's yield points were armed (at the start of the run): its handlers may pause
     /// after the named file-system steps listed in the event's detail.
     Interleave,
+    /// The adversary sent a malformed request (`crate::faults::malformed`) and got this
+    /// answer; recorded when the answer came or the attempt ended.
+    MalformedRequest {
+        /// What was wrong with it (`MalformedKind::name`).
+        request: String,
+        /// The RAIDA it went to.
+        raida: u8,
+        /// The status answered; `None` when no reply came.
+        status: Option<u8>,
+        /// The GUID the request named (a tell's, an upload's, a download's), if any.
+        email_id: Option<EmailId>,
+    },
 }
 
 impl FaultKind {
     /// Every fault name, in declaration order (used for per-kind counts).
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 14] = [
         "clock_step",
         "link_loss",
         "partition",
@@ -88,6 +100,7 @@ impl FaultKind {
         "stripe_lost",
         "stripe_corrupted",
         "interleave",
+        "malformed_request",
     ];
 
     /// Stable snake_case name.
@@ -106,6 +119,7 @@ impl FaultKind {
             FaultKind::StripeLost { .. } => "stripe_lost",
             FaultKind::StripeCorrupted { .. } => "stripe_corrupted",
             FaultKind::Interleave => "interleave",
+            FaultKind::MalformedRequest { .. } => "malformed_request",
         }
     }
 

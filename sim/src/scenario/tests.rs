@@ -430,6 +430,7 @@ fn resolved_faults_print_every_parameter_once() {
             "yield_step_fraction",
             "yield_ms_max",
             "writeback_s",
+            "malformed_requests_per_min",
         ]
     );
 }
