@@ -90,6 +90,11 @@ pub const CLOCK_STEP_S_MAX: u32 = 180;
 pub const LATENCY_MS_MAX: u32 = 60_000;
 /// Largest crash rate, crashes per host per simulated minute.
 pub const CRASH_RATE_PER_HOST_PER_MIN_MAX: f64 = 60.0;
+/// Largest malformed-request rate, requests per simulated minute across the network.
+pub const MALFORMED_REQUESTS_PER_MIN_MAX: f64 = 6_000.0;
+/// How old a malformed stale tell's timestamps are, seconds: a day, far outside any tell
+/// window a scenario sets.
+pub const MALFORMED_STALE_S: u32 = 86_400;
 
 /// Server setting bounds (DECISIONS.md names and defaults).
 pub const TELL_SKEW_S_DEFAULT: u32 = wire::TELL_SKEW_S_DEFAULT as u32;
@@ -187,6 +192,8 @@ const _: () = assert!(EDIT_SEQUENCE_OFFSET < FILE_HEADER_SIZE_BYTES);
 const _: () = assert!(TOTAL_FILE_SIZE_END <= EDIT_SEQUENCE_OFFSET);
 const _: () = assert!(CLOCK_STEP_S_MIN <= CLOCK_STEP_S_MAX);
 const _: () = assert!(CLOCK_STEP_S_MAX > TELL_SKEW_S_DEFAULT);
+const _: () = assert!(MALFORMED_STALE_S > 10 * TELL_SKEW_S_DEFAULT);
+const _: () = assert!(MALFORMED_REQUESTS_PER_MIN_MAX > 0.0);
 // The narrowed protocol facts lose nothing.
 const _: () = assert!(wire::RAIDA_COUNT <= u8::MAX as usize);
 const _: () = assert!(wire::STRIPE_COUNT_MAX <= u8::MAX as usize);

@@ -137,6 +137,7 @@ fn fault_email(fault: &FaultKind) -> Option<EmailId> {
         | FaultKind::TellBeforeUpload { email_id }
         | FaultKind::StripeLost { email_id, .. }
         | FaultKind::StripeCorrupted { email_id, .. } => Some(*email_id),
+        FaultKind::MalformedRequest { email_id, .. } => *email_id,
         _ => None,
     }
 }

@@ -240,7 +240,7 @@ fn capacity_changes_and_torn_writes_are_reported() {
             Ok(())
         }
     });
-    let mut wait_for = |sim: &mut turmoil::Sim<'_>, value: u32| {
+    let wait_for = |sim: &mut turmoil::Sim<'_>, value: u32| {
         while step.load(Ordering::SeqCst) != value {
             sim.step().expect("the simulation runs");
         }

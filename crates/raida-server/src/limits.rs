@@ -97,6 +97,10 @@ pub const STRIPE_FILE_NAME_SIZE_BYTES: usize = 2 * GUID_SIZE_BYTES + 1 + 2 + 7;
 /// bounded amount of work per request and the rest waits for the next poll.
 pub const INBOX_SCAN_FILES_MAX: usize = 4_096;
 
+/// Locks that serialize the polls of one inbox (a mailbox hashes to one of them; two
+/// mailboxes sharing a lock only wait for each other's polls).
+pub const POLL_LOCK_STRIPES: usize = 64;
+
 /// How often a publish retries the exclusive create of its temp file after a name collision
 /// (only possible when a restarted server reuses a PID/TIME/SEQ triple).
 pub const TEMP_CREATE_ATTEMPTS_MAX: u32 = 8;
@@ -157,6 +161,7 @@ const _: () = assert!(REPLY_PAYLOAD_SIZE_BYTES_MIN <= REPLY_PAYLOAD_SIZE_BYTES_M
 const _: () = assert!(REPLY_PAYLOAD_SIZE_BYTES_MIN <= 1 << 20);
 const _: () = assert!(1 << 20 <= REPLY_PAYLOAD_SIZE_BYTES_MAX);
 const _: () = assert!(TELLS_PER_REPLY_MAX == u8::MAX as usize);
+const _: () = assert!(POLL_LOCK_STRIPES >= 1 && POLL_LOCK_STRIPES <= 4_096);
 const _: () = assert!(STRIPE_SIZE_BYTES_MAX == 65_447);
 const _: () = assert!(STRIPE_FILE_SIZE_BYTES_MAX <= u32::MAX as usize);
 const _: () = assert!(TELL_FILE_NAME_SIZE_BYTES <= FILE_NAME_SIZE_BYTES_MAX);

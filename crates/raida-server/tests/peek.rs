@@ -291,3 +291,94 @@ async fn response_counter_continue_encrypts_after_the_request_blocks() {
         assert_ne!(payload.expect("payload")[8..], record[..]);
     }
 }
+
+/// A file system whose inbox listings wait (up to [`RENDEZVOUS_WAIT`]) until two listings are
+/// under way, once armed: two concurrent polls of one inbox then both list it before either
+/// reads a tell, unless the server keeps the second out until the first is done.
+#[derive(Debug)]
+struct RendezvousFs {
+    armed: std::sync::atomic::AtomicBool,
+    listings: tokio::sync::Barrier,
+}
+
+/// How long a listing waits for the other one.
+const RENDEZVOUS_WAIT: Duration = Duration::from_millis(300);
+
+impl raida_server::fs::Fs for RendezvousFs {
+    fn create_dir_all<'a>(&'a self, path: &'a Path) -> raida_server::fs::FsFuture<'a, ()> {
+        RealFs.create_dir_all(path)
+    }
+    fn create_new<'a>(
+        &'a self,
+        path: &'a Path,
+    ) -> raida_server::fs::FsFuture<'a, Box<dyn raida_server::fs::FsFile>> {
+        RealFs.create_new(path)
+    }
+    fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> raida_server::fs::FsFuture<'a, ()> {
+        RealFs.rename(from, to)
+    }
+    fn sync_dir<'a>(&'a self, path: &'a Path) -> raida_server::fs::FsFuture<'a, ()> {
+        RealFs.sync_dir(path)
+    }
+    fn read<'a>(&'a self, path: &'a Path) -> raida_server::fs::FsFuture<'a, Vec<u8>> {
+        RealFs.read(path)
+    }
+    fn read_dir<'a>(
+        &'a self,
+        path: &'a Path,
+    ) -> raida_server::fs::FsFuture<'a, Vec<std::ffi::OsString>> {
+        Box::pin(async move {
+            if self.armed.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = tokio::time::timeout(RENDEZVOUS_WAIT, self.listings.wait()).await;
+            }
+            RealFs.read_dir(path).await
+        })
+    }
+    fn metadata<'a>(
+        &'a self,
+        path: &'a Path,
+    ) -> raida_server::fs::FsFuture<'a, raida_server::fs::FileMeta> {
+        RealFs.metadata(path)
+    }
+    fn remove_file<'a>(&'a self, path: &'a Path) -> raida_server::fs::FsFuture<'a, ()> {
+        RealFs.remove_file(path)
+    }
+}
+
+/// Two devices of one mailbox peek at the same moment: each tell reaches exactly one of
+/// them (pages 003/004: "only the first device receives a given tell"). Found by the
+/// simulator's interleaving knobs (many-devices with `fs_latency_ms_max`): both polls read
+/// the same tells before either deleted them, and both replies carried them.
+#[tokio::test]
+async fn racing_peeks_of_one_mailbox_hand_each_tell_to_one_of_them() {
+    let fs = Arc::new(RendezvousFs {
+        armed: std::sync::atomic::AtomicBool::new(false),
+        listings: tokio::sync::Barrier::new(2),
+    });
+    let f = fixture_on(Settings::default(), fs.clone()).await;
+    let one = deliver(&f, guid(30), 0).await;
+    let two = deliver(&f, guid(31), 0).await;
+    fs.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let body = peek_body(RECIPIENT, 0).to_bytes();
+    let (first, first_sent) = f.packet(Command::Peek, RECIPIENT, &body);
+    let (second, second_sent) = f.packet(Command::Peek, RECIPIENT, &body);
+    let (a, b) = tokio::join!(f.send(&first, &first_sent), f.send(&second, &second_sent));
+    assert_eq!((a.status(), b.status()), (Status::Success, Status::Success));
+    let counts = (a.records().len(), b.records().len());
+    assert_eq!(
+        counts.0 + counts.1,
+        2,
+        "two tells, two racing peeks: {counts:?}"
+    );
+    let mut received = a.records();
+    received.extend(b.records());
+    received.sort();
+    let mut sent = vec![one, two];
+    sent.sort();
+    assert_eq!(
+        received, sent,
+        "each tell reaches exactly one of the racing peeks"
+    );
+    assert!(!f.tell_path(RECIPIENT, guid(30)).exists());
+    assert!(!f.tell_path(RECIPIENT, guid(31)).exists());
+}

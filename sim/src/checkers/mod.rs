@@ -25,6 +25,7 @@ pub mod edit_guard;
 pub mod exact_reassembly;
 pub mod exact_record;
 pub mod liveness;
+pub mod malformed_status;
 pub mod one_shot;
 pub mod ping_wake;
 pub mod repair_justified;
@@ -63,11 +64,13 @@ pub enum Invariant {
     /// Every stripe a RAIDA acknowledged is intact on its disk at the end, or a named fault
     /// destroyed it.
     Durable,
+    /// Every malformed request gets the status the pages name for it and changes no inbox.
+    MalformedStatus,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 12] = [
+    pub const ALL: [Invariant; 13] = [
         Invariant::OneShot,
         Invariant::ExactRecord,
         Invariant::AckDurable,
@@ -80,6 +83,7 @@ impl Invariant {
         Invariant::PingWake,
         Invariant::DeleteCarried,
         Invariant::Durable,
+        Invariant::MalformedStatus,
     ];
 
     /// The stable name used in scenario files and reports.
@@ -97,6 +101,7 @@ impl Invariant {
             Invariant::PingWake => "ping_wake",
             Invariant::DeleteCarried => "delete_carried",
             Invariant::Durable => "durable",
+            Invariant::MalformedStatus => "malformed_status",
         }
     }
 
@@ -231,6 +236,7 @@ pub fn check(invariant: Invariant, history: &History, ctx: &CheckContext) -> Vec
         Invariant::PingWake => ping_wake::check(history, ctx),
         Invariant::DeleteCarried => delete_carried::check(history, ctx),
         Invariant::Durable => durable::check(history, ctx),
+        Invariant::MalformedStatus => malformed_status::check(history, ctx),
     };
     assert!(violations.iter().all(|v| v.invariant == invariant));
     violations

@@ -10,7 +10,10 @@
 //! `max(t, p) + PING_WAKE_BOUND_US` — unless the tell was gone by then: some reply (any
 //! request's `TellsRead` on `(b, m)`, at or after `t` and by that deadline) carried it or a
 //! newer revision of its email (two parked pings race for one tell; a peek may take it
-//! first). A ping still parked at its deadline is a violation: one that timed out instead,
+//! first), or a deletion (`TellDeleted` on `(b, m)`, same window) removed it or a newer
+//! revision: a poll that read an earlier copy of the same bytes (a duplicate published while
+//! that poll was between its read and its delete, under interleaving) removes the copy
+//! too, and rightly so, since its device received those bytes. A ping still parked at its deadline is a violation: one that timed out instead,
 //! one woken too late, or one never answered by the end of the run (unless its beacon
 //! crashed or restarted meanwhile, which ends a park without an event). A crash or restart
 //! of the beacon between the tell and the deadline excuses it too: a power loss may have
@@ -57,6 +60,8 @@ struct Inbox {
     parks: Vec<Park>,
     accepted: Vec<Accepted>,
     carried: Vec<Carried>,
+    /// Records deleted from the inbox, like `carried`.
+    deleted: Vec<Carried>,
 }
 
 fn inboxes(history: &History) -> BTreeMap<(u8, MailboxId), Inbox> {
@@ -109,6 +114,17 @@ fn inboxes(history: &History) -> BTreeMap<(u8, MailboxId), Inbox> {
                     email_id: *email_id,
                     edit_sequence: *edit_sequence,
                 }),
+            EventKind::TellDeleted {
+                beacon,
+                mailbox,
+                email_id,
+                edit_sequence,
+                ..
+            } => inboxes
+                .entry((*beacon, *mailbox))
+                .or_default()
+                .deleted
+                .push((at_us, *email_id, *edit_sequence)),
             EventKind::TellsRead {
                 beacon,
                 mailbox,
@@ -157,7 +173,8 @@ fn disk_faults_on(history: &History, beacon: u8, email_id: EmailId) -> Vec<u64> 
         .collect()
 }
 
-/// True when a reply carried the tell (or a newer revision of its email) in `[from, to]`.
+/// True when `carried` (records a reply carried, or records deleted) holds the tell or a
+/// newer revision of its email in `[from, to]`.
 fn carried_between(carried: &[Carried], tell: &Accepted, from_us: u64, to_us: u64) -> bool {
     carried.iter().any(|(at_us, email_id, edit_sequence)| {
         (from_us..=to_us).contains(at_us)
@@ -194,6 +211,7 @@ pub fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
                     && tell.at_us <= answered_us
                     && deadline_us < answered_us
                     && !carried_between(&inbox.carried, tell, tell.at_us, deadline_us)
+                    && !carried_between(&inbox.deleted, tell, tell.at_us, deadline_us)
             });
             if let Some(tell) = late {
                 let deadline_us = tell.at_us.max(park.parked_us) + bound_us;
@@ -338,6 +356,41 @@ mod tests {
         let builder = parked(read(builder, 3, email(1), 0), PING);
         let history = timed_out(later(builder, 10), PING).build();
         assert_eq!(run(&history), vec![]);
+    }
+
+    #[test]
+    fn a_tell_deleted_as_an_earlier_copy_need_not_wake_a_ping() {
+        // A duplicate (same bytes) lands while a poll that read the first copy is between
+        // its read and its delete: the delete removes the duplicate too.
+        let builder = parked(Builder::new().healed(), PING);
+        let builder = accepted(later(builder, 1), email(1), 0);
+        let builder = builder.push(
+            Host::Raida(BEACON),
+            EventKind::TellDeleted {
+                beacon: BEACON,
+                request: 3,
+                mailbox: BOB,
+                email_id: email(1),
+                edit_sequence: 0,
+            },
+        );
+        let history = timed_out(later(builder, 10), PING).build();
+        assert_eq!(run(&history), vec![]);
+        // An older revision deleted does not remove the newer one.
+        let builder = parked(Builder::new().healed(), PING);
+        let builder = accepted(later(builder, 1), email(1), 1);
+        let builder = builder.push(
+            Host::Raida(BEACON),
+            EventKind::TellDeleted {
+                beacon: BEACON,
+                request: 3,
+                mailbox: BOB,
+                email_id: email(1),
+                edit_sequence: 0,
+            },
+        );
+        let history = timed_out(later(builder, 10), PING).build();
+        assert_eq!(run(&history).len(), 1);
     }
 
     #[test]

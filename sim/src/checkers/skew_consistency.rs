@@ -6,11 +6,21 @@
 //! |timestamp − beacon clock| ≤ tell_skew_s, in whole seconds. Inside the window the status
 //! may be 250 or 18 (zero deliveries, e.g. every recipient skipped by the edit guard) but
 //! never 198: the simulated clients only build tells that pass every other field rule, so a
-//! 198 inside the window can only come from a wrong timestamp check.
+//! 198 inside the window can only come from a wrong timestamp check. A tell refused at its
+//! preamble (40, 8, 200: the malformed-request adversary's wrong AN, say) never reached the
+//! timestamp rules and is not judged.
 
 use super::{CheckContext, Invariant, Violation};
 use crate::history::{EventKind, History};
 use crate::limits::STATUS_INVALID_PARAMETER;
+use qmail_wire::Status;
+
+/// Statuses of a tell refused at its preamble, before any timestamp rule ran.
+pub(crate) const PREAMBLE_REFUSALS: [u8; 3] = [
+    Status::InvalidSnOrDenomination.code(),
+    Status::CoinNotFound.code(),
+    Status::InvalidAn.code(),
+];
 
 /// Whether one timestamp is inside the window around the beacon's clock.
 pub fn within_window(timestamp_s: u32, beacon_clock_unix_s: i64, tell_skew_s: u32) -> bool {
@@ -34,6 +44,9 @@ pub fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
         else {
             continue;
         };
+        if PREAMBLE_REFUSALS.contains(status) {
+            continue;
+        }
         let routing_ok = within_window(*routing_timestamp_s, *beacon_clock_unix_s, ctx.tell_skew_s);
         let header_ok = within_window(*header_timestamp_s, *beacon_clock_unix_s, ctx.tell_skew_s);
         let inside = routing_ok && header_ok;
@@ -108,6 +121,18 @@ mod tests {
             handled(18, NOW_S + 10, NOW_S),
             handled(198, NOW_S + 61, NOW_S),
             handled(198, NOW_S, NOW_S - 61),
+        ]);
+        assert_eq!(violations, vec![]);
+    }
+
+    #[test]
+    fn a_tell_refused_at_its_preamble_is_not_judged() {
+        // A wrong preamble AN (200) is answered before the timestamps are looked at, even
+        // when they are a day out of the window.
+        let violations = run(vec![
+            handled(200, NOW_S - 86_400, NOW_S - 86_400),
+            handled(8, NOW_S + 600, NOW_S),
+            handled(40, NOW_S, NOW_S - 600),
         ]);
         assert_eq!(violations, vec![]);
     }

@@ -21,6 +21,10 @@
 //! Each revision's choices are drawn when the workload is planned
 //! ([`crate::world::workload::Plan`]). The senders' observer captures the chosen tells into
 //! [`Captures`]; the adversary host below re-sends them when due.
+//!
+//! The same host sends the malformed requests of [`super::malformed`] (their knob, kinds and
+//! expected statuses live there): each one when due, after an echo to its target through the
+//! client library, on a connection of its own, recorded with the status it got.
 
 use knobs::{Knob, Knobs, Vary, Visitor};
 use std::collections::BTreeMap;
@@ -31,8 +35,14 @@ use qmail_client::client::Client;
 use qmail_client::clock::wire_timestamp_s;
 use qmail_client::extension::ClientExtensions;
 use qmail_client::send::TellRouting;
+use qmail_client::transport::Connector;
+use qmail_wire::header::ResponseHeader;
+use qmail_wire::limits::HEADER_SIZE_BYTES;
 use qmail_wire::tell::{AddressEntry, TellRecord};
 use qmail_wire::Codec;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::clock::HostClock;
 use crate::history::{EmailId, EventKind, FaultKind, Host};
@@ -44,6 +54,7 @@ use crate::world::recorder::host_now_us;
 use crate::world::workload::{client_of, Shared, ADVERSARY_POLL_MS};
 
 use super::clock::PPM;
+use super::malformed::{self, MalformedContext, MalformedKind, MalformedRequest, PlannedMalformed};
 
 /// Adversary knobs.
 #[derive(Clone, PartialEq, Debug)]
@@ -147,6 +158,10 @@ pub struct AdversaryHost {
     clock: SimClock,
     shared: Arc<Shared>,
     seed: u64,
+    /// Malformed requests to send, in time order.
+    malformed: Vec<PlannedMalformed>,
+    /// RAIDAs in the topology.
+    raida_count: u8,
 }
 
 impl AdversaryHost {
@@ -156,12 +171,47 @@ impl AdversaryHost {
             clock: SimClock::new(clock),
             shared,
             seed,
+            malformed: Vec::new(),
+            raida_count: 0,
         }
+    }
+
+    /// This adversary also sends `planned` malformed requests to a topology of
+    /// `raida_count` RAIDAs.
+    pub fn with_malformed(mut self, planned: Vec<PlannedMalformed>, raida_count: u8) -> Self {
+        assert!(planned
+            .windows(2)
+            .all(|pair| pair[0].at_us <= pair[1].at_us));
+        assert!(planned.iter().all(|p| p.raida < raida_count));
+        self.malformed = planned;
+        self.raida_count = raida_count;
+        self
+    }
+
+    /// A client of mailbox `sender` (no observer, no extensions), seeded from `salt`.
+    fn client(&self, sender: u32, salt: u64) -> Arc<Client<SimConnector>> {
+        let mailbox = self.shared.plan.mailbox(sender);
+        Arc::new(client_of(
+            mailbox,
+            &self.shared.directory,
+            self.shared.config.clone(),
+            &self.clock,
+            splitmix64(self.seed ^ salt ^ u64::from(sender)),
+            Arc::new(qmail_client::observer::NoopObserver),
+            ClientExtensions::none(),
+        ))
     }
 }
 
-/// The adversary's software: re-sends captured tells when they are due.
+/// Salt of the malformed sender's clients' seeds (the replaying clients use none).
+const MALFORMED_CLIENT_SALT: u64 = 0x6d61_6c66_6f72_6d65;
+
+/// The adversary's software: re-sends captured tells when they are due, and sends the
+/// malformed requests (on a task of their own).
 pub async fn run_adversary(host: Arc<AdversaryHost>) -> turmoil::Result {
+    if !host.malformed.is_empty() {
+        tokio::spawn(run_malformed(host.clone()));
+    }
     let mut clients: BTreeMap<u32, Arc<Client<SimConnector>>> = BTreeMap::new();
     let mut due: BTreeMap<(u64, u64), Captured> = BTreeMap::new();
     let mut sequence: u64 = 0;
@@ -183,18 +233,7 @@ pub async fn run_adversary(host: Arc<AdversaryHost>) -> turmoil::Result {
             let captured = entry.remove();
             let client = clients
                 .entry(captured.sender)
-                .or_insert_with(|| {
-                    let sender = host.shared.plan.mailbox(captured.sender);
-                    Arc::new(client_of(
-                        sender,
-                        &host.shared.directory,
-                        host.shared.config.clone(),
-                        &host.clock,
-                        splitmix64(host.seed ^ u64::from(captured.sender)),
-                        Arc::new(qmail_client::observer::NoopObserver),
-                        ClientExtensions::none(),
-                    ))
-                })
+                .or_insert_with(|| host.client(captured.sender, 0))
                 .clone();
             tokio::spawn(resend(host.clone(), client, captured));
         }
@@ -244,6 +283,145 @@ async fn resend(host: Arc<AdversaryHost>, client: Arc<Client<SimConnector>>, cap
         tracing::debug!(status = ?outcome.status(), "adversary re-sent a tell");
     }
     host.shared.progress.resend_done();
+}
+
+/// Sends each malformed request when due (each on a task of its own), until the world heals.
+async fn run_malformed(host: Arc<AdversaryHost>) {
+    let mut clients: BTreeMap<u32, Arc<Client<SimConnector>>> = BTreeMap::new();
+    for planned in host.malformed.iter().copied() {
+        let now_us = host_now_us();
+        if planned.at_us > now_us {
+            tokio::time::sleep(Duration::from_micros(planned.at_us - now_us)).await;
+        }
+        if host.shared.progress.healed() {
+            return;
+        }
+        let client = clients
+            .entry(planned.sender)
+            .or_insert_with(|| host.client(planned.sender, MALFORMED_CLIENT_SALT))
+            .clone();
+        tokio::spawn(send_malformed(host.clone(), client, planned));
+    }
+}
+
+/// One malformed request: an echo to its target first (a scanner checks the host answers),
+/// the request, its record; a refused upload is followed by a download of its GUID.
+async fn send_malformed(
+    host: Arc<AdversaryHost>,
+    client: Arc<Client<SimConnector>>,
+    planned: PlannedMalformed,
+) {
+    let echo = client.echo(planned.raida).await;
+    let ctx = host.malformed_context(&planned, wire_timestamp_s(client.clock()));
+    let mut rng = ChaCha8Rng::seed_from_u64(planned.seed);
+    let request = malformed::build(planned.kind, &ctx, &mut rng);
+    let status = exchange(&host, planned.raida, &request).await;
+    let echo_note = if echo.is_ok() {
+        ""
+    } else {
+        " (its echo failed)"
+    };
+    host.record_malformed(planned.kind, planned.raida, &request, status, echo_note);
+    let guid = request.guid.filter(|_| planned.kind.is_refused_upload());
+    if let (Some(guid), Some(_)) = (guid, status) {
+        let check = malformed::refused_upload_check(&ctx, guid, &mut rng);
+        let status = exchange(&host, planned.raida, &check).await;
+        host.record_malformed(
+            MalformedKind::RefusedUploadStored,
+            planned.raida,
+            &check,
+            status,
+            "",
+        );
+    }
+}
+
+impl AdversaryHost {
+    /// What `planned` is built from: its sender's keys on its target, two RAIDAs for a
+    /// tell's server entries, a serial number no RAIDA holds, the adversary's clock.
+    fn malformed_context(&self, planned: &PlannedMalformed, now_s: u32) -> MalformedContext {
+        let mailbox = self.shared.plan.mailbox(planned.sender);
+        let an = *mailbox
+            .ans
+            .get(usize::from(planned.raida))
+            .expect("one AN per RAIDA slot");
+        let other = (planned.raida + 1) % self.raida_count.max(1);
+        let server = |raida: u8| {
+            let addr = self
+                .shared
+                .directory
+                .addr_v4(raida)
+                .expect("the directory lists every RAIDA of the topology");
+            (raida, addr)
+        };
+        MalformedContext {
+            raida: planned.raida,
+            denomination: mailbox.id.denom,
+            serial_number: mailbox.id.sn,
+            an,
+            upload_locker: mailbox.upload_locker,
+            fee_locker: mailbox.fee_locker,
+            recipient: (mailbox.id.denom, mailbox.id.sn),
+            // Mailboxes are serial numbers 1000 + index, far below this.
+            unknown_serial_number: u32::MAX - planned.sender,
+            servers: [server(planned.raida), server(other)],
+            now_s,
+        }
+    }
+
+    /// Records one malformed request and the status it got.
+    fn record_malformed(
+        &self,
+        kind: MalformedKind,
+        raida: u8,
+        request: &MalformedRequest,
+        status: Option<u8>,
+        note: &str,
+    ) {
+        let answered = status.map_or("no reply".to_string(), |status| {
+            format!("answered {status}")
+        });
+        let detail = format!(
+            "to raida {raida}: {}{note}; the pages name {}, {answered}",
+            request.detail,
+            kind.expected_status().code()
+        );
+        self.shared.recorder.record(
+            Host::Adversary,
+            EventKind::FaultFired {
+                fault: FaultKind::MalformedRequest {
+                    request: kind.name().to_string(),
+                    raida,
+                    status,
+                    email_id: request.guid.map(EmailId),
+                },
+                hosts: vec![Host::Adversary, Host::Raida(raida)],
+                detail,
+            },
+        );
+    }
+}
+
+/// Writes `request` to RAIDA `raida` on a fresh connection (closing the sending side when it
+/// asks) and reads the reply header: its status, or `None` when none came within the
+/// client's connect and request timeouts.
+async fn exchange(host: &AdversaryHost, raida: u8, request: &MalformedRequest) -> Option<u8> {
+    let addr = host.shared.directory.addr(raida)?;
+    let config = &host.shared.config;
+    let bound = config.connect_timeout + config.request_timeout;
+    let attempt = async {
+        let mut stream = SimConnector.connect(addr).await.ok()?;
+        stream.write_all(&request.bytes).await.ok()?;
+        if request.half_close {
+            stream.shutdown().await.ok()?;
+        }
+        let mut header = [0u8; HEADER_SIZE_BYTES];
+        stream.read_exact(&mut header).await.ok()?;
+        ResponseHeader::from_bytes(&header)
+            .ok()
+            .map(|header| header.status)
+    };
+    tokio::time::timeout(bound, attempt).await.ok().flatten()
 }
 
 /// The routing timestamp of a split tell: the file-header timestamp moved by `offset_s`

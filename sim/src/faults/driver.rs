@@ -230,6 +230,7 @@ impl FaultDriver {
         // tokio drops the host's tasks in (set by process-wide task ids) reaches nothing.
         sim.crash(world.raida_ip(raida));
         world.raida(raida).crash_plan().reset();
+        world.raida(raida).cancel_pending_publishes();
         self.set_down(raida, true);
         let hosts = vec![Host::Raida(raida)];
         world.fault(now_us, FaultKind::Crash { step }, hosts.clone(), detail);

@@ -12,6 +12,7 @@
 //! | [`interleave`] | `fs_latency_ms_max`, `yield_step_fraction`, `yield_ms_max` | turmoil's fs latency and the servers' step hooks |
 //! | [`writeback`] | `writeback_s` | the RAIDAs' disks committing pending operations on their own |
 //! | [`storage`] | `io_error_rate`, `read_corruption_rate`, `disk_capacity_bytes`, `torn_write_block_bytes` | the RAIDAs' file systems ([`storage::StorageFs`]) and turmoil's disk model |
+//! | [`malformed`] | `malformed_requests_per_min` | the insider host `mallory` sending requests a buggy or hostile client would |
 //!
 //! A knob is written in two places: its field, and its line in the family's
 //! [`knobs::Knobs::visit`]. That line carries the key, the range (validation), the print
@@ -30,6 +31,7 @@ pub mod clock;
 pub mod crash;
 pub mod driver;
 pub mod interleave;
+pub mod malformed;
 pub mod network;
 pub mod storage;
 pub mod stripes;
@@ -45,6 +47,7 @@ pub use adversary::AdversaryFaults;
 pub use clock::ClockFaults;
 pub use crash::CrashFaults;
 pub use interleave::InterleaveFaults;
+pub use malformed::MalformedFaults;
 pub use network::NetworkFaults;
 pub use storage::StorageFaults;
 pub use stripes::StripeFaults;
@@ -72,6 +75,8 @@ pub struct Faults {
     pub writeback: WritebackFaults,
     /// The RAIDAs' disks (visited after writeback, for the same reason).
     pub storage: StorageFaults,
+    /// Malformed requests (visited after `writeback`, for the same reason).
+    pub malformed: MalformedFaults,
 }
 
 impl Knobs for Faults {
@@ -85,6 +90,7 @@ impl Knobs for Faults {
         self.interleave.visit(visitor);
         self.writeback.visit(visitor);
         self.storage.visit(visitor);
+        self.malformed.visit(visitor);
     }
 }
 
@@ -117,6 +123,7 @@ impl Faults {
             && self.stripes.is_quiet()
             && self.interleave.is_quiet()
             && self.storage.is_quiet()
+            && self.malformed.is_quiet()
     }
 }
 

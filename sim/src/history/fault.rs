@@ -92,11 +92,23 @@ pub enum FaultKind {
         /// The file torn.
         path: String,
     },
+    /// The adversary sent a malformed request (`crate::faults::malformed`) and got this
+    /// answer; recorded when the answer came or the attempt ended.
+    MalformedRequest {
+        /// What was wrong with it (`MalformedKind::name`).
+        request: String,
+        /// The RAIDA it went to.
+        raida: u8,
+        /// The status answered; `None` when no reply came.
+        status: Option<u8>,
+        /// The GUID the request named (a tell's, an upload's, a download's), if any.
+        email_id: Option<EmailId>,
+    },
 }
 
 impl FaultKind {
     /// Every fault name, in declaration order (used for per-kind counts).
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 18] = [
         "clock_step",
         "link_loss",
         "partition",
@@ -114,6 +126,7 @@ impl FaultKind {
         "read_corrupted",
         "disk_full",
         "torn_write",
+        "malformed_request",
     ];
 
     /// Stable snake_case name.
@@ -136,6 +149,7 @@ impl FaultKind {
             FaultKind::ReadCorrupted { .. } => "read_corrupted",
             FaultKind::DiskFull { .. } => "disk_full",
             FaultKind::TornWrite { .. } => "torn_write",
+            FaultKind::MalformedRequest { .. } => "malformed_request",
         }
     }
 

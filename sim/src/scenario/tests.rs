@@ -434,6 +434,7 @@ fn resolved_faults_print_every_parameter_once() {
             "read_corruption_rate",
             "disk_capacity_bytes",
             "torn_write_block_bytes",
+            "malformed_requests_per_min",
         ]
     );
 }

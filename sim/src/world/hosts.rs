@@ -11,6 +11,10 @@
 //!   and telling the harness about stored stripes;
 //! - when the run records file-system steps, a [`RecordingStepHook`] in front of the step
 //!   hook, recording each named step as it completes;
+//! - a [`PublishStepHook`] that reserves a tell's `TellAccepted` in the history at the
+//!   rename that makes it visible ([`PendingPublishes`]): the server reports the publish
+//!   after its remaining steps (the inbox fsync), and with interleaving on a poll can read
+//!   and even deliver the tell in between; the event must not come after its own delivery;
 //! - the scenario's server settings and this RAIDA's coins, lockers and inbox fees;
 //!
 //! and then serves `raida_server::front::serve` on a turmoil `TcpListener`. Beside it runs a
@@ -47,13 +51,13 @@ use raida_server::coins::{CoinTable, InboxFees, LockerLedger};
 use raida_server::env::Env;
 use raida_server::env::EnvParts;
 use raida_server::fs::{BoxFuture, CrashPlan, Fs, SimFs, Step, StepHook};
-use raida_server::observer::{Observer, RequestOutcome, ServerEvent};
+use raida_server::observer::{Observer, RecipientRefusal, RequestOutcome, ServerEvent};
 use raida_server::settings::Settings;
 use raida_server::store::inbox::{DeleteFate, InboxItem};
 use raida_server::store::Mailbox;
 
 use super::net::RAIDA_PORT;
-use super::recorder::{Recorder, StoredStripe};
+use super::recorder::{Recorder, Reservation, StoredStripe};
 use crate::clock::HostClock;
 use crate::extensions::ExtensionsConfig;
 use crate::faults::interleave::{SimStepHook, YieldPoints};
@@ -142,6 +146,7 @@ pub struct RaidaHost {
     extensions: ExtensionsConfig,
     disk: Option<Arc<DiskFaults>>,
     audit: Mutex<AuditState>,
+    publishes: Arc<PendingPublishes>,
 }
 
 /// Where a RAIDA's end-of-run disk audit stands.
@@ -200,6 +205,7 @@ impl RaidaHost {
             extensions: ExtensionsConfig::default(),
             disk: parts.disk,
             audit: Mutex::new(AuditState::Idle),
+            publishes: Arc::new(PendingPublishes::default()),
         }
     }
 
@@ -248,6 +254,11 @@ impl RaidaHost {
             .expect("yield points lock poisoned")
             .steps
             .clone()
+    }
+
+    /// The host lost power: the publishes renamed but not yet reported never will be.
+    pub(crate) fn cancel_pending_publishes(&self) {
+        self.publishes.cancel_all(&self.recorder);
     }
 
     /// How often the software has started.
@@ -311,8 +322,13 @@ async fn boot(
         boot,
         recorder: host.recorder.clone(),
         connections: connections.clone(),
+        publishes: host.publishes.clone(),
     };
-    let step_hook = SimStepHook::new(host.crash_plan.clone(), host.yields.clone());
+    let step_hook: Arc<dyn StepHook> = Arc::new(PublishStepHook {
+        publishes: host.publishes.clone(),
+        recorder: host.recorder.clone(),
+        inner: SimStepHook::new(host.crash_plan.clone(), host.yields.clone()),
+    });
     let step_hook: Arc<dyn StepHook> = if host.recorder.options().fs_steps {
         Arc::new(RecordingStepHook {
             raida: host.index,
@@ -320,7 +336,7 @@ async fn boot(
             inner: step_hook,
         })
     } else {
-        Arc::new(step_hook)
+        step_hook
     };
     let fs: Arc<dyn Fs> = match &host.disk {
         Some(disk) => Arc::new(StorageFs::new(disk.clone())),
@@ -396,7 +412,7 @@ async fn audit_stripes(env: &Env, raida: u8, recorder: &Recorder) {
 struct RecordingStepHook {
     raida: u8,
     recorder: Recorder,
-    inner: SimStepHook,
+    inner: Arc<dyn StepHook>,
 }
 
 impl StepHook for RecordingStepHook {
@@ -410,6 +426,94 @@ impl StepHook for RecordingStepHook {
         );
         self.inner.reached(step, host_path)
     }
+}
+
+/// The step hook's publish watch: at `TellRenamed`, reserves the tell's `TellAccepted`, then
+/// runs the simulator's hook (crash plan, yield points).
+#[derive(Debug)]
+struct PublishStepHook {
+    publishes: Arc<PendingPublishes>,
+    recorder: Recorder,
+    inner: SimStepHook,
+}
+
+impl StepHook for PublishStepHook {
+    fn reached<'a>(&'a self, step: Step, host_path: &'a Path) -> BoxFuture<'a, ()> {
+        if step == Step::TellRenamed {
+            self.publishes.renamed(&self.recorder, host_path);
+        }
+        self.inner.reached(step, host_path)
+    }
+}
+
+/// The key of one published tell: (denomination, serial number, GUID).
+type PublishKey = (i8, u32, [u8; 16]);
+
+/// Tells renamed into an inbox whose `TellAccepted` the server has not reported yet, each
+/// holding the history slot reserved at its rename (FIFO per inbox file). Every rename ends
+/// in a report (`TellPublished`: the slot is filled), a failed publish (`RecipientRefused`
+/// for the file system: cancelled) or a power loss (every slot of the host cancelled).
+#[derive(Debug, Default)]
+pub(crate) struct PendingPublishes {
+    slots: Mutex<BTreeMap<PublishKey, VecDeque<Reservation>>>,
+}
+
+impl PendingPublishes {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<PublishKey, VecDeque<Reservation>>> {
+        self.slots.lock().expect("pending publishes lock poisoned")
+    }
+
+    /// A tell was renamed to `host_path`: reserve its event's place now.
+    fn renamed(&self, recorder: &Recorder, host_path: &Path) {
+        let Some(key) = publish_key(host_path) else {
+            return;
+        };
+        let reservation = recorder.reserve();
+        self.lock().entry(key).or_default().push_back(reservation);
+    }
+
+    /// The slot of the oldest unreported rename of `key`, if any.
+    fn take(&self, key: PublishKey) -> Option<Reservation> {
+        let mut slots = self.lock();
+        let queue = slots.get_mut(&key)?;
+        let reservation = queue.pop_front();
+        if queue.is_empty() {
+            slots.remove(&key);
+        }
+        reservation
+    }
+
+    /// A publish of `key` failed: its slot (if it got one) stays empty.
+    fn cancel(&self, recorder: &Recorder, key: PublishKey) {
+        if let Some(reservation) = self.take(key) {
+            recorder.cancel(reservation);
+        }
+    }
+
+    /// Every slot of the host stays empty.
+    fn cancel_all(&self, recorder: &Recorder) {
+        let slots = std::mem::take(&mut *self.lock());
+        for reservation in slots.into_values().flatten() {
+            recorder.cancel(reservation);
+        }
+    }
+}
+
+/// The (mailbox, GUID) of a tell's path: `…/{denomination as 2 hex digits}/{serial
+/// number}/inbox/00000000{GUID}.tell`; `None` for any other path.
+fn publish_key(host_path: &Path) -> Option<PublishKey> {
+    let name = host_path.file_name()?.to_str()?;
+    let guid = raida_server::store::inbox::parse_tell_file_name(name)?;
+    let inbox = host_path.parent()?;
+    let serial = inbox.parent()?;
+    let denomination = serial.parent()?;
+    let serial_number: u32 = serial.file_name()?.to_str()?.parse().ok()?;
+    let denomination = u8::from_str_radix(denomination.file_name()?.to_str()?, 16).ok()?;
+    Some((i8::from_ne_bytes([denomination]), serial_number, guid.0))
+}
+
+fn mailbox_key(mailbox: Mailbox, guid: raida_server::store::Guid) -> PublishKey {
+    (mailbox.denomination, mailbox.serial_number, guid.0)
 }
 
 /// One boot's open connections: the task serving each → its peer (the client's address).
@@ -519,6 +623,7 @@ struct SimObserver {
     boot: u32,
     recorder: Recorder,
     connections: Connections,
+    publishes: Arc<PendingPublishes>,
 }
 
 /// The keys of the records a reply carried.
@@ -588,14 +693,20 @@ impl Observer for SimObserver {
                 edit_sequence,
                 stored,
                 ..
-            } => self.record(EventKind::TellAccepted {
-                beacon: self.raida,
-                request: self.request(request_id),
-                mailbox: mailbox_id(mailbox),
-                email_id: EmailId(guid.0),
-                edit_sequence,
-                record: stored.to_vec().into(),
-            }),
+            } => {
+                let kind = EventKind::TellAccepted {
+                    beacon: self.raida,
+                    request: self.request(request_id),
+                    mailbox: mailbox_id(mailbox),
+                    email_id: EmailId(guid.0),
+                    edit_sequence,
+                    record: stored.to_vec().into(),
+                };
+                match self.publishes.take(mailbox_key(mailbox, guid)) {
+                    Some(slot) => self.recorder.complete(slot, Host::Raida(self.raida), kind),
+                    None => self.record(kind),
+                }
+            }
             ServerEvent::TellSkipped {
                 request_id,
                 mailbox,
@@ -689,6 +800,14 @@ impl Observer for SimObserver {
                 mailbox: mailbox_id(mailbox),
                 status,
             }),
+            ServerEvent::RecipientRefused {
+                mailbox,
+                guid,
+                refusal: RecipientRefusal::Filesystem { .. },
+                ..
+            } => self
+                .publishes
+                .cancel(&self.recorder, mailbox_key(mailbox, guid)),
             ServerEvent::RecipientRefused { .. } => {}
         }
     }
@@ -722,5 +841,27 @@ impl SimObserver {
             status,
             execution_us: execution_time_us,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_keys_come_from_tell_paths() {
+        let path = Path::new(
+            "/raida/mailboxes/fd/1005/inbox/000000003920607fc06f9f9d894a5b8101c65b14.tell",
+        );
+        let (denomination, serial_number, guid) = publish_key(path).expect("a tell path");
+        assert_eq!((denomination, serial_number), (-3, 1005));
+        assert_eq!(guid[..2], [0x39, 0x20]);
+        assert_eq!(
+            publish_key(Path::new(
+                "/raida/mailboxes/01/1001/inbox/.tmp.1.2.3.x.tell"
+            )),
+            None
+        );
+        assert_eq!(publish_key(Path::new("/raida/stripes/x.01.stripe")), None);
     }
 }

@@ -14,7 +14,8 @@
 //! the cube of the host count, so clients are few hosts running many tasks):
 //! - `raida0`..`raida{n-1}`: real servers ([`hosts`]);
 //! - `client0`..: the mailboxes' senders and devices ([`workload`]);
-//! - `mallory`, only when the seed replays or duplicates tells: the adversary.
+//! - `mallory`, only when the seed replays or duplicates tells or sends malformed requests:
+//!   the adversary.
 //!
 //! The harness loop: apply due faults, `Sim::step`, flush the recorder, poll crash plans
 //! and draw stripe damage ([`faults`]), then let each RAIDA's disk commit what its writeback
@@ -41,7 +42,7 @@ use self::net::{client_host_name, raida_host_name, ADVERSARY_HOST_NAME};
 use self::recorder::Recorder;
 use self::workload::{Plan, Progress};
 use crate::checkers::{
-    acked_tells, check_all, receipts, sent_files, Deliveries, Faults, Violation,
+    acked_tells, check_all, receipts, sent_files, superseded, Deliveries, Faults, Violation,
 };
 use crate::clock::HostClock;
 use crate::faults::driver::FaultDriver;
@@ -150,7 +151,8 @@ impl World {
     /// True when nothing the healed phase waits for is left: every sender and the
     /// adversary finished, every tell a beacon acknowledged reached its mailbox (or a named
     /// fault destroyed it), and every received email's files were downloaded by some device
-    /// of the mailbox (or two or more of a file's stripes were destroyed).
+    /// of the mailbox (or two or more of a file's stripes were destroyed, or a newer
+    /// revision of the email was sent or began uploading).
     pub fn quiescent(&self) -> bool {
         if !self.progress.idle() {
             return false;
@@ -178,6 +180,11 @@ impl World {
                 let Some(files) = sent.get(&(email_id, edit_sequence)) else {
                     return true;
                 };
+                // A newer revision's uploads replace this one's stripes: its own receipt is
+                // waited for instead (as `liveness` judges it).
+                if superseded(history, email_id, edit_sequence, u64::MAX) {
+                    return true;
+                }
                 // A download before this receipt was of an older revision (whose stripes the
                 // newer upload overwrote): only one at or after it counts, as in `liveness`.
                 let key = (receipt.mailbox, email_id);
@@ -348,7 +355,15 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     let directory = workload::directory(&plan, &raida_ips);
     let resolved_workload = plan.workload;
     let config = workload::client_config(scenario, &settings);
-    let needs_adversary = plan.needs_adversary();
+    let mailbox_count = u32::try_from(plan.mailboxes.len()).expect("mailboxes fit u32");
+    let malformed = faults.malformed.schedule(
+        &tree,
+        &settings,
+        scenario.topology.raidas,
+        mailbox_count,
+        safety_us,
+    );
+    let needs_adversary = plan.needs_adversary() || !malformed.is_empty();
     let shared = Arc::new(
         workload::Shared::new(
             plan,
@@ -376,11 +391,14 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         })
         .collect();
     if needs_adversary {
-        let host = Arc::new(crate::faults::adversary::AdversaryHost::new(
-            adversary_clock.clone(),
-            shared.clone(),
-            tree.stream_key("adversary"),
-        ));
+        let host = Arc::new(
+            crate::faults::adversary::AdversaryHost::new(
+                adversary_clock.clone(),
+                shared.clone(),
+                tree.stream_key("adversary"),
+            )
+            .with_malformed(malformed, scenario.topology.raidas),
+        );
         sim.host(ADVERSARY_HOST_NAME, move || {
             crate::faults::adversary::run_adversary(host.clone())
         });

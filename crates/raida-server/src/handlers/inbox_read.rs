@@ -18,6 +18,14 @@
 //! [`DeferredDelete`] to the front, which runs it once the reply is written (a crash in
 //! between delivers them twice).
 //!
+//! One device at a time: every poll holds its inbox's poll lock
+//! ([`crate::store::inbox::InboxStore::lock_polls`]) from before its scan until its deletions
+//! are done, so of two devices polling one mailbox at once only the first receives a given
+//! tell (pages 003 and 004, "only the first device receives a given tell"). With
+//! `after_reply` the deletion runs after the reply is written, outside the lock: a poll
+//! arriving while a reply is still being written reads the same tells again, the same trade
+//! as a crash in between.
+//!
 //! Active protocol extensions (`env.extensions()`, none by default) see each poll first
 //! (`resend` may answer it with held records, leaving the inbox alone) and every record a
 //! reply carries (`on_read`). Either way a file is removed only if it still holds the bytes
@@ -50,6 +58,8 @@ pub(crate) async fn peek(env: &Env, request_id: u64, body: &PeekBody) -> Command
         return CommandReply::Status(status);
     }
     let mailbox = mailbox_of(&body.preamble);
+    // Held until the tells this peek reads are deleted (module docs).
+    let _polling = env.inbox().lock_polls(mailbox).await;
     let poll = poll_context(env, mailbox, Some(body.preamble.reserved_byte_31));
     let resent = env.extensions().resend(&poll);
     if let Err(status) = persist_extensions(env, request_id).await {
@@ -74,6 +84,8 @@ pub(crate) async fn ping(env: &Env, request_id: u64, body: &PingBody) -> Dispatc
         return status.into();
     }
     let mailbox = mailbox_of(&body.preamble);
+    // Held until the tells this ping reads are deleted, or it parks (module docs).
+    let _polling = env.inbox().lock_polls(mailbox).await;
     let poll = poll_context(env, mailbox, Some(body.preamble.reserved_byte_31));
     let resent = env.extensions().resend(&poll);
     if let Err(status) = persist_extensions(env, request_id).await {
@@ -111,6 +123,7 @@ pub(crate) async fn rescan_for_ping(
     request_id: u64,
     mailbox: MailboxId,
 ) -> Option<CommandReply> {
+    let _polling = env.inbox().lock_polls(mailbox).await;
     match scan(env, mailbox, None).await {
         Ok(items) if items.is_empty() => {
             probe::hit(&probes::PING_WOKEN_EMPTY);

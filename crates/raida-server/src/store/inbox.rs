@@ -15,6 +15,13 @@
 //! can never delete a newer edit that replaced the tell it returned. (The pages do not say
 //! how raidax orders these; "tells are one-shot; once read they are gone" is the rule kept.)
 //!
+//! Polls of one inbox take its poll lock ([`InboxStore::lock_polls`]) from the scan to the
+//! end of the deletion (`delete_on_read = before_reply`), so two devices polling one mailbox
+//! at once never both read the same tell: the peek and ping pages, "Multiple devices sharing
+//! one mailbox can race; only the first device receives a given tell". Publishes do not take
+//! it (a tell published mid-poll waits for the next poll, or replaces a read one, which the
+//! delete then leaves).
+//!
 //! Scan: dotfiles (`.tmp.*` orphans of crashed publishes) and any name that is not exactly a
 //! published tell name are ignored; mtimes are mapped through the server clock before the
 //! `mtime > since` filter; a missing inbox is an empty one. Items come oldest first (mtime,
@@ -159,6 +166,9 @@ pub struct InboxStore {
     dir_fsync: bool,
     /// Held across the guard re-check and the rename, and across a delete's check and remove.
     publish_lock: tokio::sync::Mutex<()>,
+    /// Poll locks, [`limits::POLL_LOCK_STRIPES`] of them; a mailbox uses
+    /// [`poll_lock_index`]'s.
+    poll_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl InboxStore {
@@ -171,7 +181,20 @@ impl InboxStore {
             mailbox_root,
             dir_fsync,
             publish_lock: tokio::sync::Mutex::new(()),
+            poll_locks: (0..limits::POLL_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
+    }
+
+    /// Waits for `mailbox`'s poll lock: hold it from a poll's scan until the tells it read
+    /// are deleted, so no other poll of the inbox reads them meanwhile.
+    pub async fn lock_polls(&self, mailbox: Mailbox) -> tokio::sync::MutexGuard<'_, ()> {
+        let lock = self
+            .poll_locks
+            .get(poll_lock_index(mailbox))
+            .expect("the index is below POLL_LOCK_STRIPES");
+        lock.lock().await
     }
 
     /// The mailbox root.
@@ -490,6 +513,17 @@ impl InboxStore {
     }
 }
 
+/// The poll lock of `mailbox`: its serial number and denomination, mixed, modulo
+/// [`limits::POLL_LOCK_STRIPES`].
+fn poll_lock_index(mailbox: Mailbox) -> usize {
+    let denomination = u64::from(mailbox.denomination.to_ne_bytes()[0]);
+    let mixed = u64::from(mailbox.serial_number)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(denomination);
+    let stripes = limits::POLL_LOCK_STRIPES as u64;
+    usize::try_from(mixed % stripes).expect("below POLL_LOCK_STRIPES")
+}
+
 fn check_blob_size(size_bytes: usize) -> Result<(), StoreError> {
     if size_bytes < limits::TELL_FILE_HEADER_SIZE_BYTES {
         return Err(StoreError::BlobTooShort { size_bytes });
@@ -563,6 +597,23 @@ mod tests {
         denomination: 1,
         serial_number: 1000,
     };
+
+    #[test]
+    fn poll_locks_spread_consecutive_mailboxes() {
+        let indexes: BTreeSet<usize> = (0..limits::POLL_LOCK_STRIPES as u32)
+            .map(|index| {
+                poll_lock_index(Mailbox {
+                    denomination: -3,
+                    serial_number: 1000 + index,
+                })
+            })
+            .collect();
+        assert_eq!(indexes.len(), limits::POLL_LOCK_STRIPES, "one lock each");
+        assert!(indexes
+            .iter()
+            .all(|index| *index < limits::POLL_LOCK_STRIPES));
+        assert_eq!(poll_lock_index(MAILBOX), poll_lock_index(MAILBOX));
+    }
 
     struct Fixture {
         _dir: tempfile::TempDir,

@@ -11,11 +11,16 @@
 //! | offset | size | field                                                        |
 //! |--------|------|--------------------------------------------------------------|
 //! | 0      | 4    | magic `QSTR`                                                 |
-//! | 4      | 1    | format version: 2 (1: written before the CRC, still read)    |
+//! | 4      | 1    | format version: 3 (1 and 2 still read)                       |
 //! | 5      | 3    | zero                                                         |
 //! | 8      | 8    | expires_at, Unix seconds, big-endian; `u64::MAX` = permanent |
 //! | 16     | 4    | data length, big-endian                                      |
-//! | 20     | 4    | version 2: CRC-32 (IEEE) of the data, big-endian; 1: zero    |
+//! | 20     | 4    | CRC-32 (IEEE), big-endian, of bytes 0..20 and the data (3), of |
+//! |        |      | the data only (2); zero (1)                                  |
+//!
+//! Format 3 covers the header too: with format 2 a read that flipped a bit of `expires_at`
+//! (the simulator's `read_corruption_rate`) decoded as a good file whose expiry had passed,
+//! and the read that found it "expired" removed an acknowledged stripe.
 //!
 //! The CRC lives only in the stored file, never on the wire: a read whose data does not match
 //! it ([`StoreError::CorruptStripe`], "data CRC-32 mismatch") is a stripe this server no
@@ -38,8 +43,10 @@ use crate::limits;
 
 /// First bytes of every stripe file.
 pub const STRIPE_MAGIC: [u8; 4] = *b"QSTR";
-/// Current stripe file format: the header carries the data's CRC-32.
-pub const STRIPE_FORMAT_VERSION: u8 = 2;
+/// Current stripe file format: the CRC-32 covers the header and the data.
+pub const STRIPE_FORMAT_VERSION: u8 = 3;
+/// The format whose CRC-32 covers the data only (read, never written).
+pub const STRIPE_FORMAT_VERSION_DATA_CRC: u8 = 2;
 /// The first stripe file format (no CRC; read, never written).
 pub const STRIPE_FORMAT_VERSION_NO_CRC: u8 = 1;
 /// `expires_at` of a permanent stripe.
@@ -48,7 +55,20 @@ pub const EXPIRES_NEVER: u64 = u64::MAX;
 pub const STRIPE_FILE_EXTENSION: &str = "stripe";
 
 /// The reason a stripe file whose data no longer matches its CRC-32 is corrupt.
-pub const STRIPE_CRC_MISMATCH: &str = "data CRC-32 mismatch (the data decayed on the disk)";
+pub const STRIPE_CRC_MISMATCH: &str = "CRC-32 mismatch (the file decayed on the disk)";
+
+/// Header bytes the format-3 CRC-32 covers (all but the CRC field itself).
+const CRC_COVERED_HEADER: usize = 20;
+
+/// The CRC-32 a stripe file of `version` stores for `header` and `data`.
+fn stripe_crc(version: u8, header: &[u8], data: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    if version == STRIPE_FORMAT_VERSION {
+        hasher.update(header.get(..CRC_COVERED_HEADER).unwrap_or(&[]));
+    }
+    hasher.update(data);
+    hasher.finalize()
+}
 
 const HEADER: usize = limits::STRIPE_FILE_HEADER_SIZE_BYTES;
 const _: () = assert!(HEADER == 4 + 1 + 3 + 8 + 4 + 4);
@@ -70,24 +90,29 @@ fn encode_stripe(data: &[u8], expires_at_unix_s: u64) -> Vec<u8> {
     file.extend_from_slice(&[0; 3]);
     file.extend_from_slice(&expires_at_unix_s.to_be_bytes());
     file.extend_from_slice(&data_len.to_be_bytes());
-    file.extend_from_slice(&crc32fast::hash(data).to_be_bytes());
+    let crc = stripe_crc(STRIPE_FORMAT_VERSION, &file, data);
+    file.extend_from_slice(&crc.to_be_bytes());
     assert_eq!(file.len(), HEADER);
     file.extend_from_slice(data);
     file
 }
 
-/// Recomputes the data CRC-32 of a (tampered) format-2 stripe file in place, so the server
+/// Recomputes the CRC-32 of a (tampered) format-2 or -3 stripe file in place, so the server
 /// reads it as intact. For fault injection only: the simulator's lying-RAIDA fault flips a
 /// data byte and reseals, so the wrong bytes go out as a good stripe and the client must
 /// find the lie by the file's CRC. Returns false (and changes nothing) for any other file.
 pub fn reseal_stripe_file(file: &mut [u8]) -> bool {
+    let version = file.get(4).copied().unwrap_or(0);
     if file.len() < HEADER
         || field::<4>(file, 0) != Some(STRIPE_MAGIC)
-        || file.get(4) != Some(&STRIPE_FORMAT_VERSION)
+        || !matches!(
+            version,
+            STRIPE_FORMAT_VERSION | STRIPE_FORMAT_VERSION_DATA_CRC
+        )
     {
         return false;
     }
-    let crc = crc32fast::hash(&file[HEADER..]);
+    let crc = stripe_crc(version, &file[..HEADER], &file[HEADER..]);
     file[20..24].copy_from_slice(&crc.to_be_bytes());
     true
 }
@@ -109,9 +134,9 @@ fn decode_stripe(bytes: &[u8]) -> Result<StripeFile<'_>, &'static str> {
         return Err("bad magic");
     }
     let version = header.get(4).copied();
-    let has_crc = match version {
-        Some(STRIPE_FORMAT_VERSION) => true,
-        Some(STRIPE_FORMAT_VERSION_NO_CRC) => false,
+    let (version, has_crc) = match version {
+        Some(version @ (STRIPE_FORMAT_VERSION | STRIPE_FORMAT_VERSION_DATA_CRC)) => (version, true),
+        Some(version @ STRIPE_FORMAT_VERSION_NO_CRC) => (version, false),
         _ => return Err("unknown format version"),
     };
     let crc_field = field::<4>(header, 20).ok_or("header")?;
@@ -132,7 +157,7 @@ fn decode_stripe(bytes: &[u8]) -> Result<StripeFile<'_>, &'static str> {
     if data.len() != data_len {
         return Err("data length does not match the header (torn write)");
     }
-    if has_crc && crc32fast::hash(data) != u32::from_be_bytes(crc_field) {
+    if has_crc && stripe_crc(version, header, data) != u32::from_be_bytes(crc_field) {
         return Err(STRIPE_CRC_MISMATCH);
     }
     Ok(StripeFile {
@@ -435,6 +460,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_flipped_expiry_is_corrupt_never_an_expired_stripe_to_remove() {
+        let f = fixture();
+        f.store.init().await.expect("init");
+        f.store
+            .put(GUID, 1, b"0123456789", None)
+            .await
+            .expect("put");
+        let path = f.store.stripe_path(GUID, 1);
+        let whole = std::fs::read(&path).expect("read");
+        // expires_at is bytes 8..16; permanent is all ones: any flip makes it a past time.
+        let mut flipped = whole.clone();
+        flipped[8] ^= 0x80;
+        std::fs::write(&path, &flipped).expect("write");
+        let result = f.store.get(GUID, 1, 1_700_000_000).await;
+        assert!(
+            matches!(result, Err(StoreError::CorruptStripe { .. })),
+            "{result:?}"
+        );
+        assert!(
+            path.exists(),
+            "an acknowledged stripe is never removed on a flipped read"
+        );
+        // A format-2 file (CRC of the data only) still reads.
+        let mut version_2 = whole.clone();
+        version_2[4] = STRIPE_FORMAT_VERSION_DATA_CRC;
+        version_2[20..24].copy_from_slice(&crc32fast::hash(b"0123456789").to_be_bytes());
+        std::fs::write(&path, &version_2).expect("write");
+        assert_eq!(
+            f.store.get(GUID, 1, 0).await.expect("v2").as_deref(),
+            Some(&b"0123456789"[..])
+        );
+    }
+
+    #[tokio::test]
     async fn a_flipped_data_byte_is_corrupt_and_a_version_1_file_still_reads() {
         let f = fixture();
         f.store.init().await.expect("init");
@@ -445,10 +504,9 @@ mod tests {
         let path = f.store.stripe_path(GUID, 1);
         let whole = std::fs::read(&path).expect("read");
         assert_eq!(whole[4], STRIPE_FORMAT_VERSION);
-        assert_eq!(
-            &whole[20..24],
-            &crc32fast::hash(b"0123456789").to_be_bytes()
-        );
+        let mut covered = whole[..20].to_vec();
+        covered.extend_from_slice(b"0123456789");
+        assert_eq!(&whole[20..24], &crc32fast::hash(&covered).to_be_bytes());
         let mut flipped = whole.clone();
         flipped[HEADER + 3] ^= 0x01;
         std::fs::write(&path, &flipped).expect("write");
