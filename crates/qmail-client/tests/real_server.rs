@@ -139,10 +139,9 @@ impl Network {
             if path.extension().is_some_and(|ext| ext == "stripe") {
                 let mut file = std::fs::read(&path).expect("read");
                 file[24] ^= 0x01;
-                // A lying RAIDA: the stored stripe's own CRC-32 (header bytes 20..24, stripe
-                // format 2) is resealed, so the server serves the wrong bytes as good.
-                let crc = crc32fast::hash(&file[24..]);
-                file[20..24].copy_from_slice(&crc.to_be_bytes());
+                // A lying RAIDA: the stored stripe's own CRC-32 is resealed, so the server
+                // serves the wrong bytes as good.
+                assert!(raida_server::store::stripes::reseal_stripe_file(&mut file));
                 std::fs::write(&path, file).expect("write");
                 corrupted += 1;
             }
