@@ -244,15 +244,14 @@ impl StripeStore {
         now_unix_s: u64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.stripe_path(guid, file_type);
-        let Some(bytes) = self.read_checked(&path).await? else {
+        let Some((expires_at_unix_s, data)) = self.read_checked(&path).await? else {
             return Ok(None);
         };
-        let stripe = decode_stripe(&bytes).expect("read_checked returns decodable files");
-        if is_expired(stripe.expires_at_unix_s, now_unix_s) {
+        if is_expired(expires_at_unix_s, now_unix_s) {
             self.remove_expired(&path).await?;
             return Ok(None);
         }
-        Ok(Some(stripe.data.to_vec()))
+        Ok(Some(data))
     }
 
     /// The data length of the stripe (guid, file_type), as [`StripeStore::get`] would return
@@ -267,10 +266,11 @@ impl StripeStore {
         Ok(data.map(|data| data.len() as u64))
     }
 
-    /// The stripe file at `path`, `None` if there is none. A file that does not decode (CRC-32
-    /// mismatch, torn) is read once more, since a transient read error clears and bytes changed
-    /// on the disk do not; if it still does not decode it is [`StoreError::CorruptStripe`].
-    async fn read_checked(&self, path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The expiry and data of the stripe file at `path`, `None` if there is none. A file that
+    /// does not decode (CRC-32 mismatch, torn) is read once more, since a transient read error
+    /// clears and bytes changed on the disk do not; if it still does not decode it is
+    /// [`StoreError::CorruptStripe`].
+    async fn read_checked(&self, path: &Path) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let mut attempt_count = 0;
         loop {
             attempt_count += 1;
@@ -278,11 +278,12 @@ impl StripeStore {
                 return Ok(None);
             };
             let reason = match decode_stripe(&bytes) {
-                Ok(_) if attempt_count > 1 => {
-                    probe::hit(&crate::probes::STRIPE_REREAD_GOOD);
-                    return Ok(Some(bytes));
+                Ok(stripe) => {
+                    if attempt_count > 1 {
+                        probe::hit(&crate::probes::STRIPE_REREAD_GOOD);
+                    }
+                    return Ok(Some((stripe.expires_at_unix_s, stripe.data.to_vec())));
                 }
-                Ok(_) => return Ok(Some(bytes)),
                 Err(reason) => reason,
             };
             if attempt_count >= limits::FILE_READ_ATTEMPTS_MAX {
