@@ -147,8 +147,12 @@ fn carried_between(carried: &[Carried], tell: &Accepted, from_us: u64, to_us: u6
 pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
     let end_us = history.end_us();
     let mut violations = Vec::new();
+    // One pass over the faults per beacon, not per (beacon, mailbox).
+    let mut stops_by_beacon: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
     for ((beacon, mailbox), inbox) in inboxes(history) {
-        let stops = stops(history, beacon);
+        let stops = stops_by_beacon
+            .entry(beacon)
+            .or_insert_with(|| stops(history, beacon));
         for park in &inbox.parks {
             let answered_us = park.ended.map_or(end_us, |(at_us, _)| at_us);
             let died = park.ended.is_none()
