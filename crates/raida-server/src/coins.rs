@@ -4,7 +4,9 @@
 //! The tables are plain ordered maps (never hash maps: the simulator needs one iteration
 //! order per seed) filled from a provisioning file (see `provision`). The coin table is read
 //! only after start; the locker ledger changes as uploads spend from it, so the environment
-//! keeps it behind a lock.
+//! keeps it behind a lock. The ledger also keeps the lockers whose balance differs from its
+//! baseline (provisioning) as balances change, so persisting them costs the lockers that
+//! differ, not every locker provisioned.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -129,10 +131,28 @@ impl fmt::Display for PaymentError {
 impl std::error::Error for PaymentError {}
 
 /// Balances of the lockers this RAIDA can spend from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// The ledger also keeps, as balances change, the lockers whose balance differs from its
+/// baseline (the balances at the last [`LockerLedger::mark_baseline`]; none before one), so
+/// [`LockerLedger::differing`] costs the lockers that differ, not every locker. Equality
+/// compares balances only.
+#[derive(Clone, Debug, Default)]
 pub struct LockerLedger {
     balances: BTreeMap<LockerCode, u64>,
+    /// Every locker written since the baseline, with its baseline balance (`None`: it had
+    /// none). A locker not here holds its baseline balance.
+    baseline_of_written: BTreeMap<LockerCode, Option<u64>>,
+    /// The lockers whose balance differs from the baseline, with that balance.
+    differing: BTreeMap<LockerCode, u64>,
 }
+
+impl PartialEq for LockerLedger {
+    fn eq(&self, other: &LockerLedger) -> bool {
+        self.balances == other.balances
+    }
+}
+
+impl Eq for LockerLedger {}
 
 impl LockerLedger {
     /// An empty ledger.
@@ -142,7 +162,9 @@ impl LockerLedger {
 
     /// Sets a locker's balance, returning the previous one.
     pub fn insert(&mut self, code: LockerCode, balance: u64) -> Option<u64> {
-        self.balances.insert(code, balance)
+        let previous = self.balances.insert(code, balance);
+        self.note_write(code, previous, balance);
+        previous
     }
 
     /// A locker's balance, if it exists.
@@ -168,13 +190,15 @@ impl LockerLedger {
             .balances
             .get_mut(code)
             .ok_or(PaymentError::UnknownLocker)?;
-        let remaining = balance
+        let previous = *balance;
+        let remaining = previous
             .checked_sub(amount)
             .ok_or(PaymentError::InsufficientBalance {
-                balance: *balance,
+                balance: previous,
                 required: amount,
             })?;
         *balance = remaining;
+        self.note_write(*code, Some(previous), remaining);
         Ok(())
     }
 
@@ -184,10 +208,12 @@ impl LockerLedger {
         let Some(balance) = self.balances.get_mut(code) else {
             return false;
         };
-        let Some(credited) = balance.checked_add(amount) else {
+        let previous = *balance;
+        let Some(credited) = previous.checked_add(amount) else {
             return false;
         };
         *balance = credited;
+        self.note_write(*code, Some(previous), credited);
         true
     }
 
@@ -204,6 +230,47 @@ impl LockerLedger {
     /// Every locker in code order.
     pub fn iter(&self) -> impl Iterator<Item = (&LockerCode, u64)> {
         self.balances.iter().map(|(code, balance)| (code, *balance))
+    }
+
+    /// Takes the balances as they are now as the baseline [`LockerLedger::differing`]
+    /// compares against.
+    pub fn mark_baseline(&mut self) {
+        self.baseline_of_written.clear();
+        self.differing.clear();
+    }
+
+    /// The lockers whose balance differs from the baseline (a locker added since always
+    /// differs), in code order, with their balance. Costs the lockers that differ.
+    pub fn differing(&self) -> Vec<(LockerCode, u64)> {
+        debug_assert!(self
+            .differing
+            .iter()
+            .all(|(code, balance)| self.balances.get(code) == Some(balance)));
+        self.differing
+            .iter()
+            .map(|(code, balance)| (*code, *balance))
+            .collect()
+    }
+
+    /// The lockers whose balance differs from `other`'s (a locker `other` lacks always
+    /// differs), in code order, with their balance here. Compares every locker: for
+    /// checking [`LockerLedger::differing`] against a copy of the baseline.
+    pub fn differing_from(&self, other: &LockerLedger) -> Vec<(LockerCode, u64)> {
+        self.balances
+            .iter()
+            .filter(|(code, balance)| other.balance(code) != Some(**balance))
+            .map(|(code, balance)| (*code, *balance))
+            .collect()
+    }
+
+    /// Keeps `differing` up to date after `code`'s balance went from `previous` to `balance`.
+    fn note_write(&mut self, code: LockerCode, previous: Option<u64>, balance: u64) {
+        let baseline = *self.baseline_of_written.entry(code).or_insert(previous);
+        if baseline == Some(balance) {
+            self.differing.remove(&code);
+        } else {
+            self.differing.insert(code, balance);
+        }
     }
 }
 
@@ -268,6 +335,7 @@ impl InboxFees {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn code(text: &str) -> LockerCode {
         locker_code_from_ascii(text).expect("valid code")
@@ -313,6 +381,100 @@ mod tests {
         ledger.insert(code("MAX"), u64::MAX);
         assert!(!ledger.credit(&code("MAX"), 1), "overflow");
         assert_eq!(ledger.balance(&code("MAX")), Some(u64::MAX));
+    }
+
+    fn baseline_of_four() -> LockerLedger {
+        let mut ledger = LockerLedger::new();
+        for (text, balance) in [("A", 5), ("B", 5), ("C", 5), ("D", 5)] {
+            ledger.insert(code(text), balance);
+        }
+        ledger.mark_baseline();
+        ledger
+    }
+
+    #[test]
+    fn differing_sees_every_change_and_nothing_else() {
+        let baseline = baseline_of_four();
+        let mut live = baseline.clone();
+        assert_eq!(live.differing(), Vec::new());
+        live.spend(&code("B"), 2).expect("spend");
+        assert_eq!(live.differing(), vec![(code("B"), 3)]);
+        live.spend(&code("D"), 5).expect("spend");
+        live.insert(code("E"), 1);
+        assert_eq!(
+            live.differing(),
+            vec![(code("B"), 3), (code("D"), 0), (code("E"), 1)],
+            "code order, a locker the baseline lacks included"
+        );
+        // A refund back to the baseline balance: B no longer differs.
+        assert!(live.credit(&code("B"), 2));
+        assert_eq!(live.differing(), vec![(code("D"), 0), (code("E"), 1)]);
+        // Refused spends and credits change nothing.
+        assert!(live.spend(&code("A"), 6).is_err());
+        assert!(!live.credit(&code("Z"), 1));
+        // Setting a locker back to its baseline balance: it no longer differs either.
+        live.insert(code("D"), 5);
+        assert_eq!(live.differing(), vec![(code("E"), 1)]);
+        // A clone (what `Env::prepare` swaps in) keeps what differs and the baseline.
+        let mut restored = live.clone();
+        restored.spend(&code("C"), 1).expect("spend");
+        assert_eq!(restored.differing(), vec![(code("C"), 4), (code("E"), 1)]);
+        assert!(restored.credit(&code("C"), 1));
+        assert_eq!(restored.differing(), vec![(code("E"), 1)]);
+        assert_eq!(live.differing(), live.differing_from(&baseline));
+    }
+
+    #[test]
+    fn a_ledger_never_marked_differs_in_every_locker() {
+        let mut other = LockerLedger::new();
+        other.insert(code("A"), 1);
+        let mut ledger = LockerLedger::new();
+        ledger.insert(code("A"), 1);
+        ledger.insert(code("B"), 2);
+        assert_eq!(ledger.differing_from(&other), vec![(code("B"), 2)]);
+        assert_eq!(ledger.differing(), vec![(code("A"), 1), (code("B"), 2)]);
+        ledger.mark_baseline();
+        assert_eq!(ledger.differing(), Vec::new());
+    }
+
+    #[test]
+    fn equality_ignores_the_baseline() {
+        let baseline = baseline_of_four();
+        let mut live = baseline.clone();
+        live.spend(&code("A"), 1).expect("spend");
+        assert_ne!(live, baseline);
+        assert!(live.credit(&code("A"), 1));
+        assert_eq!(live, baseline);
+        let mut unmarked = LockerLedger::new();
+        for (code, balance) in baseline.iter() {
+            unmarked.insert(*code, balance);
+        }
+        assert_eq!(unmarked, baseline);
+        assert_ne!(unmarked.differing(), baseline.differing());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any run of spends, credits and inserts: what the ledger keeps as differing is what
+        /// comparing every locker with the baseline gives.
+        #[test]
+        fn differing_matches_a_full_comparison(
+            ops in proptest::collection::vec((0u8..3, 0usize..6, 0u64..7), 0..40)
+        ) {
+            let baseline = baseline_of_four();
+            let mut live = baseline.clone();
+            let codes = ["A", "B", "C", "D", "E", "F"].map(code);
+            for (kind, index, amount) in ops {
+                let locker = codes[index];
+                match kind {
+                    0 => { let _ = live.spend(&locker, amount); }
+                    1 => { live.credit(&locker, amount); }
+                    _ => { live.insert(locker, amount); }
+                }
+                prop_assert_eq!(live.differing(), live.differing_from(&baseline));
+            }
+        }
     }
 
     #[test]

@@ -135,7 +135,8 @@ pub struct Env {
     settings: Settings,
     coins: CoinTable,
     lockers: Mutex<Ledger>,
-    /// The balances provisioning gave (the ledger file keeps only what differs).
+    /// The balances provisioning gave (the ledger file keeps only what differs): the live
+    /// ledger's baseline (see [`LockerLedger::differing`]), kept to check it against.
     provisioned_lockers: LockerLedger,
     inbox_fees: InboxFees,
     inbox: InboxStore,
@@ -208,6 +209,8 @@ impl Env {
         );
         let state = StateStore::new(io.clone(), parts.root.join(STATE_DIR));
         let rate_limiter = RateLimiter::new(parts.settings.rate_limit);
+        let mut provisioned_lockers = parts.lockers;
+        provisioned_lockers.mark_baseline();
         Ok(Env {
             clock: parts.clock,
             fs: parts.fs,
@@ -217,9 +220,9 @@ impl Env {
             raida_id: parts.raida_id,
             settings: parts.settings,
             coins: parts.coins,
-            provisioned_lockers: parts.lockers.clone(),
+            provisioned_lockers: provisioned_lockers.clone(),
             lockers: Mutex::new(Ledger {
-                lockers: parts.lockers,
+                lockers: provisioned_lockers,
                 generation: 0,
             }),
             inbox_fees: parts.inbox_fees,
@@ -359,19 +362,18 @@ impl Env {
 
     /// Makes the ledger durable as it is now, unless it already is: the lockers whose
     /// balance differs from provisioning, atomically to `state/ledger.state`. Uploads call
-    /// it before acknowledging. An error leaves the previous file in place.
+    /// it before acknowledging. An error leaves the previous file in place. Costs the
+    /// lockers that differ (the ledger keeps them as balances change), not every locker.
     pub async fn persist_ledger(&self) -> Result<(), StoreError> {
         self.state
             .persist_ledger(|| {
                 let ledger = self.lockers.lock().expect("locker ledger lock poisoned");
-                let changed = ledger
-                    .lockers
-                    .iter()
-                    .filter(|(code, balance)| {
-                        self.provisioned_lockers.balance(code) != Some(*balance)
-                    })
-                    .map(|(code, balance)| (*code, balance))
-                    .collect();
+                let changed = ledger.lockers.differing();
+                debug_assert_eq!(
+                    changed,
+                    ledger.lockers.differing_from(&self.provisioned_lockers),
+                    "the ledger's differing lockers went out of step with its balances"
+                );
                 (ledger.generation, changed)
             })
             .await
@@ -537,6 +539,71 @@ mod tests {
         assert_eq!(one.with_lockers(|lockers| lockers.balance(&code)), Some(1));
         assert_eq!(one.raida_id(), 4);
         assert_eq!(one.clock().now_unix_s(), 10);
+    }
+
+    /// `parts` with lockers L = 3, M = 5 and N = 7.
+    fn parts_of_three(root: PathBuf) -> EnvParts {
+        let mut parts = parts(root);
+        parts
+            .lockers
+            .insert(locker_code_from_ascii("M").expect("code"), 5);
+        parts
+            .lockers
+            .insert(locker_code_from_ascii("N").expect("code"), 7);
+        parts
+    }
+
+    /// The ledger file read back into the provisioned balances: (restored count, L, M, N).
+    async fn ledger_file(env: &Env) -> (usize, Vec<Option<u64>>) {
+        let mut ledger = parts_of_three(PathBuf::from("/unused")).lockers;
+        let load = env.state().load_ledger(&mut ledger).await.expect("load");
+        let balances = ["L", "M", "N"]
+            .map(|text| ledger.balance(&locker_code_from_ascii(text).expect("code")))
+            .to_vec();
+        (load.restored_count, balances)
+    }
+
+    #[tokio::test]
+    async fn persist_ledger_writes_what_differs_across_refunds_and_restarts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let [l, m, n] = ["L", "M", "N"].map(|text| locker_code_from_ascii(text).expect("code"));
+        let env = Env::new(parts_of_three(dir.path().to_path_buf())).expect("env");
+        env.prepare().await.expect("prepare");
+        env.with_lockers(|lockers| lockers.spend(&l, 2))
+            .expect("spend");
+        env.with_lockers(|lockers| lockers.spend(&m, 1))
+            .expect("spend");
+        env.persist_ledger().await.expect("persist");
+        assert_eq!(
+            ledger_file(&env).await,
+            (2, vec![Some(1), Some(4), Some(7)])
+        );
+        // A refund back to the provisioned balance: L leaves the file.
+        assert!(env.with_lockers(|lockers| lockers.credit(&l, 2)));
+        env.persist_ledger().await.expect("persist");
+        assert_eq!(
+            ledger_file(&env).await,
+            (1, vec![Some(3), Some(4), Some(7)])
+        );
+        drop(env);
+        // After a restart the restored M is still written, though only N changes.
+        let env = Env::new(parts_of_three(dir.path().to_path_buf())).expect("env");
+        let report = env.prepare().await.expect("prepare");
+        assert_eq!(report.lockers_restored_count, 1);
+        env.with_lockers(|lockers| lockers.spend(&n, 7))
+            .expect("spend");
+        env.persist_ledger().await.expect("persist");
+        assert_eq!(
+            ledger_file(&env).await,
+            (2, vec![Some(3), Some(4), Some(0)])
+        );
+        // A restored locker refunded back to provisioning leaves the file too.
+        assert!(env.with_lockers(|lockers| lockers.credit(&m, 1)));
+        env.persist_ledger().await.expect("persist");
+        assert_eq!(
+            ledger_file(&env).await,
+            (1, vec![Some(3), Some(5), Some(0)])
+        );
     }
 
     #[tokio::test]

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use qmail_wire::tell::TellRecord;
 use qmail_wire::{Codec, Reader};
 
-use super::{superseded, CheckContext, Faults, Invariant, Violation};
+use super::{CheckContext, Faults, Invariant, Revisions, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, FileSent, History};
 use crate::limits::{HEAL_DOWNLOAD_GRACE_S, US_PER_S};
 
@@ -37,6 +37,7 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
     let sent = sent_files_by_email(history);
     let faults = Faults::new(history);
     let disruption = Disruptions::new(&faults);
+    let revisions = Revisions::new(history);
     let mut violations = Vec::new();
     for event in history.events() {
         let detail = match &event.kind {
@@ -57,7 +58,7 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
                 file_type,
                 reason,
                 ..
-            } if !superseded(history, *email_id, *edit_sequence, event.at_sim_us) => {
+            } if !revisions.superseded(*email_id, *edit_sequence, event.at_sim_us) => {
                 let damaged = faults.stripes_damaged(*email_id, *file_type, event.at_sim_us);
                 let grace_us = u64::from(HEAL_DOWNLOAD_GRACE_S) * US_PER_S;
                 let in_safety = healed_at.is_none_or(|at| event.at_sim_us < at + grace_us);

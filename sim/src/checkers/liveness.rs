@@ -12,8 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    acked_tells, receipts, sent_files, superseded, CheckContext, Deliveries, Faults, Invariant,
-    Receipt, Violation,
+    acked_tells, receipts, sent_files, CheckContext, Deliveries, Faults, Invariant, Receipt,
+    Revisions, Violation,
 };
 use crate::history::{EmailId, EventKind, History, MailboxId};
 use crate::trace::format_sim_time;
@@ -101,6 +101,7 @@ fn files_downloaded(
 ) -> Vec<Violation> {
     let sent = sent_files(history);
     let done = downloads(history);
+    let revisions = Revisions::new(history);
     let mut judged: BTreeSet<(MailboxId, EmailId, u8)> = BTreeSet::new();
     let mut violations = Vec::new();
     for receipt in receipts {
@@ -114,7 +115,7 @@ fn files_downloaded(
             continue;
         };
         let due_us = deadline(receipt.at_sim_us);
-        if superseded(history, email_id, edit_sequence, due_us) {
+        if revisions.superseded(email_id, edit_sequence, due_us) {
             // The newer revision's own receipt is judged; this one's stripes are gone.
             continue;
         }

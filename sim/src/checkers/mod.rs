@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::{EmailId, EventKind, FaultKind, FileSent, History, Host, MailboxId};
+use crate::history::{EmailId, Event, EventKind, FaultKind, FileSent, History, Host, MailboxId};
 use crate::limits::{TELL_SKEW_S_DEFAULT, US_PER_S};
 use crate::trace::format_sim_time;
 
@@ -335,16 +335,24 @@ pub(crate) struct Deliveries {
 
 impl Deliveries {
     pub fn new(receipts: &[Receipt<'_>]) -> Self {
-        let mut by_key: BTreeMap<(MailboxId, EmailId), Vec<(u64, u8)>> = BTreeMap::new();
+        let mut deliveries = Deliveries::default();
         for receipt in receipts {
-            if let Some((email_id, edit_sequence)) = receipt.key {
-                by_key
-                    .entry((receipt.mailbox, email_id))
-                    .or_default()
-                    .push((receipt.at_sim_us, edit_sequence));
+            if let Some(key) = receipt.key {
+                deliveries.push(receipt.mailbox, key, receipt.at_sim_us);
             }
         }
-        Deliveries { by_key }
+        deliveries
+    }
+
+    /// Adds one receipt of `(email_id, edit_sequence)` by `mailbox`; receipts come in time
+    /// order.
+    pub fn push(&mut self, mailbox: MailboxId, key: (EmailId, u8), at_sim_us: u64) {
+        let (email_id, edit_sequence) = key;
+        let times = self.by_key.entry((mailbox, email_id)).or_default();
+        assert!(times
+            .last()
+            .is_none_or(|(last_us, _)| *last_us <= at_sim_us));
+        times.push((at_sim_us, edit_sequence));
     }
 
     /// When the acceptance was delivered: the first receipt at or after it of the same
@@ -374,24 +382,43 @@ fn touches(hosts: &[Host], relevant: &BTreeSet<Host>) -> bool {
     hosts.is_empty() || hosts.iter().any(|host| relevant.contains(host))
 }
 
+/// The hosts each mailbox's devices ran on, as [`Faults`] needs them.
+pub(crate) type MailboxHosts = BTreeMap<MailboxId, BTreeSet<Host>>;
+
+/// Adds `event`'s host to its mailbox's hosts, if it is a device's event.
+pub(crate) fn note_mailbox_host(mailbox_hosts: &mut MailboxHosts, event: &Event) {
+    if let Some(mailbox) = event.kind.client_mailbox() {
+        mailbox_hosts.entry(mailbox).or_default().insert(event.host);
+    }
+}
+
 impl<'h> Faults<'h> {
     pub fn new(history: &'h History) -> Self {
-        let mut mailbox_hosts: BTreeMap<MailboxId, BTreeSet<Host>> = BTreeMap::new();
+        let mut mailbox_hosts = MailboxHosts::new();
         for event in history.events() {
-            if let Some(mailbox) = event.kind.client_mailbox() {
-                mailbox_hosts.entry(mailbox).or_default().insert(event.host);
-            }
+            note_mailbox_host(&mut mailbox_hosts, event);
         }
         let list: Vec<(u64, &FaultKind, &[Host])> = history
             .faults()
             .map(|(event, fault, hosts)| (event.at_sim_us, fault, hosts))
             .collect();
+        Faults::from_parts(list, history.healed_at_us(), mailbox_hosts)
+    }
+
+    /// The index from its parts, gathered by a caller that keeps them as the history grows:
+    /// every fault as (time, fault, hosts) oldest first, when the healed phase began, and
+    /// every mailbox's device hosts.
+    pub fn from_parts(
+        list: Vec<(u64, &'h FaultKind, &'h [Host])>,
+        healed_at: Option<u64>,
+        mailbox_hosts: MailboxHosts,
+    ) -> Self {
+        assert!(list.is_sorted_by_key(|(at, _, _)| *at));
         let heals: Vec<(u64, &[Host])> = list
             .iter()
             .filter(|(_, fault, _)| **fault == FaultKind::Heal)
             .map(|(at, _, hosts)| (*at, *hosts))
             .collect();
-        let healed_at = history.healed_at_us();
         let ended_at = list
             .iter()
             .map(|(at, fault, hosts)| {
@@ -500,21 +527,64 @@ impl<'h> Faults<'h> {
     }
 }
 
-/// Whether a revision newer than `edit_sequence` of the email was sent (at any time), or
-/// had begun uploading at or before `at_us`: from its first upload on, the older
-/// revision's stripes are overwritten under the same GUID.
-pub(crate) fn superseded(
-    history: &History,
-    email_id: EmailId,
-    edit_sequence: u8,
-    at_us: u64,
-) -> bool {
-    history
-        .sent_revisions(email_id)
-        .any(|(sent, _)| sent > edit_sequence)
-        || history
-            .started_revisions(email_id, at_us)
-            .any(|started| started > edit_sequence)
+/// Which revisions of each email were sent and when each began uploading, indexed once so
+/// that [`Revisions::superseded`] costs a lookup per question instead of a pass over the
+/// history (liveness asks once per receipt).
+pub(crate) struct Revisions {
+    /// The newest sent edit_sequence of each email.
+    sent_newest: BTreeMap<EmailId, u8>,
+    /// Each email's `UploadStarted` events as (at_sim_us, edit_sequence), in history
+    /// (time) order.
+    started: BTreeMap<EmailId, Vec<(u64, u8)>>,
+}
+
+impl Revisions {
+    pub(crate) fn new(history: &History) -> Revisions {
+        let mut sent_newest: BTreeMap<EmailId, u8> = BTreeMap::new();
+        let mut started: BTreeMap<EmailId, Vec<(u64, u8)>> = BTreeMap::new();
+        for event in history.events() {
+            match &event.kind {
+                EventKind::EmailSent {
+                    email_id,
+                    edit_sequence,
+                    ..
+                } => {
+                    let newest = sent_newest.entry(*email_id).or_insert(*edit_sequence);
+                    *newest = (*newest).max(*edit_sequence);
+                }
+                EventKind::UploadStarted {
+                    email_id,
+                    edit_sequence,
+                    ..
+                } => started
+                    .entry(*email_id)
+                    .or_default()
+                    .push((event.at_sim_us, *edit_sequence)),
+                _ => {}
+            }
+        }
+        Revisions {
+            sent_newest,
+            started,
+        }
+    }
+
+    /// Whether a revision newer than `edit_sequence` of the email was sent (at any time),
+    /// or had begun uploading at or before `at_us`: from its first upload on, the older
+    /// revision's stripes are overwritten under the same GUID.
+    pub(crate) fn superseded(&self, email_id: EmailId, edit_sequence: u8, at_us: u64) -> bool {
+        let sent_newer = self
+            .sent_newest
+            .get(&email_id)
+            .is_some_and(|newest| *newest > edit_sequence);
+        sent_newer
+            || self.started.get(&email_id).is_some_and(|starts| {
+                starts
+                    .iter()
+                    .take_while(|(at_us_started, _)| *at_us_started <= at_us)
+                    .any(|(_, started)| *started > edit_sequence)
+            })
+    }
 }
 
 /// Every sent revision's files, by (email, edit_sequence) (the first `EmailSent` wins).
@@ -612,6 +682,17 @@ pub(crate) mod testing {
                             crc32: 0xBBBB_0000 | u32::from(es),
                         },
                     ],
+                },
+            )
+        }
+
+        pub fn upload_started(self, email_id: EmailId, es: u8) -> Self {
+            self.push(
+                Host::Client(0),
+                EventKind::UploadStarted {
+                    email_id,
+                    sender: ALICE,
+                    edit_sequence: es,
                 },
             )
         }
@@ -754,6 +835,35 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
+
+    #[test]
+    fn a_revision_is_superseded_by_a_newer_one_sent_or_begun_by_then() {
+        let builder = Builder::new()
+            .upload_started(email(1), 0)
+            .upload_started(email(1), 1);
+        let began_1_us = builder.now_us;
+        let builder = builder
+            .upload_started(email(2), 3)
+            .email_sent(email(3), 2, &[BOB]);
+        let history = builder.build();
+        let revisions = Revisions::new(&history);
+        assert!(
+            !revisions.superseded(email(1), 0, began_1_us - 1),
+            "not begun yet"
+        );
+        assert!(revisions.superseded(email(1), 0, began_1_us));
+        assert!(
+            !revisions.superseded(email(1), 1, u64::MAX),
+            "nothing newer"
+        );
+        assert!(!revisions.superseded(email(2), 3, u64::MAX));
+        assert!(revisions.superseded(email(3), 1, 0), "sent at any time");
+        assert!(!revisions.superseded(email(3), 2, u64::MAX));
+        assert!(
+            !revisions.superseded(email(9), 0, u64::MAX),
+            "unknown email"
+        );
+    }
 
     #[test]
     fn invariant_names_round_trip_and_are_unique() {

@@ -188,8 +188,12 @@ pub fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
     let bound_us = PING_WAKE_BOUND_US + FS_CALLS_PER_WAKE_MAX * ctx.fs_call_delay_us_max;
     let end_us = history.end_us();
     let mut violations = Vec::new();
+    // One pass over the faults per beacon, not per (beacon, mailbox).
+    let mut stops_by_beacon: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
     for ((beacon, mailbox), inbox) in inboxes(history) {
-        let stops = stops(history, beacon);
+        let stops = stops_by_beacon
+            .entry(beacon)
+            .or_insert_with(|| stops(history, beacon));
         for park in &inbox.parks {
             let answered_us = park.ended.map_or(end_us, |(at_us, _)| at_us);
             let died = park.ended.is_none()

@@ -25,12 +25,13 @@
 
 pub mod hosts;
 pub mod net;
+mod quiescence;
 pub mod recorder;
 pub mod workload;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use qmail_client::stripe::DataStripeCount;
@@ -39,11 +40,10 @@ use raida_server::settings::Settings;
 
 use self::hosts::{run_raida, RaidaHost, RaidaHostParts};
 use self::net::{client_host_name, raida_host_name, ADVERSARY_HOST_NAME};
+use self::quiescence::Quiescence;
 use self::recorder::Recorder;
 use self::workload::{Plan, Progress};
-use crate::checkers::{
-    acked_tells, check_all, receipts, sent_files, superseded, Deliveries, Faults, Violation,
-};
+use crate::checkers::{check_all, Violation};
 use crate::clock::HostClock;
 use crate::faults::driver::FaultDriver;
 use crate::faults::writeback::Writeback;
@@ -135,6 +135,8 @@ pub struct World {
     /// Some beacon runs `delivery_ack`: a tell whose reply a fault lost can still arrive, so
     /// a fault-explained loss does not end the run early.
     pub(crate) losses_recoverable: bool,
+    /// What [`World::quiescent`] knows of the history so far.
+    quiescence: Mutex<Quiescence>,
 }
 
 impl World {
@@ -157,68 +159,11 @@ impl World {
         if !self.progress.idle() {
             return false;
         }
+        let mut quiescence = self.quiescence.lock().expect("quiescence lock poisoned");
         self.recorder.with_history(|history| {
-            let receipts = receipts(history);
-            let deliveries = Deliveries::new(&receipts);
-            let faults = Faults::new(history);
-            let delivered = acked_tells(history).iter().all(|acked| {
-                deliveries.delivered_at(acked).is_some()
-                    || (!self.losses_recoverable
-                        && faults
-                            .loss_cause(acked.beacon, acked.mailbox, acked.at_sim_us)
-                            .is_some())
-            });
-            if !delivered {
-                return false;
-            }
-            let sent = sent_files(history);
-            let downloaded = downloaded_files(history);
-            receipts.iter().all(|receipt| {
-                let Some((email_id, edit_sequence)) = receipt.key else {
-                    return true;
-                };
-                let Some(files) = sent.get(&(email_id, edit_sequence)) else {
-                    return true;
-                };
-                // A newer revision's uploads replace this one's stripes: its own receipt is
-                // waited for instead (as `liveness` judges it).
-                if superseded(history, email_id, edit_sequence, u64::MAX) {
-                    return true;
-                }
-                // A download before this receipt was of an older revision (whose stripes the
-                // newer upload overwrote): only one at or after it counts, as in `liveness`.
-                let key = (receipt.mailbox, email_id);
-                files.iter().all(|file| {
-                    downloaded
-                        .get(&(key.0, key.1, file.file_type))
-                        .is_some_and(|latest_us| *latest_us >= receipt.at_sim_us)
-                        || faults.stripes_damaged(email_id, file.file_type, u64::MAX) >= 2
-                        || self
-                            .progress
-                            .gave_up(receipt.mailbox, email_id, file.file_type)
-                })
-            })
+            quiescence.quiescent(history, self.losses_recoverable, &self.progress)
         })
     }
-}
-
-/// The latest download of each (mailbox, email, file type), simulated microseconds.
-fn downloaded_files(
-    history: &History,
-) -> std::collections::BTreeMap<(crate::history::MailboxId, crate::history::EmailId, u8), u64> {
-    let mut latest = std::collections::BTreeMap::new();
-    for event in history.events() {
-        if let EventKind::DownloadDone {
-            mailbox,
-            email_id,
-            file_type,
-            ..
-        } = &event.kind
-        {
-            latest.insert((*mailbox, *email_id, *file_type), event.at_sim_us);
-        }
-    }
-    latest
 }
 
 /// The server settings a scenario asks for (unset keys keep the server's defaults).
@@ -416,6 +361,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
             .raidas
             .keys()
             .any(|name| name.as_str() == raida_server::extension::delivery_ack::NAME),
+        quiescence: Mutex::new(Quiescence::default()),
     };
     let mut clocks: Vec<(Host, &HostClock)> = Vec::new();
     for (index, clock) in raida_clocks.iter().enumerate() {
