@@ -270,3 +270,42 @@ fn capacity_changes_and_torn_writes_are_reported() {
     }
     assert_eq!(torn_count, 1, "a crash tore the unsynced overwrite");
 }
+
+/// Patch 6: a client does not reuse an ephemeral port whose connection the peer still
+/// holds. The server keeps its first connection open for good (a half-open connection
+/// whose FIN was lost looks the same to it) and closes the second. With two ephemeral
+/// ports the third connect wraps around to the first port; upstream, the server's accept
+/// then panicked ("… is already connected"), now the client takes the second port.
+#[test]
+fn a_port_the_peer_still_holds_is_not_reused() {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(7)
+        .ephemeral_ports(49_152..=49_153)
+        .simulation_duration(Duration::from_secs(60))
+        .build();
+    sim.host("server", || async {
+        let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
+        let mut held = Vec::new();
+        loop {
+            let (stream, _) = listener.accept().await?;
+            if held.is_empty() {
+                held.push(stream);
+            } else {
+                drop(stream);
+            }
+        }
+    });
+    sim.client("client", async {
+        let mut ports = Vec::new();
+        for _ in 0..3 {
+            let stream = TcpStream::connect(("server", PORT)).await?;
+            ports.push(stream.local_addr()?.port());
+            drop(stream);
+            // Let the FINs cross so a closed connection is gone on both sides.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert_eq!(ports, [49_152, 49_153, 49_153]);
+        Ok(())
+    });
+    sim.run().expect("the simulation runs");
+}

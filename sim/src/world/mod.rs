@@ -62,9 +62,9 @@ const AUDIT_S_MAX: u64 = 30;
 const _: () = assert!(AUDIT_S_MAX < TURMOIL_DURATION_MARGIN_S);
 
 /// Client ports turmoil hands out. Its default (49152..=65535) wraps around within a minute
-/// on a busy client host, and turmoil panics when a reused port meets a server that still
-/// holds the old connection ("already connected"); the wider range makes a port's reuse
-/// come long after any server let go of it.
+/// on a busy client host; the wider range makes a port's reuse come long after any server
+/// let go of it. A port a server still holds (a half-open connection whose FIN was lost) is
+/// skipped when the range wraps (turmoil patch 6).
 const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 1024..=65535;
 
 /// What one seed's run produced.

@@ -47,7 +47,7 @@ pub(crate) struct Host {
     pub(crate) fs: Arc<Mutex<Fs>>,
 
     next_ephemeral_port: u16,
-    ephemeral_ports: RangeInclusive<u16>,
+    pub(crate) ephemeral_ports: RangeInclusive<u16>,
 
     /// Set while [`crate::Sim::crash`] tears the host's software down: a machine that
     /// lost power sends nothing, so the FIN and RST segments its dropped sockets would
@@ -484,6 +484,11 @@ impl Tcp {
             .expect("missing stream socket")
             .flow_control
             .clone()
+    }
+
+    /// Whether a stream socket (open or half-open) exists for `pair`.
+    pub(crate) fn has_stream(&self, pair: SocketPair) -> bool {
+        self.sockets.contains_key(&pair)
     }
 
     pub(crate) fn stream_count(&self) -> usize {

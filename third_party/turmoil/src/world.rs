@@ -3,6 +3,7 @@ use crate::envelope::Protocol;
 use crate::host::HostTimer;
 use crate::ip::IpVersionAddrIter;
 use crate::net::udp::MulticastGroups;
+use crate::net::SocketPair;
 use crate::{
     config, for_pairs, Dns, Host, Result as TurmoilResult, ToIpAddr, ToIpAddrs, Topology,
     TRACING_TARGET,
@@ -99,6 +100,31 @@ impl World {
     pub(crate) fn current_host_mut(&mut self) -> &mut Host {
         let addr = self.current.expect("current host missing");
         self.hosts.get_mut(&addr).expect("host missing")
+    }
+
+    /// An ephemeral port of the current host for a new connection to `dst`.
+    ///
+    /// Skips every port whose pair `dst` still holds: a half-open connection whose FIN or
+    /// RST was lost (turmoil's TCP never retransmits) stays on the peer for good, and a
+    /// new connection from the same port would collide with it. A real stack resolves the
+    /// collision on the wire (RFC 5961's challenge ACK, then an RST); picking the next
+    /// free port is the same outcome without the extra segments. No RNG draw.
+    pub(crate) fn assign_ephemeral_port_to(&mut self, dst: SocketAddr) -> u16 {
+        let current = self.current.expect("current host missing");
+        let host = self.hosts.get(&current).expect("host missing");
+        let attempts = host.ephemeral_ports.clone().count();
+        for _ in 0..attempts {
+            let host = self.hosts.get_mut(&current).expect("host missing");
+            let local = SocketAddr::new(host.addr, host.assign_ephemeral_port());
+            let held = !dst.ip().is_loopback()
+                && self.hosts.get(&dst.ip()).is_some_and(|peer| {
+                    local != dst && peer.tcp.has_stream(SocketPair::new(dst, local))
+                });
+            if !held {
+                return local.port();
+            }
+        }
+        panic!("Host: '{current}' ports exhausted towards {dst}")
     }
 
     pub(crate) fn current_host(&self) -> &Host {

@@ -74,8 +74,9 @@ impl TcpStream {
             let dst = addr.to_socket_addr(&world.dns)?;
 
             let (pair, rx, bidi) = {
+                let port = world.assign_ephemeral_port_to(dst);
                 let host = world.current_host_mut();
-                let mut local_addr = SocketAddr::new(host.addr, host.assign_ephemeral_port());
+                let mut local_addr = SocketAddr::new(host.addr, port);
                 if dst.ip().is_loopback() {
                     local_addr.set_ip(dst.ip());
                 }
