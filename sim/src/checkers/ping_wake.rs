@@ -156,20 +156,35 @@ fn stops(history: &History, beacon: u8) -> Vec<u64> {
         .collect()
 }
 
-/// When the beacon's disk failed or flipped a call on `email_id`'s tell file: a rescan that
-/// cannot stat or read the tell skips it (it stays for a later poll), so the woken ping may
-/// find nothing and park again.
-fn disk_faults_on(history: &History, beacon: u8, email_id: EmailId) -> Vec<u64> {
+/// The storage faults (time, path) that each beacon's disk injected on tell files, in one
+/// pass over the history: a rescan that cannot stat or read a tell skips it (it stays for a
+/// later poll), so the woken ping may find nothing and park again.
+fn tell_disk_faults(history: &History) -> BTreeMap<u8, Vec<(u64, &str)>> {
+    let mut by_beacon: BTreeMap<u8, Vec<(u64, &str)>> = BTreeMap::new();
+    for (event, fault, hosts) in history.faults() {
+        let Some(path) = fault.storage_path().filter(|path| path.ends_with(".tell")) else {
+            continue;
+        };
+        for host in hosts {
+            if let Host::Raida(beacon) = host {
+                by_beacon
+                    .entry(*beacon)
+                    .or_default()
+                    .push((event.at_sim_us, path));
+            }
+        }
+    }
+    by_beacon
+}
+
+/// When the beacon's disk failed or flipped a call on `email_id`'s tell file, from the
+/// beacon's [`tell_disk_faults`].
+fn disk_faults_on(faults: &[(u64, &str)], email_id: EmailId) -> Vec<u64> {
     let email_hex = email_id.to_string();
-    history
-        .faults()
-        .filter(|(_, fault, hosts)| {
-            hosts.contains(&Host::Raida(beacon))
-                && fault
-                    .storage_path()
-                    .is_some_and(|path| path.contains(&email_hex) && path.ends_with(".tell"))
-        })
-        .map(|(event, _, _)| event.at_sim_us)
+    faults
+        .iter()
+        .filter(|(_, path)| path.contains(&email_hex))
+        .map(|(at_us, _)| *at_us)
         .collect()
 }
 
@@ -190,12 +205,14 @@ pub fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
     let mut violations = Vec::new();
     // One pass over the faults per beacon, not per (beacon, mailbox).
     let mut stops_by_beacon: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
+    let disk_faults = tell_disk_faults(history);
     for ((beacon, mailbox), inbox) in inboxes(history) {
         let stops = stops_by_beacon
             .entry(beacon)
             .or_insert_with(|| stops(history, beacon));
         for park in &inbox.parks {
             let answered_us = park.ended.map_or(end_us, |(at_us, _)| at_us);
+            let beacon_disk_faults = disk_faults.get(&beacon).map_or(&[][..], Vec::as_slice);
             let died = park.ended.is_none()
                 && stops
                     .iter()
@@ -209,7 +226,7 @@ pub fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
                 // fault on the tell's file may have hidden it from the rescan.
                 let lost = stops
                     .iter()
-                    .chain(&disk_faults_on(history, beacon, tell.email_id))
+                    .chain(&disk_faults_on(beacon_disk_faults, tell.email_id))
                     .any(|at_us| (tell.at_us..=deadline_us).contains(at_us));
                 !lost
                     && tell.at_us <= answered_us
