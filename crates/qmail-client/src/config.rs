@@ -73,6 +73,11 @@ pub enum SendPolicy {
     AllowOneMissingPerFile,
 }
 
+knobs::choice!(SendPolicy {
+    SendPolicy::AllStripes => "all_stripes",
+    SendPolicy::AllowOneMissingPerFile => "allow_one_missing_per_file",
+});
+
 impl SendPolicy {
     /// Most stripes of one file that may be missing when the tell goes out.
     pub const fn missing_per_file_max(self) -> usize {

@@ -48,6 +48,8 @@
 //! device_outage_s_max = 40      # outage starts in the safety phase and ends by the heal
 //! device_slow_fraction = 0.0    # chance per device that its poll pauses are multiplied
 //! device_slow_factor = 4        # by this (1..=20); a slow ping device pauses a peek interval
+//! tell_retries_max = 0          # the clients' retries of a tell after an I/O failure (≤ 16)
+//! send_policy = "all_stripes"   # or "allow_one_missing_per_file": tell with one stripe short
 //!
 //! [faults]                      # every fault defaults to off
 //! swarm = false                 # true: the seed picks each rate in 0..=value, some off
@@ -109,6 +111,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use knobs::{Knob, Knobs, Vary, Visitor};
+use qmail_client::config::SendPolicy;
+use qmail_client::limits::RETRIES_MAX_LIMIT;
 use raida_server::settings::Settings;
 
 use crate::checkers::{CheckContext, Invariant};
@@ -362,6 +366,10 @@ pub struct Workload {
     /// How many times a slow device's pause is (a ping device, which re-polls at once,
     /// pauses a seeded peek interval times this) (default 4).
     pub device_slow_factor: u32,
+    /// The clients' `tell_retries_max`: retries of a tell after an I/O failure (default 0).
+    pub tell_retries_max: u32,
+    /// The clients' `send_policy` (default `all_stripes`).
+    pub send_policy: SendPolicy,
 }
 
 impl Workload {
@@ -391,6 +399,8 @@ impl Workload {
             device_outage_s_max: 40,
             device_slow_fraction: 0.0,
             device_slow_factor: 4,
+            tell_retries_max: 0,
+            send_policy: SendPolicy::AllStripes,
         }
     }
 
@@ -527,6 +537,13 @@ impl Workload {
             &mut self.device_slow_factor,
             1..=i64::from(DEVICE_SLOW_FACTOR_MAX),
         ));
+        // The clients' send settings: never varied, so swarm draws nothing for them.
+        v.knob(Knob::int(
+            "tell_retries_max",
+            &mut self.tell_retries_max,
+            0..=i64::from(RETRIES_MAX_LIMIT),
+        ));
+        v.knob(Knob::choice("send_policy", &mut self.send_policy));
     }
 }
 

@@ -506,6 +506,8 @@ device_outage_s_min = 20
 device_outage_s_max = 50
 device_slow_fraction = 0.2
 device_slow_factor = 6
+tell_retries_max = 3
+send_policy = "allow_one_missing_per_file"
 
 [faults]
 replay_delay_s_max = 200
@@ -524,6 +526,8 @@ fn the_shape_keys_default_to_today_s_workload() {
     assert_eq!(workload.hot_mailbox_fraction, 0.0);
     assert_eq!(workload.device_outage_fraction, 0.0);
     assert_eq!(workload.device_slow_fraction, 0.0);
+    assert_eq!(workload.tell_retries_max, 0);
+    assert_eq!(workload.send_policy, SendPolicy::AllStripes);
     assert_eq!(scenario.faults.adversary.replay_delay_s_max, 45);
     assert_eq!(scenario.faults.adversary.timestamp_split_fraction, 0.0);
     // data_stripes_max follows data_stripes when unset.
@@ -554,6 +558,17 @@ fn every_shape_key_parses_and_prints() {
         (workload.device_slow_fraction, workload.device_slow_factor),
         (0.2, 6)
     );
+    assert_eq!(
+        (workload.tell_retries_max, workload.send_policy),
+        (3, SendPolicy::AllowOneMissingPerFile)
+    );
+    // The simulated clients run them.
+    let settings = crate::world::server_settings(&scenario);
+    let config = crate::world::workload::client_config(&scenario, &settings);
+    assert_eq!(
+        (config.tell_retries_max, config.send_policy),
+        (3, SendPolicy::AllowOneMissingPerFile)
+    );
     assert_eq!(scenario.faults.adversary.replay_delay_s_max, 200);
     assert_eq!(scenario.faults.adversary.timestamp_split_fraction, 0.05);
     let parameters = scenario.parameters();
@@ -561,6 +576,8 @@ fn every_shape_key_parses_and_prints() {
         ("workload.data_stripes_max", "14"),
         ("workload.reed_solomon_fraction", "0.25"),
         ("workload.device_slow_factor", "6"),
+        ("workload.tell_retries_max", "3"),
+        ("workload.send_policy", "\"allow_one_missing_per_file\""),
     ] {
         assert!(
             parameters.contains(&(key.into(), value.into())),
@@ -634,6 +651,16 @@ fn shape_keys_out_of_range_name_their_key_and_line() {
             "[workload]\ndevice_slow_factor = 21\n",
             4,
             "workload.device_slow_factor",
+        ),
+        (
+            "[workload]\ntell_retries_max = 17\n",
+            4,
+            "workload.tell_retries_max",
+        ),
+        (
+            "[workload]\nsend_policy = \"some_stripes\"\n",
+            4,
+            "workload.send_policy",
         ),
         (
             "[faults]\nreplay_delay_s_max = 301\n",

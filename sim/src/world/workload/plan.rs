@@ -542,6 +542,8 @@ pub fn client_config(scenario: &Scenario, settings: &Settings) -> Config {
         ping_read_timeout: Duration::from_secs(
             settings.ping_timeout_s + u64::from(PING_READ_MARGIN_S),
         ),
+        tell_retries_max: scenario.workload.tell_retries_max,
+        send_policy: scenario.workload.send_policy,
         ..Config::default()
     }
 }
