@@ -72,6 +72,7 @@ probe::registry! {
     STRIPE_CORRUPT_READ = "server.stripe.corrupt_read", "A download found its stripe file torn, foreign or failing its CRC-32 (never sent as good data).";
     STRIPE_REREAD_GOOD = "server.stripe.reread_good", "A stripe file failed its CRC-32 once and read back good the second time (a transient read error).";
     INBOX_CORRUPT_READ = "server.inbox.corrupt_read", "A .tell file failed its trailer check on a read (torn, foreign or flipped on the way from the disk).";
+    INBOX_REREAD_GOOD = "server.inbox.reread_good", "A .tell file failed its trailer check once and read back good the second time (a transient read error).";
     DELETE_FAILED_KEPT = "server.delete.failed_kept", "The disk failed a delivered tell's re-read or removal; it stays for the next poll and the rest are still deleted.";
     DELETE_UNREADABLE_KEPT = "server.delete.unreadable_kept", "A delivered tell no longer read back as a good record at delete time and was left in place.";
     CRASH_RECOVERED_ROOT_STATTED = "server.crash_recovered.root_statted", "A RAIDA that lost power right after step RootStatted booted again on the disk the crash left.";

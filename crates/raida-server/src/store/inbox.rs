@@ -321,6 +321,7 @@ impl InboxStore {
         operation: &'static str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let mut attempt_count = 0;
+        let mut failed_check = false;
         loop {
             attempt_count += 1;
             let file = match self.io.fs().read(path).await {
@@ -330,9 +331,15 @@ impl InboxStore {
             };
             self.io.reached(step, path).await;
             let reason = match decode_tell_file(&file) {
-                Ok(record) => return Ok(Some(record.to_vec())),
+                Ok(record) => {
+                    if failed_check {
+                        probe::hit(&crate::probes::INBOX_REREAD_GOOD);
+                    }
+                    return Ok(Some(record.to_vec()));
+                }
                 Err(reason) => reason,
             };
+            failed_check = true;
             probe::hit(&crate::probes::INBOX_CORRUPT_READ);
             if attempt_count >= limits::FILE_READ_ATTEMPTS_MAX {
                 return Err(StoreError::CorruptTell {
