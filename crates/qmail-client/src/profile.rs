@@ -54,6 +54,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use knobs::Choice;
 use qmail_wire::body::StorageDuration;
 use qmail_wire::crypto::ResponseCounter;
 use serde::Deserialize;
@@ -466,17 +467,19 @@ impl Checker<'_> {
         }
         config.parity = self.parity(raw)?;
         if let Some(value) = &raw.send_policy {
-            config.send_policy = match value.get_ref().as_str() {
-                "all_stripes" => SendPolicy::AllStripes,
-                "allow_one_missing_per_file" => SendPolicy::AllowOneMissingPerFile,
-                _ => {
-                    return Err(self.invalid_config(
-                        value.span(),
-                        "send_policy",
-                        "expected \"all_stripes\" or \"allow_one_missing_per_file\"",
-                    ))
-                }
-            };
+            // The names are SendPolicy's own (`knobs::choice!` in config.rs).
+            if !config.send_policy.choose(value.get_ref()) {
+                let names: Vec<String> = SendPolicy::default()
+                    .names()
+                    .iter()
+                    .map(|name| format!("{name:?}"))
+                    .collect();
+                return Err(self.invalid_config(
+                    value.span(),
+                    "send_policy",
+                    format!("expected {}", names.join(" or ")),
+                ));
+            }
         }
         if let Some(value) = &raw.storage_duration {
             config.storage_duration = storage_duration(value.get_ref()).ok_or_else(|| {

@@ -112,7 +112,7 @@ impl World {
     pub(crate) fn assign_ephemeral_port_to(&mut self, dst: SocketAddr) -> u16 {
         let current = self.current.expect("current host missing");
         let host = self.hosts.get(&current).expect("host missing");
-        let attempts = host.ephemeral_ports.clone().count();
+        let attempts = host.ephemeral_ports.len();
         for _ in 0..attempts {
             let host = self.hosts.get_mut(&current).expect("host missing");
             let local = SocketAddr::new(host.addr, host.assign_ephemeral_port());
