@@ -8,6 +8,7 @@
 //! shared the server's arithmetic could not catch a bug in it. The simulator's own bounds
 //! follow, and the asserts at the bottom keep all of them consistent.
 
+use qmail_wire::body::StorageDuration;
 use qmail_wire::limits as wire;
 use qmail_wire::Status;
 use raida_server::limits as server;
@@ -95,6 +96,14 @@ pub const MALFORMED_REQUESTS_PER_MIN_MAX: f64 = 6_000.0;
 /// How old a malformed stale tell's timestamps are, seconds: a day, far outside any tell
 /// window a scenario sets.
 pub const MALFORMED_STALE_S: u32 = 86_400;
+
+/// How long the simulated clients ask the RAIDAs to keep each stripe (upload
+/// `storage_duration`): the end-of-run expiry audit reads every stripe this long after now.
+pub const SIM_STORAGE_DURATION: StorageDuration = StorageDuration::Month;
+/// The expiry audit reads a stripe this long before and after its expected expiry, seconds
+/// (three days): wider than the longest run, drift included, plus a clock step, so the
+/// server's clock at upload time cannot move the expiry past either read.
+pub const EXPIRY_AUDIT_MARGIN_S: u64 = 3 * 86_400;
 
 /// Server setting bounds (DECISIONS.md names and defaults).
 pub const TELL_SKEW_S_DEFAULT: u32 = wire::TELL_SKEW_S_DEFAULT as u32;
@@ -210,6 +219,18 @@ const _: () = assert!(SIM_EPOCH_UNIX_S > 0);
 // Elapsed sim time of a whole run (safety + healed) in µs fits an i64 with room for drift.
 const _: () =
     assert!(((DURATION_S_MAX as u64 + HEAL_S_MAX as u64) * US_PER_S) < (i64::MAX as u64) / 4);
+// The expiry audit's margin covers the longest run at the fastest drift plus a clock step,
+// and both of its reads fall inside the storage duration's reach (after now).
+const _: () = assert!(
+    (DURATION_S_MAX as u64 + HEAL_S_MAX as u64) * (1_000_000 + CLOCK_DRIFT_PPM_MAX as u64)
+        / 1_000_000
+        + (CLOCK_STEP_S_MAX as u64)
+        < EXPIRY_AUDIT_MARGIN_S
+);
+const _: () = assert!(match SIM_STORAGE_DURATION.duration_s() {
+    Some(duration_s) => duration_s > EXPIRY_AUDIT_MARGIN_S,
+    None => false,
+});
 const _: () = assert!(CRASH_DOWNTIME_S_MIN >= 1 && CRASH_DOWNTIME_S_MIN <= CRASH_DOWNTIME_S_MAX);
 const _: () = assert!(PARTITION_S_MIN >= 1 && PARTITION_S_MIN <= PARTITION_S_MAX);
 const _: () = assert!(REVISION_DELAY_S_MIN >= 1 && REVISION_DELAY_S_MIN <= REVISION_DELAY_S_MAX);

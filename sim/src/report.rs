@@ -124,6 +124,7 @@ impl Counts {
                 | EventKind::TellsRead { .. }
                 | EventKind::FsStep { .. }
                 | EventKind::StripeAudited { .. }
+                | EventKind::StripeExpiryAudited { .. }
                 | EventKind::PhaseChange { .. } => {}
             }
         }

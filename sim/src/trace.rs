@@ -242,6 +242,12 @@ fn columns(kind: &EventKind) -> (String, String, String) {
             email_id,
             file_type,
             outcome,
+        }
+        | EventKind::StripeExpiryAudited {
+            raida,
+            email_id,
+            file_type,
+            outcome,
         } => (
             email_id.to_string(),
             none(),

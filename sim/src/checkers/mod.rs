@@ -24,6 +24,7 @@ pub mod durable;
 pub mod edit_guard;
 pub mod exact_reassembly;
 pub mod exact_record;
+pub mod expiry;
 pub mod liveness;
 pub mod malformed_status;
 pub mod one_shot;
@@ -64,13 +65,16 @@ pub enum Invariant {
     /// Every stripe a RAIDA acknowledged is intact on its disk at the end, or a named fault
     /// destroyed it.
     Durable,
+    /// A stored stripe is served until its storage duration runs out, by the server's
+    /// clock, and is gone after.
+    Expiry,
     /// Every malformed request gets the status the pages name for it and changes no inbox.
     MalformedStatus,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 13] = [
+    pub const ALL: [Invariant; 14] = [
         Invariant::OneShot,
         Invariant::ExactRecord,
         Invariant::AckDurable,
@@ -83,6 +87,7 @@ impl Invariant {
         Invariant::PingWake,
         Invariant::DeleteCarried,
         Invariant::Durable,
+        Invariant::Expiry,
         Invariant::MalformedStatus,
     ];
 
@@ -101,6 +106,7 @@ impl Invariant {
             Invariant::PingWake => "ping_wake",
             Invariant::DeleteCarried => "delete_carried",
             Invariant::Durable => "durable",
+            Invariant::Expiry => "expiry",
             Invariant::MalformedStatus => "malformed_status",
         }
     }
@@ -236,6 +242,7 @@ pub fn check(invariant: Invariant, history: &History, ctx: &CheckContext) -> Vec
         Invariant::PingWake => ping_wake::check(history, ctx),
         Invariant::DeleteCarried => delete_carried::check(history, ctx),
         Invariant::Durable => durable::check(history, ctx),
+        Invariant::Expiry => expiry::check(history, ctx),
         Invariant::MalformedStatus => malformed_status::check(history, ctx),
     };
     assert!(violations.iter().all(|v| v.invariant == invariant));

@@ -664,6 +664,19 @@ pub enum EventKind {
         /// `missing`, `corrupt: REASON` or `unreadable: ERROR`.
         outcome: String,
     },
+    /// The end-of-run expiry audit found a stripe, intact at the end, that did not expire as
+    /// its storage duration says: gone before it, served after it, or its file kept (server
+    /// side; stripes that expire correctly are not recorded).
+    StripeExpiryAudited {
+        /// The storage RAIDA.
+        raida: u8,
+        /// The email (file GUID).
+        email_id: EmailId,
+        /// The file.
+        file_type: u8,
+        /// What went wrong.
+        outcome: String,
+    },
     /// The run moved to another phase.
     PhaseChange {
         /// The phase entered.
@@ -697,6 +710,7 @@ impl EventKind {
             EventKind::FsStep { .. } => "fs_step",
             EventKind::FaultFired { .. } => "fault",
             EventKind::StripeAudited { .. } => "stripe_audited",
+            EventKind::StripeExpiryAudited { .. } => "stripe_expiry_audited",
             EventKind::PhaseChange { .. } => "phase",
         }
     }

@@ -54,7 +54,7 @@ use raida_server::fs::{BoxFuture, CrashPlan, Fs, SimFs, Step, StepHook};
 use raida_server::observer::{Observer, RecipientRefusal, RequestOutcome, ServerEvent};
 use raida_server::settings::Settings;
 use raida_server::store::inbox::{DeleteFate, InboxItem};
-use raida_server::store::Mailbox;
+use raida_server::store::{Guid, Mailbox};
 
 use super::net::RAIDA_PORT;
 use super::recorder::{Recorder, Reservation, StoredStripe};
@@ -66,7 +66,9 @@ use crate::faults::stripes::{apply_maintenance, MaintenanceCommand};
 use crate::history::{
     EmailId, EventKind, Host, MailboxId, PollKind, ServerOutcome, TellRef, WireCommand,
 };
-use crate::limits::{EDIT_SEQUENCE_OFFSET, MAINTENANCE_POLL_MS};
+use crate::limits::{
+    EDIT_SEQUENCE_OFFSET, EXPIRY_AUDIT_MARGIN_S, MAINTENANCE_POLL_MS, SIM_STORAGE_DURATION,
+};
 use crate::seed::splitmix64;
 
 /// Where a simulated RAIDA keeps its data (each host has its own disk).
@@ -381,28 +383,82 @@ async fn maintain(env: Arc<Env>, host: Arc<RaidaHost>) {
 }
 
 /// Reads back every stripe `raida` acknowledged in this run through its stripe store (the
-/// storage faults are healed by now) and records each one that is not intact.
+/// storage faults are healed by now) and records each one that is not intact; then reads
+/// each intact one just before and just after its storage duration runs out and records
+/// each that does not expire as the upload page says.
 async fn audit_stripes(env: &Env, raida: u8, recorder: &Recorder) {
     let now_s = env.clock().now_unix_s();
     for stripe in recorder.acked_stripes_of(raida) {
-        let guid = raida_server::store::Guid(stripe.email_id.0);
-        let outcome = match env.stripes().get(guid, stripe.file_type, now_s).await {
-            Ok(Some(_)) => continue,
-            Ok(None) => "missing".to_string(),
-            Err(raida_server::store::StoreError::CorruptStripe { reason, .. }) => {
-                format!("corrupt: {reason}")
-            }
-            Err(error) => format!("unreadable: {error}"),
-        };
-        recorder.record(
-            Host::Raida(raida),
-            EventKind::StripeAudited {
+        let guid = Guid(stripe.email_id.0);
+        let (email_id, file_type) = (stripe.email_id, stripe.file_type);
+        let kind = match audit_intact(env, guid, file_type, now_s).await {
+            Some(outcome) => EventKind::StripeAudited {
                 raida,
-                email_id: stripe.email_id,
-                file_type: stripe.file_type,
+                email_id,
+                file_type,
                 outcome,
             },
-        );
+            None => match audit_expiry(env, guid, file_type, now_s).await {
+                Some(outcome) => EventKind::StripeExpiryAudited {
+                    raida,
+                    email_id,
+                    file_type,
+                    outcome,
+                },
+                None => continue,
+            },
+        };
+        recorder.record(Host::Raida(raida), kind);
+    }
+}
+
+/// `None` when the stripe reads back intact at `now_s`, else what is wrong with it.
+async fn audit_intact(env: &Env, guid: Guid, file_type: u8, now_s: u64) -> Option<String> {
+    match env.stripes().get(guid, file_type, now_s).await {
+        Ok(Some(_)) => None,
+        Ok(None) => Some("missing".to_string()),
+        Err(raida_server::store::StoreError::CorruptStripe { reason, .. }) => {
+            Some(format!("corrupt: {reason}"))
+        }
+        Err(error) => Some(format!("unreadable: {error}")),
+    }
+}
+
+/// `None` when the stripe, intact at `now_s`, is still served [`EXPIRY_AUDIT_MARGIN_S`]
+/// before its storage duration ([`SIM_STORAGE_DURATION`]) runs out, is absent that long
+/// after, and that read removed its file. Else what went wrong. The last read removes the
+/// stripe: the audit is the last thing a run does.
+async fn audit_expiry(env: &Env, guid: Guid, file_type: u8, now_s: u64) -> Option<String> {
+    let duration_s = SIM_STORAGE_DURATION
+        .duration_s()
+        .expect("the simulated clients store stripes for a limited time");
+    let before_s = now_s + duration_s - EXPIRY_AUDIT_MARGIN_S;
+    let after_s = now_s + duration_s + EXPIRY_AUDIT_MARGIN_S;
+    match env.stripes().get(guid, file_type, before_s).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Some(format!(
+                "gone at now + {}s, before its expiry",
+                before_s - now_s
+            ))
+        }
+        Err(error) => return Some(format!("unreadable before its expiry: {error}")),
+    }
+    match env.stripes().get(guid, file_type, after_s).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            return Some(format!(
+                "served at now + {}s, after its expiry",
+                after_s - now_s
+            ))
+        }
+        Err(error) => return Some(format!("unreadable after its expiry: {error}")),
+    }
+    let path = env.stripes().stripe_path(guid, file_type);
+    match env.fs().metadata(&path).await {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        Ok(_) => Some("still on disk after a read found it expired".to_string()),
+        Err(error) => Some(format!("cannot stat after its expiry: {error}")),
     }
 }
 

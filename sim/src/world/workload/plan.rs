@@ -26,8 +26,8 @@ use crate::faults::Faults;
 use crate::history::{EmailId, MailboxId, PollKind};
 use crate::limits::{
     PING_READ_MARGIN_S, RECIPIENTS_MAX, REPLAY_DELAY_S_MIN, REVISION_BURST_MS_MAX,
-    REVISION_DELAY_S_MAX, REVISION_DELAY_S_MIN, RS_PARITY_STRIPES_MIN, TIMESTAMP_SPLIT_WINDOWS_MAX,
-    US_PER_MS, US_PER_S,
+    REVISION_DELAY_S_MAX, REVISION_DELAY_S_MIN, RS_PARITY_STRIPES_MIN, SIM_STORAGE_DURATION,
+    TIMESTAMP_SPLIT_WINDOWS_MAX, US_PER_MS, US_PER_S,
 };
 use crate::scenario::{PollMode, Scenario, Workload};
 use crate::seed::{splitmix64, SeedTree};
@@ -544,6 +544,7 @@ pub fn client_config(scenario: &Scenario, settings: &Settings) -> Config {
         ),
         tell_retries_max: scenario.workload.tell_retries_max,
         send_policy: scenario.workload.send_policy,
+        storage_duration: SIM_STORAGE_DURATION,
         ..Config::default()
     }
 }
