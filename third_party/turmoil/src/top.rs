@@ -447,8 +447,14 @@ impl Link {
         host: &mut Host,
     ) {
         // Patch 7: look the queue up, do not insert an empty one; most links hold nothing
-        // for `host` on most steps, and this runs once per link of the host per step.
-        let Some(queue) = self.deliverable.get_mut(&host.addr) else {
+        // for `host` on most steps, and this runs once per link of the host per step. A link
+        // has two ends, so at most two queues: a scan costs less than hashing the address.
+        assert!(self.deliverable.len() <= 2);
+        let Some(queue) = self
+            .deliverable
+            .iter_mut()
+            .find_map(|(addr, queue)| (*addr == host.addr).then_some(queue))
+        else {
             return;
         };
         if queue.is_empty() {
