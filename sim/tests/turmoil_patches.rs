@@ -309,3 +309,93 @@ fn a_port_the_peer_still_holds_is_not_reused() {
     });
     sim.run().expect("the simulation runs");
 }
+
+/// Patch 7 (performance only: it changes no result, so this test passes on the unpatched
+/// crate too; it pins what the fast paths must keep). Reads, lengths and timestamps of a
+/// file no pending operation names come from the persisted state; once an operation names
+/// it again the overlay applies.
+#[test]
+fn fast_paths_answer_as_the_full_resolution_does() {
+    use turmoil::fs::shim::std::fs;
+    let mut sim = turmoil::Builder::new().rng_seed(3).build();
+    sim.client("host", async {
+        fs::create_dir("/d")?;
+        fs::sync_dir("/")?;
+        fs::write("/d/f", b"0123456789")?;
+        fs::File::open("/d/f")?.sync_all()?;
+        fs::sync_dir("/d")?;
+        let file = fs::File::open("/d/f")?;
+        let meta = file.metadata()?;
+        assert_eq!(meta.len(), 10);
+        let mut tail = [0u8; 8];
+        let read = std::os::unix::fs::FileExt::read_at(&file, &mut tail, 6)?;
+        assert_eq!(
+            &tail[..read],
+            b"6789",
+            "a read past the end stops at the end"
+        );
+        assert_eq!(
+            std::os::unix::fs::FileExt::read_at(&file, &mut tail, 10)?,
+            0
+        );
+        assert_eq!(fs::read("/d/f")?, b"0123456789");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        std::os::unix::fs::FileExt::write_at(
+            &fs::OpenOptions::new().write(true).open("/d/f")?,
+            b"ab",
+            9,
+        )?;
+        assert_eq!(
+            fs::read("/d/f")?,
+            b"012345678ab",
+            "a pending write overlays again"
+        );
+        assert!(fs::metadata("/d/f")?.modified()? > meta.modified()?);
+        fs::rename("/d/f", "/d/g")?;
+        assert_eq!(
+            fs::read("/d/g")?,
+            b"012345678ab",
+            "and follows a pending rename"
+        );
+        assert!(fs::read("/d/f").is_err());
+        Ok(())
+    });
+    sim.run().expect("the sequence runs");
+}
+
+/// Patch 7: a client's ephemeral port skips every port its own open connections use
+/// (looked up in a count per port, no longer by scanning every socket) and comes back to a
+/// port once its connection is gone on both sides.
+#[test]
+fn ephemeral_ports_skip_the_ports_in_use() {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(7)
+        .ephemeral_ports(49_152..=49_154)
+        .simulation_duration(Duration::from_secs(60))
+        .build();
+    sim.host("server", || async {
+        let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            tokio::spawn(async move {
+                let mut rest = Vec::new();
+                let _ = stream.read_to_end(&mut rest).await;
+            });
+        }
+    });
+    sim.client("client", async {
+        let kept = TcpStream::connect(("server", PORT)).await?;
+        let mut ports = vec![kept.local_addr()?.port()];
+        for _ in 0..3 {
+            let stream = TcpStream::connect(("server", PORT)).await?;
+            ports.push(stream.local_addr()?.port());
+            drop(stream);
+            // Let the FINs cross so a closed connection is gone on both sides.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert_eq!(ports, [49_152, 49_153, 49_154, 49_153]);
+        drop(kept);
+        Ok(())
+    });
+    sim.run().expect("the simulation runs");
+}

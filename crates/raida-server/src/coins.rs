@@ -142,8 +142,10 @@ pub struct LockerLedger {
     /// Every locker written since the baseline, with its baseline balance (`None`: it had
     /// none). A locker not here holds its baseline balance.
     baseline_of_written: BTreeMap<LockerCode, Option<u64>>,
-    /// The lockers whose balance differs from the baseline, with that balance.
-    differing: BTreeMap<LockerCode, u64>,
+    /// The lockers whose balance differs from the baseline, with that balance, sorted by
+    /// code: a sorted `Vec` so that [`LockerLedger::differing`], taken on every upload, is one
+    /// copy (a `BTreeMap` walk was 2.5% of storm's CPU).
+    differing: Vec<(LockerCode, u64)>,
 }
 
 impl PartialEq for LockerLedger {
@@ -246,10 +248,8 @@ impl LockerLedger {
             .differing
             .iter()
             .all(|(code, balance)| self.balances.get(code) == Some(balance)));
-        self.differing
-            .iter()
-            .map(|(code, balance)| (*code, *balance))
-            .collect()
+        debug_assert!(self.differing.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        self.differing.clone()
     }
 
     /// The lockers whose balance differs from `other`'s (a locker `other` lacks always
@@ -266,10 +266,16 @@ impl LockerLedger {
     /// Keeps `differing` up to date after `code`'s balance went from `previous` to `balance`.
     fn note_write(&mut self, code: LockerCode, previous: Option<u64>, balance: u64) {
         let baseline = *self.baseline_of_written.entry(code).or_insert(previous);
-        if baseline == Some(balance) {
-            self.differing.remove(&code);
-        } else {
-            self.differing.insert(code, balance);
+        let found = self
+            .differing
+            .binary_search_by(|(other, _)| other.cmp(&code));
+        match (baseline == Some(balance), found) {
+            (true, Ok(index)) => {
+                self.differing.remove(index);
+            }
+            (true, Err(_)) => {}
+            (false, Ok(index)) => self.differing[index].1 = balance,
+            (false, Err(index)) => self.differing.insert(index, (code, balance)),
         }
     }
 }

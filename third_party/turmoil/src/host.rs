@@ -7,7 +7,7 @@ use crate::{Envelope, TRACING_TARGET};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Display;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -234,7 +234,7 @@ impl Udp {
     }
 
     pub(crate) fn is_port_assigned(&self, port: u16) -> bool {
-        self.binds.keys().any(|p| *p == port)
+        self.binds.contains_key(&port)
     }
 
     pub(crate) fn is_broadcast_enabled(&self, port: u16) -> bool {
@@ -338,6 +338,10 @@ pub(crate) struct Tcp {
     /// Active stream sockets
     sockets: IndexMap<SocketPair, StreamSocket>,
 
+    /// Patch 7: how many of `sockets` use each local port, so choosing an ephemeral port
+    /// does not scan every socket of the host.
+    local_ports: BTreeMap<u16, usize>,
+
     /// TcpStream channel capacity
     socket_capacity: usize,
 }
@@ -436,13 +440,33 @@ impl Tcp {
         Self {
             binds: IndexMap::new(),
             sockets: IndexMap::new(),
+            local_ports: BTreeMap::new(),
             server_socket_capacity: capacity,
             socket_capacity: capacity,
         }
     }
 
     fn is_port_assigned(&self, port: u16) -> bool {
-        self.binds.keys().any(|p| *p == port) || self.sockets.keys().any(|a| a.local.port() == port)
+        self.binds.contains_key(&port) || self.local_ports.contains_key(&port)
+    }
+
+    fn insert_socket(&mut self, pair: SocketPair, sock: StreamSocket) -> Option<StreamSocket> {
+        let replaced = self.sockets.insert(pair, sock);
+        if replaced.is_none() {
+            *self.local_ports.entry(pair.local.port()).or_default() += 1;
+        }
+        replaced
+    }
+
+    fn remove_socket(&mut self, pair: &SocketPair) -> Option<StreamSocket> {
+        let removed = self.sockets.swap_remove(pair)?;
+        let port = pair.local.port();
+        let count = self.local_ports.get_mut(&port).expect("local port counted");
+        *count -= 1;
+        if *count == 0 {
+            self.local_ports.remove(&port);
+        }
+        Some(removed)
     }
 
     pub(crate) fn bind(&mut self, addr: SocketAddr) -> io::Result<TcpListener> {
@@ -471,7 +495,7 @@ impl Tcp {
     ) -> (mpsc::Receiver<SequencedSegment>, BidiFlowControl) {
         let (sock, rx, bidi) = StreamSocket::new(self.socket_capacity);
 
-        let exists = self.sockets.insert(pair, sock);
+        let exists = self.insert_socket(pair, sock);
 
         assert!(exists.is_none(), "{pair:?} is already connected");
 
@@ -537,9 +561,7 @@ impl Tcp {
             },
             Segment::Rst => {
                 if self.sockets.get(&SocketPair::new(dst, src)).is_some() {
-                    self.sockets
-                        .swap_remove(&SocketPair::new(dst, src))
-                        .unwrap();
+                    self.remove_socket(&SocketPair::new(dst, src)).unwrap();
                 }
             }
         };
@@ -564,7 +586,7 @@ impl Tcp {
     /// Remove the stream socket without decrementing the half-close refcount.
     /// Used when sending RST: the connection is torn down immediately.
     pub(crate) fn reset_stream(&mut self, pair: SocketPair) {
-        self.sockets.swap_remove(&pair);
+        self.remove_socket(&pair);
     }
 
     pub(crate) fn close_stream_half(&mut self, pair: SocketPair) {
@@ -574,7 +596,7 @@ impl Tcp {
             sock.ref_ct -= 1;
 
             if sock.ref_ct == 0 {
-                self.sockets.swap_remove(&pair).unwrap();
+                self.remove_socket(&pair).unwrap();
             }
         }
     }

@@ -27,8 +27,10 @@
 
 pub mod shim;
 
+mod path_hash;
 mod pending;
 
+use path_hash::{PathMap, PathSet};
 use pending::PendingOps;
 
 use crate::world::World;
@@ -975,18 +977,18 @@ impl PageCache {
 pub(crate) struct Fs {
     /// File inode data (content, timestamps, mode). Data here survives crash,
     /// but is only reachable if the path is also in `synced_entries`.
-    pub(crate) persisted_files: IndexMap<PathBuf, FileData>,
+    pub(crate) persisted_files: PathMap<FileData>,
     /// Directory inode data. Same reachability rules as files.
-    pub(crate) persisted_dirs: IndexMap<PathBuf, DirData>,
+    pub(crate) persisted_dirs: PathMap<DirData>,
     /// Symlink inode data. Same reachability rules as files.
-    pub(crate) persisted_symlinks: IndexMap<PathBuf, SymlinkData>,
+    pub(crate) persisted_symlinks: PathMap<SymlinkData>,
     /// Paths with durable directory entries. On crash, only paths in this set
     /// remain accessible; others are orphaned and cleaned up.
-    synced_entries: IndexSet<PathBuf>,
+    synced_entries: PathSet,
     /// Every path present in `persisted_files`, `persisted_dirs` or `persisted_symlinks`,
     /// by parent directory (so listings do not walk every persisted path).
     /// Only looked up; a listing's order comes from a sorted set.
-    persisted_children: IndexMap<PathBuf, IndexSet<PathBuf>>,
+    persisted_children: PathMap<PathSet>,
     /// Queue of pending operations (lost on crash unless synced), indexed by path
     pub(crate) pending: PendingOps,
     /// Simulated time of the latest call into this file system; stamps queued operations
@@ -1020,18 +1022,18 @@ pub(crate) struct Fs {
 impl Fs {
     /// Create a new empty filesystem.
     pub(crate) fn new(config: FsConfig) -> Self {
-        let mut persisted_dirs = IndexMap::new();
-        let mut synced_entries = IndexSet::new();
+        let mut persisted_dirs = PathMap::default();
+        let mut synced_entries = PathSet::default();
         // Root directory exists from the start with epoch timestamp
         persisted_dirs.insert(PathBuf::from("/"), DirData::new(Duration::ZERO));
         synced_entries.insert(PathBuf::from("/"));
 
         Self {
-            persisted_files: IndexMap::new(),
+            persisted_files: PathMap::default(),
             persisted_dirs,
-            persisted_symlinks: IndexMap::new(),
+            persisted_symlinks: PathMap::default(),
             synced_entries,
-            persisted_children: IndexMap::new(),
+            persisted_children: PathMap::default(),
             pending: PendingOps::default(),
             clock: Duration::ZERO,
             open_handles: IndexMap::new(),
@@ -1146,7 +1148,8 @@ impl Fs {
                     children.insert(path.to_path_buf());
                 }
                 None => {
-                    let children = IndexSet::from([path.to_path_buf()]);
+                    let mut children = PathSet::default();
+                    children.insert(path.to_path_buf());
                     self.persisted_children
                         .insert(parent.to_path_buf(), children);
                 }
@@ -1626,6 +1629,13 @@ impl Fs {
 
     /// Get current file length (persisted + pending).
     pub(crate) fn file_len(&self, path: &Path) -> u64 {
+        if !self.pending.names(path) {
+            // Patch 7: no pending link, rename, removal or write: the persisted length.
+            return self
+                .persisted_files
+                .get(path)
+                .map_or(0, |data| data.content.len() as u64);
+        }
         // Resolve to the content path (handles hard links and renames)
         let content_path = self.resolve_content_path(path);
         let mut len = self
@@ -2072,6 +2082,9 @@ impl Fs {
         if buf.is_empty() {
             return 0;
         }
+        if !self.pending.names(path) {
+            return self.read_persisted(path, buf, offset);
+        }
 
         let file_len = self.file_len(path);
         if offset >= file_len {
@@ -2120,6 +2133,24 @@ impl Fs {
             }
         }
 
+        to_read
+    }
+
+    /// `read_file` of a path no pending operation names (patch 7): the persisted bytes, with
+    /// no rename, link or overlay to resolve.
+    fn read_persisted(&self, path: &Path, buf: &mut [u8], offset: u64) -> usize {
+        let content = self
+            .persisted_files
+            .get(path)
+            .map_or(&[][..], |data| &data.content[..]);
+        let Ok(start) = usize::try_from(offset) else {
+            return 0;
+        };
+        let Some(available) = content.len().checked_sub(start).filter(|n| *n > 0) else {
+            return 0;
+        };
+        let to_read = buf.len().min(available);
+        buf[..to_read].copy_from_slice(&content[start..start + to_read]);
         to_read
     }
 
@@ -2334,6 +2365,13 @@ impl Fs {
     /// Get timestamps for a file.
     /// Returns (crtime, mtime, ctime) for the file, accounting for pending operations.
     pub(crate) fn file_timestamps(&self, path: &Path) -> Option<(Duration, Duration, Duration)> {
+        if !self.pending.names(path) {
+            // Patch 7: nothing pending renames, creates or writes `path`.
+            return self
+                .persisted_files
+                .get(path)
+                .map(|f| (f.crtime, f.mtime, f.ctime));
+        }
         // Start with persisted timestamps
         let persisted_path = self.resolve_persisted_path(path);
         let mut timestamps = self

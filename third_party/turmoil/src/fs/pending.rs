@@ -12,11 +12,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use indexmap::IndexMap;
 use std::ops::RangeBounds;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use super::path_hash::PathMap;
 use super::PendingOp;
 
 /// One queued operation and the simulated time it was made at.
@@ -37,10 +37,10 @@ pub(crate) struct PendingOps {
     ops: BTreeMap<u64, Entry>,
     /// Every path an operation names (path, rename source and destination, hard-link target)
     /// -> the operations naming it.
-    by_path: IndexMap<PathBuf, BTreeSet<u64>>,
+    by_path: PathMap<BTreeSet<u64>>,
     /// Parent directory of every directory entry an operation creates, removes or renames
     /// -> those operations.
-    by_parent: IndexMap<PathBuf, BTreeSet<u64>>,
+    by_parent: PathMap<BTreeSet<u64>>,
     /// The next sequence number.
     next_seq: u64,
 }
@@ -83,7 +83,7 @@ fn entry_parents(op: &PendingOp) -> [Option<&Path>; 2] {
     }
 }
 
-fn index_insert(index: &mut IndexMap<PathBuf, BTreeSet<u64>>, key: &Path, seq: u64) {
+fn index_insert(index: &mut PathMap<BTreeSet<u64>>, key: &Path, seq: u64) {
     match index.get_mut(key) {
         Some(seqs) => {
             seqs.insert(seq);
@@ -94,7 +94,7 @@ fn index_insert(index: &mut IndexMap<PathBuf, BTreeSet<u64>>, key: &Path, seq: u
     }
 }
 
-fn index_remove(index: &mut IndexMap<PathBuf, BTreeSet<u64>>, key: &Path, seq: u64) {
+fn index_remove(index: &mut PathMap<BTreeSet<u64>>, key: &Path, seq: u64) {
     if let Some(seqs) = index.get_mut(key) {
         seqs.remove(&seq);
         if seqs.is_empty() {
@@ -185,6 +185,13 @@ impl PendingOps {
             .into_iter()
             .flat_map(move |seqs| seqs.range(bounds))
             .map(|seq| (*seq, &self.ops[seq].op))
+    }
+
+    /// Whether any operation names `path` (as path, rename source or destination, or
+    /// hard-link target). When none does, the persisted state answers every question about
+    /// the file at `path` (patch 7).
+    pub(crate) fn names(&self, path: &Path) -> bool {
+        self.by_path.contains_key(path)
     }
 
     /// Operations naming `path`, in queue order.
