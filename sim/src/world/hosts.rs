@@ -54,6 +54,7 @@ use raida_server::fs::{BoxFuture, CrashPlan, Fs, SimFs, Step, StepHook};
 use raida_server::observer::{Observer, RecipientRefusal, RequestOutcome, ServerEvent};
 use raida_server::settings::Settings;
 use raida_server::store::inbox::{DeleteFate, InboxItem};
+use raida_server::store::stripes::StripeStore;
 use raida_server::store::{Guid, Mailbox};
 
 use super::net::RAIDA_PORT;
@@ -398,7 +399,7 @@ async fn audit_stripes(env: &Env, raida: u8, recorder: &Recorder) {
                 file_type,
                 outcome,
             },
-            None => match audit_expiry(env, guid, file_type, now_s).await {
+            None => match audit_expiry(env.stripes(), env.fs(), guid, file_type, now_s).await {
                 Some(outcome) => EventKind::StripeExpiryAudited {
                     raida,
                     email_id,
@@ -428,13 +429,19 @@ async fn audit_intact(env: &Env, guid: Guid, file_type: u8, now_s: u64) -> Optio
 /// before its storage duration ([`SIM_STORAGE_DURATION`]) runs out, is absent that long
 /// after, and that read removed its file. Else what went wrong. The last read removes the
 /// stripe: the audit is the last thing a run does.
-async fn audit_expiry(env: &Env, guid: Guid, file_type: u8, now_s: u64) -> Option<String> {
+async fn audit_expiry(
+    stripes: &StripeStore,
+    fs: &dyn Fs,
+    guid: Guid,
+    file_type: u8,
+    now_s: u64,
+) -> Option<String> {
     let duration_s = SIM_STORAGE_DURATION
         .duration_s()
         .expect("the simulated clients store stripes for a limited time");
     let before_s = now_s + duration_s - EXPIRY_AUDIT_MARGIN_S;
     let after_s = now_s + duration_s + EXPIRY_AUDIT_MARGIN_S;
-    match env.stripes().get(guid, file_type, before_s).await {
+    match stripes.get(guid, file_type, before_s).await {
         Ok(Some(_)) => {}
         Ok(None) => {
             return Some(format!(
@@ -444,7 +451,7 @@ async fn audit_expiry(env: &Env, guid: Guid, file_type: u8, now_s: u64) -> Optio
         }
         Err(error) => return Some(format!("unreadable before its expiry: {error}")),
     }
-    match env.stripes().get(guid, file_type, after_s).await {
+    match stripes.get(guid, file_type, after_s).await {
         Ok(None) => {}
         Ok(Some(_)) => {
             return Some(format!(
@@ -454,8 +461,8 @@ async fn audit_expiry(env: &Env, guid: Guid, file_type: u8, now_s: u64) -> Optio
         }
         Err(error) => return Some(format!("unreadable after its expiry: {error}")),
     }
-    let path = env.stripes().stripe_path(guid, file_type);
-    match env.fs().metadata(&path).await {
+    let path = stripes.stripe_path(guid, file_type);
+    match fs.metadata(&path).await {
         Err(error) if error.kind() == io::ErrorKind::NotFound => None,
         Ok(_) => Some("still on disk after a read found it expired".to_string()),
         Err(error) => Some(format!("cannot stat after its expiry: {error}")),
@@ -903,6 +910,50 @@ impl SimObserver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The expiry audit passes a stripe stored for [`SIM_STORAGE_DURATION`] and reports one
+    /// that outlives it (what a server whose stripes never expire stores) and one gone
+    /// before it (a server that counts a shorter duration).
+    #[tokio::test]
+    async fn the_expiry_audit_reports_stripes_that_expire_at_the_wrong_time() {
+        use raida_server::clock::ManualClock;
+        use raida_server::fs::{NoopHook, RealFs};
+        use raida_server::store::StoreIo;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let io = StoreIo::new(
+            Arc::new(RealFs),
+            Arc::new(NoopHook),
+            Arc::new(ManualClock::new(1)),
+            7,
+        );
+        let stripes = StripeStore::new(Arc::new(io), dir.path().join("stripes"), false);
+        stripes.init().await.expect("init");
+        let now_s = 1_000_000;
+        let duration_s = SIM_STORAGE_DURATION.duration_s().expect("limited");
+        let cases = [
+            (Some(now_s + duration_s), None),
+            (None, Some("after its expiry")),
+            (Some(now_s + 86_400), Some("before its expiry")),
+        ];
+        for (index, (expires_at_unix_s, expected)) in cases.into_iter().enumerate() {
+            let guid = Guid([u8::try_from(index).expect("three cases"); 16]);
+            stripes
+                .put(guid, 1, b"stripe", expires_at_unix_s)
+                .await
+                .expect("put");
+            let found = audit_expiry(&stripes, &RealFs, guid, 1, now_s).await;
+            match expected {
+                None => assert_eq!(found, None),
+                Some(words) => assert!(
+                    found.as_deref().is_some_and(|found| found.contains(words)),
+                    "{expires_at_unix_s:?}: {found:?}"
+                ),
+            }
+        }
+        let kept = stripes.stripe_path(Guid([0; 16]), 1);
+        assert!(!kept.exists(), "the expired read removed the file");
+    }
 
     #[test]
     fn publish_keys_come_from_tell_paths() {
