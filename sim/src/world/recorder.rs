@@ -81,10 +81,11 @@ pub fn with_options<R>(options: RecordOptions, f: impl FnOnce() -> R) -> R {
 #[derive(Debug, Default)]
 struct Inner {
     history: History,
-    /// (time, arrival number, event) not yet in the history.
-    pending: Vec<(u64, u64, Event)>,
-    /// Open reservations: arrival number → time.
-    open: BTreeMap<u64, u64>,
+    /// Events not yet in the history, by (time, arrival number): kept sorted as they
+    /// arrive, since a long-open reservation can hold thousands back for many steps.
+    pending: BTreeMap<(u64, u64), Event>,
+    /// Open reservations by (time, arrival number): the first is the earliest.
+    open: std::collections::BTreeSet<(u64, u64)>,
     next_sequence: u64,
     stored_stripes: Vec<StoredStripe>,
     /// Every stripe a RAIDA acknowledged in this run, for the end-of-run audit.
@@ -95,6 +96,12 @@ struct Inner {
 }
 
 impl Inner {
+    /// Closes an open reservation; false when it was not open.
+    fn close(&mut self, reservation: Reservation) -> bool {
+        self.open
+            .remove(&(reservation.at_sim_us, reservation.sequence))
+    }
+
     fn sequence(&mut self) -> u64 {
         self.next_sequence += 1;
         self.next_sequence
@@ -144,15 +151,14 @@ impl Recorder {
     pub fn record_at(&self, at_sim_us: u64, host: Host, kind: EventKind) {
         let mut inner = self.lock();
         let sequence = inner.sequence();
-        inner.pending.push((
-            at_sim_us,
-            sequence,
+        inner.pending.insert(
+            (at_sim_us, sequence),
             Event {
                 at_sim_us,
                 host,
                 kind,
             },
-        ));
+        );
     }
 
     /// Reserves the current host instant for an event recorded later with
@@ -161,7 +167,7 @@ impl Recorder {
         let at_sim_us = host_now_us();
         let mut inner = self.lock();
         let sequence = inner.sequence();
-        inner.open.insert(sequence, at_sim_us);
+        inner.open.insert((at_sim_us, sequence));
         Reservation {
             at_sim_us,
             sequence,
@@ -171,22 +177,21 @@ impl Recorder {
     /// Records `kind` on `host` at the reserved instant.
     pub fn complete(&self, reservation: Reservation, host: Host, kind: EventKind) {
         let mut inner = self.lock();
-        let removed = inner.open.remove(&reservation.sequence);
-        assert!(removed.is_some(), "a reservation is completed once");
-        inner.pending.push((
-            reservation.at_sim_us,
-            reservation.sequence,
+        let removed = inner.close(reservation);
+        assert!(removed, "a reservation is completed once");
+        inner.pending.insert(
+            (reservation.at_sim_us, reservation.sequence),
             Event {
                 at_sim_us: reservation.at_sim_us,
                 host,
                 kind,
             },
-        ));
+        );
     }
 
     /// Gives a reservation up without an event.
     pub fn cancel(&self, reservation: Reservation) {
-        self.lock().open.remove(&reservation.sequence);
+        self.lock().close(reservation);
     }
 
     /// Moves the buffered events into the history in time order (arrival order within an
@@ -203,15 +208,13 @@ impl Recorder {
         let watermark = if all {
             None
         } else {
-            inner.open.values().min().copied()
+            inner.open.first().map(|(at, _)| *at)
         };
-        let mut pending = std::mem::take(&mut inner.pending);
-        pending.sort_by_key(|(at, sequence, _)| (*at, *sequence));
-        let held_from = watermark.map_or(pending.len(), |watermark| {
-            pending.partition_point(|(at, _, _)| *at < watermark)
-        });
-        inner.pending = pending.split_off(held_from);
-        for (_, _, mut event) in pending {
+        while let Some(entry) = inner.pending.first_entry() {
+            if watermark.is_some_and(|watermark| entry.key().0 >= watermark) {
+                break;
+            }
+            let mut event = entry.remove();
             let end_us = inner.history.end_us();
             debug_assert!(
                 event.at_sim_us >= end_us || end_us - event.at_sim_us <= US_PER_S,
@@ -231,7 +234,9 @@ impl Recorder {
     /// Flushes everything — cancelling reservations still open (attempts the run ended
     /// before they finished) — and hands out the history, leaving an empty one.
     pub fn take_history(&self) -> History {
-        self.lock().open.clear();
+        let mut inner = self.lock();
+        inner.open.clear();
+        drop(inner);
         self.flush_events(true);
         std::mem::take(&mut self.lock().history)
     }
@@ -328,7 +333,7 @@ mod tests {
         let early = {
             let mut inner = recorder.lock();
             let sequence = inner.sequence();
-            inner.open.insert(sequence, 5);
+            inner.open.insert((5, sequence));
             Reservation {
                 at_sim_us: 5,
                 sequence,
@@ -346,13 +351,13 @@ mod tests {
         let open = {
             let mut inner = recorder.lock();
             let sequence = inner.sequence();
-            inner.open.insert(sequence, 9);
+            inner.open.insert((9, sequence));
             sequence
         };
         recorder.record_at(10, Host::World, phase());
         recorder.flush();
         assert_eq!(recorder.len(), 3);
-        assert!(recorder.lock().open.contains_key(&open));
+        assert!(recorder.lock().open.contains(&(9, open)));
         assert_eq!(
             recorder.take_history().len(),
             4,
