@@ -326,6 +326,28 @@ impl SeedReport {
         violations: &[Violation],
         sim_end_us: u64,
     ) -> SeedReport {
+        let digest = trace_digest(history);
+        SeedReport::with_digest(
+            scenario, seed, faults, history, violations, sim_end_us, digest,
+        )
+    }
+
+    /// [`SeedReport::new`] for a run whose trace digest is already known (hashing a storm
+    /// seed's trace again costs as much as a tenth of a second).
+    pub fn with_digest(
+        scenario: &Scenario,
+        seed: u64,
+        faults: &Faults,
+        history: &History,
+        violations: &[Violation],
+        sim_end_us: u64,
+        digest: u64,
+    ) -> SeedReport {
+        debug_assert_eq!(
+            digest,
+            trace_digest(history),
+            "the digest is of this history"
+        );
         SeedReport {
             scenario: scenario.name.clone(),
             scenario_file: scenario.file_name.clone(),
@@ -336,7 +358,7 @@ impl SeedReport {
             sim_end_us: sim_end_us.max(history.end_us()),
             violations: violations.to_vec(),
             outcome: SeedOutcome::new(scenario, seed, violations),
-            digest: format!("{:016x}", trace_digest(history)),
+            digest: format!("{digest:016x}"),
             error: None,
             replay: replay_command(&scenario.file_name, seed),
             probes: BTreeMap::new(),

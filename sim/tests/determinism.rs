@@ -35,7 +35,7 @@ fn trace_bytes(scenario: &Scenario, seed: u64) -> Vec<u8> {
     let mut writer = JsonLinesWriter::new(Vec::new());
     writer.write_history(&run.history).expect("in memory");
     let mut bytes = writer.into_inner().expect("in memory");
-    for line in &run.trace_lines {
+    for line in &run.trace_lines() {
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
     }

@@ -59,7 +59,7 @@ fn run(scenario: &Scenario, seed: u64) -> RunResult {
 }
 
 fn compact_trace(run: &RunResult) -> String {
-    let mut text = run.trace_lines.join("\n");
+    let mut text = run.trace_lines().join("\n");
     text.push('\n');
     text
 }
@@ -79,7 +79,7 @@ fn tiny_runs_match_their_snapshots() {
 
     let crash = tiny_crash();
     let run = run(&crash, 3);
-    let crashed = run.trace_lines.iter().any(|line| {
+    let crashed = run.trace_lines().iter().any(|line| {
         line.contains(" world fault - crash ") && line.contains("TellRenamed occurrence")
     });
     assert!(crashed, "the crash at TellRenamed fired");

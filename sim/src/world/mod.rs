@@ -84,8 +84,6 @@ pub struct RunResult {
     pub outcome: SeedOutcome,
     /// Simulated time when the run stopped, microseconds.
     pub sim_end_us: u64,
-    /// The compact trace, one line per event.
-    pub trace_lines: Vec<String>,
     /// FNV-1a-64 of the JSON-lines trace.
     pub digest: u64,
     /// Set when host software failed (returned an error): a bug, whatever the invariants say.
@@ -105,16 +103,23 @@ impl RunResult {
         // The summary prints the workload as this seed resolved it.
         let mut scenario = scenario.clone();
         scenario.workload = self.workload;
-        SeedReport::new(
+        SeedReport::with_digest(
             &scenario,
             self.seed,
             &self.faults,
             &self.history,
             &self.violations,
             self.sim_end_us,
+            self.digest,
         )
         .with_error(self.error.clone())
         .with_probes(self.probes.clone())
+    }
+
+    /// The compact trace, one line per event (built on demand: a storm seed has hundreds of
+    /// thousands of events, and only tests and trace tools read the lines).
+    pub fn trace_lines(&self) -> Vec<String> {
+        self.history.events().iter().map(trace_line).collect()
     }
 
     /// True when every violation was expected and no host failed.
@@ -390,7 +395,6 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     let history = recorder.take_history();
     let violations = check_all(&history, &scenario.check_context());
     let outcome = SeedOutcome::new(scenario, seed, &violations);
-    let trace_lines = history.events().iter().map(trace_line).collect();
     let digest = trace_digest(&history);
     RunResult {
         seed,
@@ -400,7 +404,6 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         violations,
         outcome,
         sim_end_us,
-        trace_lines,
         digest,
         error,
         wire_bytes,
