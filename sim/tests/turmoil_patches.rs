@@ -399,3 +399,49 @@ fn ephemeral_ports_skip_the_ports_in_use() {
     });
     sim.run().expect("the simulation runs");
 }
+
+/// Patch 8 (performance only, like patch 7: it passes on the unpatched crate too). A host
+/// receives what its links carry in the order the links were made, whichever peer sent
+/// first: the per-host link index must keep the order of the walk over every link it
+/// replaced. The receiver is registered first, so its links are receiver–early then
+/// receiver–late; the late peer sends first, within the same tick, and the fixed latency
+/// makes both datagrams deliverable on the same step.
+#[test]
+fn a_host_receives_in_the_order_its_links_were_made() {
+    use std::sync::{Arc, Mutex};
+    use turmoil::net::UdpSocket;
+
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(3)
+        .tick_duration(Duration::from_millis(10))
+        .min_message_latency(Duration::from_millis(30))
+        .max_message_latency(Duration::from_millis(30))
+        .simulation_duration(Duration::from_secs(5))
+        .build();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let log = received.clone();
+    sim.host("receiver", move || {
+        let log = log.clone();
+        async move {
+            let socket = UdpSocket::bind(("0.0.0.0", PORT)).await?;
+            let mut buffer = [0u8; 16];
+            loop {
+                let (len, _) = socket.recv_from(&mut buffer).await?;
+                log.lock().unwrap().push(buffer[..len].to_vec());
+            }
+        }
+    });
+    for (name, delay_ms) in [("early", 4), ("late", 0)] {
+        sim.client(name, async move {
+            let socket = UdpSocket::bind(("0.0.0.0", PORT)).await?;
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            socket.send_to(name.as_bytes(), ("receiver", PORT)).await?;
+            // The run ends with its clients: stay until both datagrams have landed.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(())
+        });
+    }
+    sim.run().expect("the simulation runs");
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received, [b"early".to_vec(), b"late".to_vec()]);
+}

@@ -202,6 +202,8 @@ use host::Host;
 mod ip;
 pub use ip::IpVersion;
 
+mod fast_hash;
+
 #[cfg(feature = "unstable-fs")]
 pub mod fs;
 #[cfg(feature = "unstable-fs")]

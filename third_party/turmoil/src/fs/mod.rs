@@ -27,10 +27,9 @@
 
 pub mod shim;
 
-mod path_hash;
 mod pending;
 
-use path_hash::{PathMap, PathSet};
+use crate::fast_hash::{PathMap, PathSet};
 use pending::PendingOps;
 
 use crate::world::World;

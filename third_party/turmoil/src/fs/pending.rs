@@ -16,7 +16,7 @@ use std::ops::RangeBounds;
 use std::path::Path;
 use std::time::Duration;
 
-use super::path_hash::PathMap;
+use crate::fast_hash::PathMap;
 use super::PendingOp;
 
 /// One queued operation and the simulated time it was made at.

@@ -1,16 +1,20 @@
-//! A fixed, fast hasher for the file system's path-keyed maps (patch 7).
+//! A fixed, fast hasher for the simulator's own maps (patches 7 and 8).
 //!
 //! Every file-system call looks its path up in several maps (persisted files, directories,
-//! symlinks, synced entries, children, the pending indexes). With the default `RandomState`
-//! each lookup runs SipHash-1-3 over every component of the path. These maps are simulator
-//! state, never fed by an adversary, so hash flooding is no concern, and an `IndexMap`
-//! iterates in insertion order whatever the hasher: the hasher changes no result and no
-//! iteration order, only the CPU spent.
+//! symlinks, synced entries, children, the pending indexes), and every segment the network
+//! carries looks up its host, its link and its socket by address. With the default
+//! `RandomState` each lookup runs SipHash-1-3. These maps are simulator state, never fed by an
+//! adversary, so hash flooding is no concern, and an `IndexMap` iterates in insertion order
+//! whatever the hasher: the hasher changes no result and no iteration order, only the CPU
+//! spent.
 
 use std::hash::{BuildHasherDefault, Hasher};
+#[cfg(feature = "unstable-fs")]
 use std::path::PathBuf;
 
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexMap;
+#[cfg(feature = "unstable-fs")]
+use indexmap::IndexSet;
 
 /// Multiplier of the word mix (FxHash's 64-bit constant).
 const MIX_MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
@@ -18,17 +22,17 @@ const MIX_MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
 /// Word-at-a-time multiply-rotate hasher, finished with MurmurHash3's `fmix64` so the top
 /// bits (hashbrown's control tag) and the bottom bits (the bucket) both vary.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct PathHasher {
+pub(crate) struct FastHasher {
     state: u64,
 }
 
-impl PathHasher {
+impl FastHasher {
     fn add(&mut self, word: u64) {
         self.state = (self.state.rotate_left(5) ^ word).wrapping_mul(MIX_MULTIPLIER);
     }
 }
 
-impl Hasher for PathHasher {
+impl Hasher for FastHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut words = bytes.chunks_exact(8);
         for word in &mut words {
@@ -61,14 +65,19 @@ impl Hasher for PathHasher {
     }
 }
 
-/// Builds [`PathHasher`]s.
-pub(crate) type PathBuildHasher = BuildHasherDefault<PathHasher>;
+/// Builds [`FastHasher`]s.
+pub(crate) type FastBuildHasher = BuildHasherDefault<FastHasher>;
 
-/// A map keyed by path, hashed with [`PathHasher`].
-pub(crate) type PathMap<V> = IndexMap<PathBuf, V, PathBuildHasher>;
+/// An insertion-ordered map hashed with [`FastHasher`] (patch 8: hosts, links, sockets).
+pub(crate) type FastMap<K, V> = IndexMap<K, V, FastBuildHasher>;
 
-/// A set of paths, hashed with [`PathHasher`].
-pub(crate) type PathSet = IndexSet<PathBuf, PathBuildHasher>;
+/// A map keyed by path, hashed with [`FastHasher`].
+#[cfg(feature = "unstable-fs")]
+pub(crate) type PathMap<V> = IndexMap<PathBuf, V, FastBuildHasher>;
+
+/// A set of paths, hashed with [`FastHasher`].
+#[cfg(feature = "unstable-fs")]
+pub(crate) type PathSet = IndexSet<PathBuf, FastBuildHasher>;
 
 #[cfg(test)]
 mod tests {
@@ -76,9 +85,10 @@ mod tests {
     use std::hash::BuildHasher;
     use std::path::Path;
 
+    #[cfg(feature = "unstable-fs")]
     #[test]
     fn equal_paths_hash_alike() {
-        let build = PathBuildHasher::default();
+        let build = FastBuildHasher::default();
         let hash = |path: &str| build.hash_one(Path::new(path));
         assert_eq!(hash("/data/a/b"), hash("/data//a/./b/"));
         assert_ne!(hash("/data/a/b"), hash("/data/a/c"));
