@@ -69,7 +69,10 @@
 //! torn tail. At run time, once the journal passes
 //! [`limits::LEDGER_JOURNAL_COMPACT_SIZE_BYTES`], a persist appends its batch, replaces the
 //! snapshot with the lockers differing at that generation and removes the journal; why a crash
-//! between those steps loses nothing is argued at [`StateStore::persist_ledger`]. At start
+//! between those steps loses nothing is argued at [`StateStore::persist_ledger`]. If snapshot
+//! replacements keep failing, the journal never grows past
+//! [`limits::LEDGER_JOURNAL_SIZE_BYTES_MAX`] (what a load accepts): a persist that would pass
+//! it compacts without appending, acknowledging only once the journal's removal is durable. At start
 //! the files are the authority for every locker they name that provisioning still lists (a
 //! locker no longer provisioned is ignored, with a warning).
 //!
@@ -480,6 +483,9 @@ pub struct StateStore {
     /// Journal length at which a persist compacts
     /// ([`limits::LEDGER_JOURNAL_COMPACT_SIZE_BYTES`]; tests lower it).
     journal_compact_bytes: u64,
+    /// Longest journal an append may leave ([`limits::LEDGER_JOURNAL_SIZE_BYTES_MAX`], what a
+    /// load accepts; tests lower it).
+    journal_size_bytes_max: u64,
     /// Per extension name, the state generation last made durable.
     extensions_persisted: tokio::sync::Mutex<BTreeMap<String, u64>>,
 }
@@ -497,6 +503,7 @@ impl StateStore {
                 journal: Journal::Absent,
             }),
             journal_compact_bytes: limits::LEDGER_JOURNAL_COMPACT_SIZE_BYTES as u64,
+            journal_size_bytes_max: limits::LEDGER_JOURNAL_SIZE_BYTES_MAX as u64,
             extensions_persisted: tokio::sync::Mutex::new(BTreeMap::new()),
         }
     }
@@ -516,6 +523,15 @@ impl StateStore {
     fn with_journal_compact_bytes(self, bytes: u64) -> StateStore {
         StateStore {
             journal_compact_bytes: bytes,
+            ..self
+        }
+    }
+
+    /// The same store refusing appends that would make the journal longer than `bytes`.
+    #[cfg(test)]
+    fn with_journal_size_bytes_max(self, bytes: u64) -> StateStore {
+        StateStore {
+            journal_size_bytes_max: bytes,
             ..self
         }
     }
@@ -727,6 +743,17 @@ impl StateStore {
             .map(|(code, balance)| (*code, *balance))
             .collect();
         let durability = &mut *durability;
+        let appended_bytes = (batch.len() * JOURNAL_RECORD) as u64;
+        let journal_len_bytes = durability.journal.durable_len_bytes();
+        if journal_len_bytes + appended_bytes > self.journal_size_bytes_max {
+            if let Some(differing) = differing.as_ref().filter(|_| compact) {
+                self.compact_full(&mut durability.journal, differing)
+                    .await?;
+                durability.undurable.clear();
+                durability.generation = durability.generation.max(generation);
+                return Ok(true);
+            }
+        }
         self.append(&mut durability.journal, &batch).await?;
         durability.undurable.clear();
         durability.generation = durability.generation.max(generation);
@@ -745,6 +772,22 @@ impl StateStore {
     ) -> Result<(), StoreError> {
         let path = self.journal_path();
         let fs = self.io.fs();
+        // Compactions that keep failing (a full disk) let the journal grow; never write one
+        // that a load would refuse: the upload fails (and refunds) instead.
+        let durable_len_bytes = journal.durable_len_bytes();
+        let header_bytes = if durable_len_bytes == 0 {
+            JOURNAL_HEADER
+        } else {
+            0
+        };
+        let appended_bytes = (header_bytes + batch.len() * JOURNAL_RECORD) as u64;
+        if durable_len_bytes + appended_bytes > self.journal_size_bytes_max {
+            let full = io::Error::new(
+                io::ErrorKind::StorageFull,
+                "the ledger journal is at its largest and could not be compacted",
+            );
+            return Err(io_error("append to ledger journal", &path)(full));
+        }
         let (mut file, offset, sequence) = match std::mem::replace(journal, Journal::Absent) {
             Journal::Open {
                 file,
@@ -812,6 +855,55 @@ impl StateStore {
                 Err(error)
             }
         }
+    }
+
+    /// The compaction of a journal too long to take one more batch (snapshot replacements
+    /// kept failing): the snapshot is replaced by the lockers `differing` at generation G
+    /// without appending first, then the journal is removed and the directory fsynced, and
+    /// only then is G acknowledged. A crash before that loses nothing acknowledged: the
+    /// journal covers the last acknowledged generation G' ≤ G, so replaying it over either
+    /// snapshot leaves each locker it names at its balance at G' or later; a failed step
+    /// returns the error and the batch stays pending. (A removal that did not reach the disk
+    /// would bring back balances of G' over the acknowledged G, hence no acknowledgement
+    /// before the directory fsync.)
+    async fn compact_full(
+        &self,
+        journal: &mut Journal,
+        differing: &[(LockerCode, u64)],
+    ) -> Result<(), StoreError> {
+        let bytes = encode_state(LEDGER_MAGIC, &encode_ledger(differing));
+        self.replace(&self.dir, LEDGER_FILE_NAME, &bytes).await?;
+        let path = self.journal_path();
+        let durable_len_bytes = journal.durable_len_bytes();
+        let next_sequence = match std::mem::replace(journal, Journal::Absent) {
+            Journal::Open {
+                file,
+                next_sequence,
+                ..
+            } => {
+                if let Err(error) = file.close().await {
+                    tracing::warn!(path = %path.display(), %error,
+                        "could not close the ledger journal");
+                }
+                Some(next_sequence)
+            }
+            Journal::Closed { next_sequence, .. } => Some(next_sequence),
+            Journal::Absent => None,
+        };
+        if let Err(error) = self.io.fs().remove_file(&path).await {
+            if let Some(next_sequence) = next_sequence {
+                *journal = Journal::Closed {
+                    durable_len_bytes,
+                    next_sequence,
+                };
+            }
+            return Err(io_error("remove ledger journal", &path)(error));
+        }
+        self.io
+            .fs()
+            .sync_dir(&self.dir)
+            .await
+            .map_err(io_error("fsync state dir", &self.dir))
     }
 
     /// Steps 2 and 3 of a compaction (see [`StateStore::persist_ledger`]): the journal, open,
@@ -1498,6 +1590,47 @@ mod tests {
         assert!(error.to_string().contains("guard.state"), "{error}");
     }
 
+    #[tokio::test]
+    async fn a_journal_that_cannot_be_compacted_stops_at_its_largest_and_stays_readable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faulty = Arc::new(FaultyFs::new(Arc::new(RealFs)));
+        let largest = (JOURNAL_HEADER + 3 * JOURNAL_RECORD) as u64;
+        let store = store_on(faulty.clone(), dir.path())
+            .with_journal_compact_bytes((JOURNAL_HEADER + JOURNAL_RECORD) as u64)
+            .with_journal_size_bytes_max(largest);
+        store.init().await.expect("init");
+        let provisioned = provisioned();
+        let mut live = Live::recovered(&store, &provisioned).await.0;
+        // Every snapshot replacement fails: the journal cannot be compacted.
+        faulty.inject(Fault::on(FsOp::Rename).error(io::ErrorKind::StorageFull));
+        for _ in 0..3 {
+            live.change(|ledger| ledger.spend(&code("A"), 1).expect("spend"));
+            assert!(live.persist(&store).await.expect("appended"));
+        }
+        assert_eq!(journal_len(&store), Some(largest));
+        let acknowledged = live.ledger.clone();
+        live.change(|ledger| ledger.spend(&code("B"), 1).expect("spend"));
+        let error = live
+            .persist(&store)
+            .await
+            .expect_err("full, and no compaction");
+        assert!(error.to_string().contains("rename state file"), "{error}");
+        assert_eq!(journal_len(&store), Some(largest), "never past its largest");
+        assert_eq!(read_back(dir.path(), &provisioned).await, acknowledged);
+        // Once the snapshot can be replaced, the full journal is compacted without an append.
+        faulty.heal();
+        faulty.inject(Fault::on(FsOp::Remove).times(1));
+        assert!(live.persist(&store).await.is_err(), "the removal failed");
+        assert_eq!(journal_len(&store), Some(largest));
+        assert_eq!(read_back(dir.path(), &provisioned).await, live.ledger);
+        assert!(live.persist(&store).await.expect("compacted"));
+        assert_eq!(journal_len(&store), None);
+        assert_eq!(read_back(dir.path(), &provisioned).await, live.ledger);
+        live.change(|ledger| ledger.spend(&code("A"), 1).expect("spend"));
+        assert!(live.persist(&store).await.expect("a fresh journal"));
+        assert_eq!(read_back(dir.path(), &provisioned).await, live.ledger);
+    }
+
     /// Power loss at every file-system call of a run of persists and compactions, on
     /// turmoil's disk (pending writes and directory entries dropped, torn at 8-byte blocks).
     mod power_loss {
@@ -1666,7 +1799,7 @@ mod tests {
             ledger
         }
 
-        fn store(gate: &Arc<Gate>, boot: u32) -> StateStore {
+        fn store(gate: &Arc<Gate>, boot: u32, largest: u64) -> StateStore {
             let fs = Arc::new(ParkingFs { gate: gate.clone() });
             let io = Arc::new(StoreIo::new(
                 fs,
@@ -1677,6 +1810,7 @@ mod tests {
             let bound = (JOURNAL_HEADER + 2 * JOURNAL_RECORD) as u64;
             StateStore::new(io, PathBuf::from("/raida").join(STATE_DIR))
                 .with_journal_compact_bytes(bound)
+                .with_journal_size_bytes_max(largest)
         }
 
         async fn first_run(store: &StateStore, gate: &Gate, seen: &RefCell<Seen>) {
@@ -1714,8 +1848,9 @@ mod tests {
             seen.borrow_mut().after_restart = Some((live.ledger, read));
         }
 
-        /// Runs the persists, cutting the power before call `park_at` (0: never), restarts.
-        fn run(park_at: u64) -> Seen {
+        /// Runs the persists with journals of at most `largest` bytes, cutting the power
+        /// before call `park_at` (0: never), and restarts.
+        fn run(park_at: u64, largest: u64) -> Seen {
             let mut builder = turmoil::Builder::new();
             builder
                 .rng_seed(park_at)
@@ -1734,7 +1869,7 @@ mod tests {
                     let boot = *boots.borrow();
                     let (gate, seen) = (gate.clone(), seen.clone());
                     async move {
-                        let store = store(&gate, boot);
+                        let store = store(&gate, boot, largest);
                         store.init().await.expect("init");
                         if boot == 1 {
                             first_run(&store, &gate, &seen).await;
@@ -1771,10 +1906,20 @@ mod tests {
 
         #[test]
         fn a_power_loss_at_any_call_loses_no_acknowledged_balance() {
-            let calls_total = run(0).calls_total.expect("the first run ends");
+            // Compactions after an append, and (a journal too short for a two-locker batch
+            // past the compaction size) compactions of a full journal without one.
+            let largest = limits::LEDGER_JOURNAL_SIZE_BYTES_MAX as u64;
+            let full = (JOURNAL_HEADER + 3 * JOURNAL_RECORD) as u64;
+            for largest in [largest, full] {
+                power_loss_at_every_call(largest);
+            }
+        }
+
+        fn power_loss_at_every_call(largest: u64) {
+            let calls_total = run(0, largest).calls_total.expect("the first run ends");
             assert!(calls_total > 40, "{calls_total} calls");
             for park_at in 1..=calls_total {
-                let seen = run(park_at);
+                let seen = run(park_at, largest);
                 let recovered = seen.recovered.expect("restarted");
                 let acknowledged = seen.acknowledged.unwrap_or_else(provisioned);
                 assert!(
