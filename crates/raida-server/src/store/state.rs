@@ -72,9 +72,9 @@
 //! between those steps loses nothing is argued at [`StateStore::persist_ledger`]. If snapshot
 //! replacements keep failing, the journal never grows past
 //! [`limits::LEDGER_JOURNAL_SIZE_BYTES_MAX`] (what a load accepts): a persist that would pass
-//! it compacts without appending, acknowledging only once the journal's removal is durable. At start
-//! the files are the authority for every locker they name that provisioning still lists (a
-//! locker no longer provisioned is ignored, with a warning).
+//! it compacts without appending, acknowledging only once the journal's removal is durable.
+//! At start the files are the authority for every locker they name that provisioning still
+//! lists (a locker no longer provisioned is ignored, with a warning).
 //!
 //! Writers are serialized by one async lock per file and carry a generation: the ledger's
 //! changes are taken under the lock, so a later write always carries a later state, and a
