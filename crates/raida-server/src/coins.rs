@@ -146,6 +146,10 @@ pub struct LockerLedger {
     /// code: a sorted `Vec` so that [`LockerLedger::differing`], taken on every upload, is one
     /// copy (a `BTreeMap` walk was 2.5% of storm's CPU).
     differing: Vec<(LockerCode, u64)>,
+    /// Every locker written since the last [`LockerLedger::take_written`] (or baseline), sorted
+    /// and without repeats: what the ledger journal must append next, so that an upload costs
+    /// the lockers it changed, not the lockers that differ.
+    written: Vec<LockerCode>,
 }
 
 impl PartialEq for LockerLedger {
@@ -239,6 +243,21 @@ impl LockerLedger {
     pub fn mark_baseline(&mut self) {
         self.baseline_of_written.clear();
         self.differing.clear();
+        self.written.clear();
+    }
+
+    /// The lockers written (inserted, spent from or credited, even back to the same balance)
+    /// since the last call or [`LockerLedger::mark_baseline`], in code order, with their
+    /// balance now; forgets them. Costs the lockers written.
+    pub fn take_written(&mut self) -> Vec<(LockerCode, u64)> {
+        let written = std::mem::take(&mut self.written);
+        written
+            .into_iter()
+            .map(|code| {
+                let balance = self.balances.get(&code).copied();
+                (code, balance.expect("a written locker is never removed"))
+            })
+            .collect()
     }
 
     /// The lockers whose balance differs from the baseline (a locker added since always
@@ -265,6 +284,9 @@ impl LockerLedger {
 
     /// Keeps `differing` up to date after `code`'s balance went from `previous` to `balance`.
     fn note_write(&mut self, code: LockerCode, previous: Option<u64>, balance: u64) {
+        if let Err(index) = self.written.binary_search(&code) {
+            self.written.insert(index, code);
+        }
         let baseline = *self.baseline_of_written.entry(code).or_insert(previous);
         let found = self
             .differing
@@ -428,6 +450,35 @@ mod tests {
         assert!(restored.credit(&code("C"), 1));
         assert_eq!(restored.differing(), vec![(code("E"), 1)]);
         assert_eq!(live.differing(), live.differing_from(&baseline));
+    }
+
+    #[test]
+    fn take_written_lists_every_written_locker_once_even_back_at_its_baseline() {
+        let mut live = baseline_of_four();
+        assert_eq!(
+            live.take_written(),
+            Vec::new(),
+            "the baseline is not written"
+        );
+        live.spend(&code("C"), 1).expect("spend");
+        live.spend(&code("A"), 2).expect("spend");
+        live.spend(&code("C"), 1).expect("spend again");
+        assert!(live.spend(&code("B"), 6).is_err());
+        assert!(!live.credit(&code("Z"), 1));
+        assert_eq!(
+            live.take_written(),
+            vec![(code("A"), 3), (code("C"), 3)],
+            "code order, once each, refused writes left out"
+        );
+        assert_eq!(live.take_written(), Vec::new(), "taken");
+        // A refund back to the baseline balance is a write the journal must record.
+        assert!(live.credit(&code("A"), 2));
+        live.insert(code("E"), 1);
+        assert_eq!(live.take_written(), vec![(code("A"), 5), (code("E"), 1)]);
+        assert_eq!(live.differing(), vec![(code("C"), 3), (code("E"), 1)]);
+        live.spend(&code("D"), 1).expect("spend");
+        live.mark_baseline();
+        assert_eq!(live.take_written(), Vec::new(), "a baseline forgets them");
     }
 
     #[test]

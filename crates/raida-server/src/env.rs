@@ -41,7 +41,7 @@ use crate::rate_limit::RateLimiter;
 use crate::settings::{Settings, SettingsError};
 use crate::store::cleanup::{sweep_temp_files, SweptDir};
 use crate::store::inbox::InboxStore;
-use crate::store::state::{StateStore, STATE_DIR};
+use crate::store::state::{LedgerChanges, StateStore, STATE_DIR};
 use crate::store::stripes::StripeStore;
 use crate::store::{StoreError, StoreIo};
 use crate::watch::InboxWatch;
@@ -135,7 +135,7 @@ pub struct Env {
     settings: Settings,
     coins: CoinTable,
     lockers: Mutex<Ledger>,
-    /// The balances provisioning gave (the ledger file keeps only what differs): the live
+    /// The balances provisioning gave (the ledger snapshot keeps only what differs): the live
     /// ledger's baseline (see [`LockerLedger::differing`]), kept to check it against.
     provisioned_lockers: LockerLedger,
     inbox_fees: InboxFees,
@@ -161,7 +161,7 @@ struct Ledger {
 /// What [`Env::prepare`] found on the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PrepareReport {
-    /// Lockers whose balance came from the ledger file.
+    /// Lockers the ledger's snapshot and journal set to a balance other than provisioning's.
     pub lockers_restored_count: usize,
     /// Extensions whose state came from their state file.
     pub extensions_restored_count: usize,
@@ -312,14 +312,17 @@ impl Env {
     }
 
     /// Creates the storage roots (durably where the fsync settings ask) and the state
-    /// directory, then loads the ledger file and the active extensions' state files. Call
-    /// once at start, before any request. A torn or foreign state file is an error naming it.
+    /// directory, then loads the ledger (snapshot and journal, compacting the journal) and the
+    /// active extensions' state files. Call once at start, before any request. A torn or
+    /// foreign state file is an error naming it (a torn last journal append is dropped).
     pub async fn prepare(&self) -> Result<PrepareReport, StoreError> {
         self.inbox.init().await?;
         self.stripes.init().await?;
         self.state.init().await?;
         let mut lockers = self.with_lockers(|lockers| lockers.clone());
-        let load = self.state.load_ledger(&mut lockers).await?;
+        let load = self.state.recover_ledger(&mut lockers).await?;
+        // What was loaded is durable already: the journal's next batch starts empty.
+        lockers.take_written();
         self.lockers
             .lock()
             .expect("locker ledger lock poisoned")
@@ -360,21 +363,31 @@ impl Env {
         Ok(swept)
     }
 
-    /// Makes the ledger durable as it is now, unless it already is: the lockers whose
-    /// balance differs from provisioning, atomically to `state/ledger.state`. Uploads call
-    /// it before acknowledging. An error leaves the previous file in place. Costs the
-    /// lockers that differ (the ledger keeps them as balances change), not every locker.
+    /// Makes the ledger durable as it is now, unless it already is: the lockers written
+    /// since the last persist are appended to `state/ledger.journal` and fsynced (and once
+    /// the journal is long enough, the lockers whose balance differs from provisioning are
+    /// compacted into `state/ledger.state`). Uploads call it before acknowledging. An error
+    /// leaves what was durable in place. Costs the lockers written, not every locker that
+    /// differs (except for a compaction).
     pub async fn persist_ledger(&self) -> Result<(), StoreError> {
         self.state
-            .persist_ledger(|| {
-                let ledger = self.lockers.lock().expect("locker ledger lock poisoned");
-                let changed = ledger.lockers.differing();
-                debug_assert_eq!(
-                    changed,
-                    ledger.lockers.differing_from(&self.provisioned_lockers),
-                    "the ledger's differing lockers went out of step with its balances"
-                );
-                (ledger.generation, changed)
+            .persist_ledger(|compact| {
+                let mut ledger = self.lockers.lock().expect("locker ledger lock poisoned");
+                let written = ledger.lockers.take_written();
+                let differing = compact.then(|| {
+                    let differing = ledger.lockers.differing();
+                    debug_assert_eq!(
+                        differing,
+                        ledger.lockers.differing_from(&self.provisioned_lockers),
+                        "the ledger's differing lockers went out of step with its balances"
+                    );
+                    differing
+                });
+                LedgerChanges {
+                    generation: ledger.generation,
+                    written,
+                    differing,
+                }
             })
             .await
             .map(|_| ())
@@ -553,7 +566,7 @@ mod tests {
         parts
     }
 
-    /// The ledger file read back into the provisioned balances: (restored count, L, M, N).
+    /// The ledger files read back into the provisioned balances: (restored count, L, M, N).
     async fn ledger_file(env: &Env) -> (usize, Vec<Option<u64>>) {
         let mut ledger = parts_of_three(PathBuf::from("/unused")).lockers;
         let load = env.state().load_ledger(&mut ledger).await.expect("load");

@@ -65,6 +65,12 @@ pub trait Fs: Send + Sync + Debug {
     /// Creates a new file for writing, failing with `AlreadyExists` if the name is taken
     /// (O_CREAT|O_EXCL).
     fn create_new<'a>(&'a self, path: &'a Path) -> FsFuture<'a, Box<dyn FsFile>>;
+    /// Opens an existing file for writing, its writes going from `offset_bytes` on: no
+    /// creation (`NotFound` if the name is free), no truncation (bytes past what is written
+    /// stay as they were). What an append-only journal needs to continue where its last
+    /// durable record ends.
+    fn open_write<'a>(&'a self, path: &'a Path, offset_bytes: u64)
+        -> FsFuture<'a, Box<dyn FsFile>>;
     /// Renames `from` to `to`, atomically replacing `to`.
     fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> FsFuture<'a, ()>;
     /// Makes the directory's entries durable (fsync of the directory).
@@ -80,7 +86,8 @@ pub trait Fs: Send + Sync + Debug {
     fn remove_file<'a>(&'a self, path: &'a Path) -> FsFuture<'a, ()>;
 }
 
-/// A file opened by [`Fs::create_new`]. Each method is one step of a publish.
+/// A file opened by [`Fs::create_new`] or [`Fs::open_write`]. Each method is one step of a
+/// publish.
 pub trait FsFile: Send + Debug {
     /// Writes all of `bytes` at the current end of what this handle wrote.
     fn write_all<'a>(&'a mut self, bytes: &'a [u8]) -> FsFuture<'a, ()>;
@@ -139,6 +146,19 @@ impl Fs for RealFs {
                 .create_new(true)
                 .open(path)
                 .await?;
+            Ok(Box::new(RealFile { file }) as Box<dyn FsFile>)
+        })
+    }
+
+    fn open_write<'a>(
+        &'a self,
+        path: &'a Path,
+        offset_bytes: u64,
+    ) -> FsFuture<'a, Box<dyn FsFile>> {
+        Box::pin(async move {
+            use tokio::io::AsyncSeekExt;
+            let mut file = tokio::fs::OpenOptions::new().write(true).open(path).await?;
+            file.seek(io::SeekFrom::Start(offset_bytes)).await?;
             Ok(Box::new(RealFile { file }) as Box<dyn FsFile>)
         })
     }
@@ -476,8 +496,24 @@ mod tests {
             fs.read_dir(&sub).await.expect("list"),
             vec![OsString::from("a"), OsString::from("g")]
         );
+        let mut reopened = fs.open_write(&to, 3).await.expect("open");
+        reopened.write_all(b"p!").await.expect("write at 3");
+        reopened.write_all(b"?").await.expect("write at 5");
+        reopened.sync_all().await.expect("sync");
+        reopened.close().await.expect("close");
+        assert_eq!(fs.read(&to).await.expect("read"), b"help!?");
+        let mut inside = fs.open_write(&to, 1).await.expect("open");
+        inside.write_all(b"E").await.expect("overwrite");
+        inside.close().await.expect("close");
+        assert_eq!(
+            fs.read(&to).await.expect("read"),
+            b"hElp!?",
+            "no truncation"
+        );
         fs.remove_file(&to).await.expect("remove");
         let gone = fs.read(&to).await.expect_err("removed");
         assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+        let missing = fs.open_write(&to, 0).await.expect_err("no creation");
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
     }
 }

@@ -74,6 +74,27 @@ pub const LEDGER_ENTRY_SIZE_BYTES: usize = LOCKER_CODE_SIZE_BYTES + 8;
 /// Largest state-file payload the server writes or reads back.
 pub const STATE_FILE_PAYLOAD_SIZE_BYTES_MAX: usize = 64 << 20;
 
+/// Size of the ledger journal's header (`state/ledger.journal`; see `store::state`).
+pub const LEDGER_JOURNAL_HEADER_SIZE_BYTES: usize = 16;
+
+/// Size of one ledger journal record: locker code, balance (u64), batch sequence (u64),
+/// records after this one in its batch (u32) and CRC-32 (u32).
+pub const LEDGER_JOURNAL_RECORD_SIZE_BYTES: usize = LOCKER_CODE_SIZE_BYTES + 8 + 8 + 4 + 4;
+
+/// Once the ledger journal is this long, the next persist compacts it: the snapshot
+/// (`state/ledger.state`) is rewritten and the journal removed. 1 MiB is 26,214 records, so
+/// an upload pays for a snapshot rewrite (O(lockers)) at most once per 26,214 uploads.
+pub const LEDGER_JOURNAL_COMPACT_SIZE_BYTES: usize = 1 << 20;
+
+/// Most records in one journal append: one per locker written since the last durable one,
+/// so at most one per provisioned locker (a provisioning line is at least 32 bytes).
+pub const LEDGER_JOURNAL_BATCH_RECORDS_MAX: usize = PROVISION_FILE_SIZE_BYTES_MAX / 32;
+
+/// Longest ledger journal the server writes or reads back: it stops growing once it passes
+/// the compaction size, by at most one append.
+pub const LEDGER_JOURNAL_SIZE_BYTES_MAX: usize = LEDGER_JOURNAL_COMPACT_SIZE_BYTES
+    + LEDGER_JOURNAL_BATCH_RECORDS_MAX * LEDGER_JOURNAL_RECORD_SIZE_BYTES;
+
 /// Longest extension name that may name a state file (`{name}.state`).
 pub const EXTENSION_NAME_SIZE_BYTES_MAX: usize = 32;
 
@@ -178,6 +199,21 @@ const _: () = assert!(
     PROVISION_FILE_SIZE_BYTES_MAX / 32 * LEDGER_ENTRY_SIZE_BYTES
         <= STATE_FILE_PAYLOAD_SIZE_BYTES_MAX
 );
+// The journal header has the state file header's shape (magic, version, zero, word, CRC).
+const _: () = assert!(LEDGER_JOURNAL_HEADER_SIZE_BYTES == STATE_FILE_HEADER_SIZE_BYTES);
+// A journal record is a ledger entry plus its batch sequence, batch position and CRC.
+const _: () = assert!(LEDGER_JOURNAL_RECORD_SIZE_BYTES == LEDGER_ENTRY_SIZE_BYTES + 8 + 4 + 4);
+// The journal takes at least one append before it is compacted, and replaying it at start
+// never reads more than a ledger snapshot may hold.
+const _: () = assert!(
+    LEDGER_JOURNAL_HEADER_SIZE_BYTES + LEDGER_JOURNAL_RECORD_SIZE_BYTES
+        <= LEDGER_JOURNAL_COMPACT_SIZE_BYTES
+);
+const _: () = assert!(LEDGER_JOURNAL_COMPACT_SIZE_BYTES <= STATE_FILE_PAYLOAD_SIZE_BYTES_MAX);
+// A record's batch position (records after it, u32) covers the largest batch, and a journal
+// of the largest size fits a `u32` length like a state file.
+const _: () = assert!(LEDGER_JOURNAL_BATCH_RECORDS_MAX <= u32::MAX as usize);
+const _: () = assert!(LEDGER_JOURNAL_SIZE_BYTES_MAX <= u32::MAX as usize);
 // The scan bound must never hide a reply's worth of tells.
 const _: () = assert!(INBOX_SCAN_FILES_MAX >= TELLS_PER_REPLY_MAX);
 const _: () = assert!(TEMP_CREATE_ATTEMPTS_MAX >= 1);

@@ -314,6 +314,13 @@ impl raida_server::fs::Fs for RendezvousFs {
     ) -> raida_server::fs::FsFuture<'a, Box<dyn raida_server::fs::FsFile>> {
         RealFs.create_new(path)
     }
+    fn open_write<'a>(
+        &'a self,
+        path: &'a Path,
+        offset_bytes: u64,
+    ) -> raida_server::fs::FsFuture<'a, Box<dyn raida_server::fs::FsFile>> {
+        RealFs.open_write(path, offset_bytes)
+    }
     fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> raida_server::fs::FsFuture<'a, ()> {
         RealFs.rename(from, to)
     }

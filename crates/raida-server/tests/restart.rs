@@ -424,27 +424,41 @@ fn a_torn_or_garbage_ledger_stops_the_start_naming_the_file() {
     let site = Site::new();
     let daemon = site.start(&[]);
     assert_eq!(daemon.exchange(&upload(1, [1; 16], THREE)), OK);
+    assert_eq!(daemon.exchange(&upload(2, [2; 16], THREE)), OK);
     daemon.kill_9();
-    let ledger = site.data().join("state/ledger.state");
-    let whole = std::fs::read(&ledger).expect("the ledger was written");
-    for (bytes, what) in [
-        (whole[..whole.len() - 5].to_vec(), "torn"),
-        (b"not a ledger at all".to_vec(), "bad magic"),
-    ] {
-        std::fs::write(&ledger, &bytes).expect("write");
+    let state = site.data().join("state");
+    let (snapshot, journal) = (state.join("ledger.state"), state.join("ledger.journal"));
+    assert!(!snapshot.exists(), "an upload appends to the journal only");
+    let whole = std::fs::read(&journal).expect("the fee was journaled");
+    let refused = |path: &PathBuf, bytes: &[u8], what: &str| {
+        std::fs::write(path, bytes).expect("write");
         let output = site.start_failing(&[]);
         let stderr = stderr_of(&output);
         assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
         assert!(
-            stderr.contains(&ledger.display().to_string()),
+            stderr.contains(&path.display().to_string()),
             "{what}: {stderr}"
         );
         assert!(stderr.contains(what), "{what}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
-    }
-    std::fs::write(&ledger, &whole).expect("restore");
+    };
+    refused(&snapshot, b"QLDG\x01\0\0\0\0\0", "torn");
+    refused(&snapshot, b"not a ledger at all", "bad magic");
+    std::fs::remove_file(&snapshot).expect("remove");
+    refused(&journal, b"not a journal at all", "bad magic");
+    // The first of the two appends damaged: not a torn tail, since the second follows it.
+    let mut damaged = whole.clone();
+    damaged[16] ^= 1;
+    refused(&journal, &damaged, "damaged");
+    std::fs::write(&journal, &whole).expect("restore");
     let daemon = site.start(&[]);
-    assert_eq!(daemon.exchange(&upload(2, [2; 16], THREE)), OK, "two left");
+    assert_eq!(daemon.exchange(&upload(3, [3; 16], THREE)), OK, "one left");
+    assert_eq!(
+        daemon.exchange(&upload(4, [4; 16], THREE)),
+        Status::PaymentRequired.code(),
+        "none left"
+    );
+    assert!(snapshot.exists(), "the start compacted the journal");
 }
 
 #[test]

@@ -94,7 +94,8 @@ async fn a_failed_ledger_write_answers_194_and_refunds() {
     let (f, faulty) = faulty_fixture(Settings::default()).await;
     upload(&f, guid(2), 1, b"first".to_vec()).await;
     assert_eq!(f.balance("PAY"), Some(9));
-    for op in [FsOp::Write, FsOp::Sync, FsOp::Rename] {
+    // The journal's append (write, fsync) and, after a failed one, its reopening.
+    for op in [FsOp::Write, FsOp::Sync, FsOp::OpenWrite] {
         faulty.inject(
             Fault::on(op)
                 .error(ErrorKind::StorageFull)

@@ -313,6 +313,22 @@ impl Fs for StorageFs {
         })
     }
 
+    fn open_write<'a>(
+        &'a self,
+        path: &'a Path,
+        offset_bytes: u64,
+    ) -> FsFuture<'a, Box<dyn FsFile>> {
+        Box::pin(async move {
+            self.faults.io_error("open_write", path)?;
+            let inner = self.inner.open_write(path, offset_bytes).await?;
+            Ok(Box::new(StorageFile {
+                inner,
+                path: path.to_path_buf(),
+                faults: self.faults.clone(),
+            }) as Box<dyn FsFile>)
+        })
+    }
+
     fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> FsFuture<'a, ()> {
         Box::pin(async move {
             self.faults.io_error("rename", to)?;

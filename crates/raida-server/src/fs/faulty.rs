@@ -45,6 +45,9 @@ pub enum FsOp {
     Metadata,
     /// [`Fs::remove_file`].
     Remove,
+    /// [`Fs::open_write`] (the open; the file's writes, syncs and close are matched as
+    /// [`FsOp::Write`], [`FsOp::Sync`] and [`FsOp::Close`], as for a created file).
+    OpenWrite,
 }
 
 /// What a hit does.
@@ -251,7 +254,7 @@ impl FaultyFs {
 }
 
 /// A file opened through [`FaultyFs`]: its writes, syncs and close are matched against the
-/// rules under the path it was created with.
+/// rules under the path it was created or opened with.
 #[derive(Debug)]
 struct FaultyFile {
     inner: Box<dyn FsFile>,
@@ -302,6 +305,22 @@ impl Fs for FaultyFs {
         Box::pin(async move {
             self.shared.gate(FsOp::Create, path)?;
             let inner = self.inner.create_new(path).await?;
+            Ok(Box::new(FaultyFile {
+                inner,
+                path: path.to_path_buf(),
+                shared: self.shared.clone(),
+            }) as Box<dyn FsFile>)
+        })
+    }
+
+    fn open_write<'a>(
+        &'a self,
+        path: &'a Path,
+        offset_bytes: u64,
+    ) -> FsFuture<'a, Box<dyn FsFile>> {
+        Box::pin(async move {
+            self.shared.gate(FsOp::OpenWrite, path)?;
+            let inner = self.inner.open_write(path, offset_bytes).await?;
             Ok(Box::new(FaultyFile {
                 inner,
                 path: path.to_path_buf(),

@@ -67,6 +67,22 @@ impl Fs for SimFs {
         })
     }
 
+    fn open_write<'a>(
+        &'a self,
+        path: &'a Path,
+        offset_bytes: u64,
+    ) -> FsFuture<'a, Box<dyn FsFile>> {
+        Box::pin(async move {
+            // turmoil's shim opens an existing file without truncating it (a truncation would
+            // be a pending `SetLen`); writes go through `write_at` from our own offset.
+            let file = turmoil::fs::shim::tokio::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .await?;
+            Ok(Box::new(SimFile { file, offset_bytes }) as Box<dyn FsFile>)
+        })
+    }
+
     fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> FsFuture<'a, ()> {
         Box::pin(turmoil::fs::shim::tokio::fs::rename(from, to))
     }

@@ -10,7 +10,7 @@
 //! 2. Store the stripe durably (temp, write, fsync, close, rename, and the directory fsync
 //!    `stripe_dir_fsync` asks for), replacing any stripe of the same key, expiring at
 //!    now + storage_duration on the server clock.
-//! 3. Make the ledger durable (`state/ledger.state`, [`Env::persist_ledger`]).
+//! 3. Make the ledger durable (appended to `state/ledger.journal`, [`Env::persist_ledger`]).
 //! 4. If 2 or 3 failed (an I/O error, a full disk), give the fee back and answer 194
 //!    (ERROR_FILESYSTEM: "Server failed to create a directory, write a file", overview page
 //!    001 "Status codes"); else 250.
