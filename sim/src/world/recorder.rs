@@ -221,17 +221,8 @@ impl Recorder {
     /// (impossible with the step discipline above, but a wrong clock must not abort a run)
     /// is clamped to the end.
     pub fn flush(&self) {
-        self.flush_events(false);
-    }
-
-    /// Flushes up to the earliest open reservation, or everything when `all`.
-    fn flush_events(&self, all: bool) {
         let mut inner = self.lock();
-        let watermark = if all {
-            None
-        } else {
-            inner.open.first().map(|(at, _)| *at)
-        };
+        let watermark = inner.open.first().map(|(at, _)| *at);
         while let Some(entry) = inner.pending.first_entry() {
             if watermark.is_some_and(|watermark| entry.key().0 >= watermark) {
                 break;
@@ -256,10 +247,9 @@ impl Recorder {
     /// Flushes everything — cancelling reservations still open (attempts the run ended
     /// before they finished) — and hands out the history, leaving an empty one.
     pub fn take_history(&self) -> History {
-        let mut inner = self.lock();
-        inner.open.clear();
-        drop(inner);
-        self.flush_events(true);
+        // With no reservation open, a flush holds nothing back.
+        self.lock().open.clear();
+        self.flush();
         std::mem::take(&mut self.lock().history)
     }
 
