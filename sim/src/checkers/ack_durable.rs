@@ -12,10 +12,19 @@
 use super::{acked_tells, receipts, CheckContext, Deliveries, Faults, Invariant, Violation};
 use crate::history::History;
 
+/// Checks `ack_durable` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
+#[cfg(test)]
+pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    check_with(history, ctx, &Faults::new(history))
+}
+
 /// Checks `ack_durable`.
-pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
+pub(crate) fn check_with(
+    history: &History,
+    _ctx: &CheckContext,
+    faults: &Faults<'_>,
+) -> Vec<Violation> {
     let deliveries = Deliveries::new(&receipts(history));
-    let faults = Faults::new(history);
     acked_tells(history)
         .into_iter()
         .filter(|acked| deliveries.delivered_at(acked).is_none())

@@ -17,9 +17,18 @@
 use super::{Cause, CheckContext, Faults, Invariant, Violation};
 use crate::history::{EmailId, Event, EventKind, FaultKind, History, Host};
 
+/// Checks `durable` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
+#[cfg(test)]
+pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    check_with(history, ctx, &Faults::new(history))
+}
+
 /// Checks `durable`.
-pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
-    let faults = Faults::new(history);
+pub(crate) fn check_with(
+    history: &History,
+    _ctx: &CheckContext,
+    faults: &Faults<'_>,
+) -> Vec<Violation> {
     history
         .events()
         .iter()
@@ -36,7 +45,7 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
                     "raida {raida} acknowledged email {email_id} file {file_type:#04x}; \
                      at the end its stripe is {outcome}"
                 ),
-                caused_by: cause(&faults, history, *raida, *email_id, *file_type),
+                caused_by: cause(faults, history, *raida, *email_id, *file_type),
             }),
             _ => None,
         })

@@ -31,12 +31,21 @@ use super::{CheckContext, Faults, Invariant, Revisions, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, FileSent, History};
 use crate::limits::{HEAL_DOWNLOAD_GRACE_S, US_PER_S};
 
+/// Checks `exact_reassembly` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
+#[cfg(test)]
+pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    check_with(history, ctx, &Faults::new(history))
+}
+
 /// Checks `exact_reassembly`.
-pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
+pub(crate) fn check_with(
+    history: &History,
+    _ctx: &CheckContext,
+    faults: &Faults<'_>,
+) -> Vec<Violation> {
     let healed_at = history.healed_at_us();
     let sent = sent_files_by_email(history);
-    let faults = Faults::new(history);
-    let disruption = Disruptions::new(&faults);
+    let disruption = Disruptions::new(faults);
     let revisions = Revisions::new(history);
     let mut violations = Vec::new();
     for event in history.events() {

@@ -18,16 +18,25 @@ use super::{
 use crate::history::{EmailId, EventKind, History, MailboxId};
 use crate::trace::format_sim_time;
 
+/// Checks `liveness` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
+#[cfg(test)]
+pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    check_with(history, ctx, &Faults::new(history))
+}
+
 /// Checks `liveness`.
-pub fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
+pub(crate) fn check_with(
+    history: &History,
+    ctx: &CheckContext,
+    faults: &Faults<'_>,
+) -> Vec<Violation> {
     let Some(healed_at) = history.healed_at_us() else {
         return Vec::new();
     };
     let deadline = |promised_us: u64| promised_us.max(healed_at).saturating_add(ctx.heal_bound_us);
     let receipts = receipts(history);
-    let faults = Faults::new(history);
-    let mut violations = tells_delivered(history, &receipts, &faults, &deadline);
-    violations.extend(files_downloaded(history, &receipts, &faults, &deadline));
+    let mut violations = tells_delivered(history, &receipts, faults, &deadline);
+    violations.extend(files_downloaded(history, &receipts, faults, &deadline));
     violations.sort_by_key(|violation| violation.at_sim_us);
     violations
 }

@@ -219,9 +219,11 @@ impl Default for CheckContext {
 
 /// Runs every checker; violations sorted by time, then invariant (stable).
 pub fn check_all(history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    // One fault index for every checker that attributes violations to faults.
+    let faults = Faults::new(history);
     let mut violations = Vec::new();
     for invariant in Invariant::ALL {
-        violations.extend(check(invariant, history, ctx));
+        violations.extend(check_using(invariant, history, ctx, &faults));
     }
     violations.sort_by_key(|violation| (violation.at_sim_us, violation.invariant));
     violations
@@ -229,19 +231,29 @@ pub fn check_all(history: &History, ctx: &CheckContext) -> Vec<Violation> {
 
 /// Runs one checker.
 pub fn check(invariant: Invariant, history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    check_using(invariant, history, ctx, &Faults::new(history))
+}
+
+/// Runs one checker with `history`'s fault index.
+fn check_using(
+    invariant: Invariant,
+    history: &History,
+    ctx: &CheckContext,
+    faults: &Faults<'_>,
+) -> Vec<Violation> {
     let violations = match invariant {
-        Invariant::OneShot => one_shot::check(history, ctx),
+        Invariant::OneShot => one_shot::check_with(history, ctx, faults),
         Invariant::ExactRecord => exact_record::check(history, ctx),
-        Invariant::AckDurable => ack_durable::check(history, ctx),
-        Invariant::RevisionOrder => revision_order::check(history, ctx),
-        Invariant::ExactReassembly => exact_reassembly::check(history, ctx),
+        Invariant::AckDurable => ack_durable::check_with(history, ctx, faults),
+        Invariant::RevisionOrder => revision_order::check_with(history, ctx, faults),
+        Invariant::ExactReassembly => exact_reassembly::check_with(history, ctx, faults),
         Invariant::SkewConsistency => skew_consistency::check(history, ctx),
-        Invariant::Liveness => liveness::check(history, ctx),
+        Invariant::Liveness => liveness::check_with(history, ctx, faults),
         Invariant::EditGuard => edit_guard::check(history),
-        Invariant::RepairJustified => repair_justified::check(history),
+        Invariant::RepairJustified => repair_justified::check_with(history, faults),
         Invariant::PingWake => ping_wake::check(history, ctx),
         Invariant::DeleteCarried => delete_carried::check(history, ctx),
-        Invariant::Durable => durable::check(history, ctx),
+        Invariant::Durable => durable::check_with(history, ctx, faults),
         Invariant::Expiry => expiry::check(history, ctx),
         Invariant::MalformedStatus => malformed_status::check(history, ctx),
     };

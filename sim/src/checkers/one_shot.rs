@@ -15,10 +15,19 @@ use std::collections::BTreeMap;
 use super::{receipts, Cause, CheckContext, Faults, Invariant, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, History, Host, MailboxId};
 
+/// Checks `one_shot` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
+#[cfg(test)]
+pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    check_with(history, ctx, &Faults::new(history))
+}
+
 /// Checks `one_shot`.
-pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
+pub(crate) fn check_with(
+    history: &History,
+    _ctx: &CheckContext,
+    faults: &Faults<'_>,
+) -> Vec<Violation> {
     let sent = sent_tells(history);
-    let faults = Faults::new(history);
     let mut first_arrival: BTreeMap<(MailboxId, EmailId, u8), u64> = BTreeMap::new();
     let mut violations = Vec::new();
     for receipt in receipts(history) {
@@ -58,7 +67,7 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
             }
             Some(&first_us) => {
                 let cause = duplicate_cause(
-                    &faults,
+                    faults,
                     email_id,
                     edit_sequence,
                     receipt.beacon,

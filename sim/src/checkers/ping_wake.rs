@@ -144,16 +144,35 @@ fn inboxes(history: &History) -> BTreeMap<(u8, MailboxId), Inbox> {
     inboxes
 }
 
-/// Times the beacon's software stopped (crash or restart).
-fn stops(history: &History, beacon: u8) -> Vec<u64> {
-    history
-        .faults()
-        .filter(|(_, fault, hosts)| {
-            matches!(fault, FaultKind::Crash { .. } | FaultKind::Restart)
-                && (hosts.is_empty() || hosts.contains(&Host::Raida(beacon)))
-        })
-        .map(|(event, _, _)| event.at_sim_us)
-        .collect()
+/// Times each host's software stopped (crash or restart), in one pass over the history; a
+/// fault that names no host stopped every host and is kept under `None`.
+fn stops_by_host(history: &History) -> BTreeMap<Option<Host>, Vec<u64>> {
+    let mut stops: BTreeMap<Option<Host>, Vec<u64>> = BTreeMap::new();
+    for (event, fault, hosts) in history.faults() {
+        if !matches!(fault, FaultKind::Crash { .. } | FaultKind::Restart) {
+            continue;
+        }
+        if hosts.is_empty() {
+            stops.entry(None).or_default().push(event.at_sim_us);
+        }
+        for host in hosts {
+            stops.entry(Some(*host)).or_default().push(event.at_sim_us);
+        }
+    }
+    stops
+}
+
+/// Times the beacon's software stopped (crash or restart), oldest first.
+fn stops(stops_by_host: &BTreeMap<Option<Host>, Vec<u64>>, beacon: u8) -> Vec<u64> {
+    let everyone = stops_by_host.get(&None).into_iter().flatten();
+    let own = stops_by_host
+        .get(&Some(Host::Raida(beacon)))
+        .into_iter()
+        .flatten();
+    let mut stops: Vec<u64> = everyone.chain(own).copied().collect();
+    stops.sort_unstable();
+    stops.dedup();
+    stops
 }
 
 /// The storage faults (time, path) that each beacon's disk injected on tell files, in one
@@ -203,13 +222,14 @@ pub fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
     let bound_us = PING_WAKE_BOUND_US + FS_CALLS_PER_WAKE_MAX * ctx.fs_call_delay_us_max;
     let end_us = history.end_us();
     let mut violations = Vec::new();
-    // One pass over the faults per beacon, not per (beacon, mailbox).
+    // One pass over the history for every beacon's stops, not one per beacon.
+    let stops_by_host = stops_by_host(history);
     let mut stops_by_beacon: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
     let disk_faults = tell_disk_faults(history);
     for ((beacon, mailbox), inbox) in inboxes(history) {
         let stops = stops_by_beacon
             .entry(beacon)
-            .or_insert_with(|| stops(history, beacon));
+            .or_insert_with(|| stops(&stops_by_host, beacon));
         for park in &inbox.parks {
             let answered_us = park.ended.map_or(end_us, |(at_us, _)| at_us);
             let beacon_disk_faults = disk_faults.get(&beacon).map_or(&[][..], Vec::as_slice);

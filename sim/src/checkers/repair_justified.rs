@@ -28,9 +28,14 @@ use super::{receipts, Faults, Invariant, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, History, Host, MailboxId};
 use crate::limits::{HEAL_DOWNLOAD_GRACE_S, US_PER_S};
 
+/// Checks `repair_justified` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
+#[cfg(test)]
+pub(crate) fn check(history: &History) -> Vec<Violation> {
+    check_with(history, &Faults::new(history))
+}
+
 /// Checks `repair_justified`.
-pub fn check(history: &History) -> Vec<Violation> {
-    let faults = Faults::new(history);
+pub(crate) fn check_with(history: &History, faults: &Faults<'_>) -> Vec<Violation> {
     let holders = stripe_holders(history);
     let uploads = upload_spans(history);
     let mut violations = Vec::new();
@@ -58,7 +63,7 @@ pub fn check(history: &History) -> Vec<Violation> {
             at_us,
             upload: uploads.get(email_id).copied(),
         };
-        if !justified(history, &faults, &context) {
+        if !justified(history, faults, &context) {
             let on =
                 holder.map_or_else(|| "an unknown RAIDA".to_string(), |h| format!("RAIDA {h}"));
             violations.push(Violation {

@@ -11,9 +11,18 @@ use std::collections::BTreeMap;
 use super::{receipts, Cause, CheckContext, Faults, Invariant, Violation};
 use crate::history::{EmailId, History, MailboxId};
 
+/// Checks `revision_order` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
+#[cfg(test)]
+pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
+    check_with(history, ctx, &Faults::new(history))
+}
+
 /// Checks `revision_order`.
-pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
-    let faults = Faults::new(history);
+pub(crate) fn check_with(
+    history: &History,
+    _ctx: &CheckContext,
+    faults: &Faults<'_>,
+) -> Vec<Violation> {
     let mut newest: BTreeMap<(MailboxId, EmailId), u8> = BTreeMap::new();
     let mut violations = Vec::new();
     for receipt in receipts(history) {
@@ -31,7 +40,7 @@ pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
                     "mailbox {} device {} received email {email_id} es {edit_sequence} after es {}",
                     receipt.mailbox, receipt.device, *seen
                 ),
-                caused_by: resend_cause(&faults, email_id, edit_sequence, receipt.at_sim_us),
+                caused_by: resend_cause(faults, email_id, edit_sequence, receipt.at_sim_us),
             });
         }
         *seen = (*seen).max(edit_sequence);
