@@ -495,9 +495,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             // Full read-ahead: stop reading until the ping is answered.
             return std::future::pending().await;
         }
-        let mut chunk = [0u8; PARKED_READ_CHUNK_BYTES];
-        let take_bytes = room_bytes.min(chunk.len());
-        match self.stream.read(&mut chunk[..take_bytes]).await {
+        // On the heap: a 4 KiB array held across the read would make every connection's
+        // future (which holds this one's state) 4 KiB larger, and the runtime moves it.
+        let mut chunk = vec![0u8; room_bytes.min(PARKED_READ_CHUNK_BYTES)];
+        match self.stream.read(&mut chunk).await {
             Ok(0) | Err(_) => PeerEvent::Gone,
             Ok(read_bytes) => {
                 self.pending.extend_from_slice(&chunk[..read_bytes]);
