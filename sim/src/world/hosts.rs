@@ -33,8 +33,11 @@
 //! client attempt (registered by the client's connector, see [`super::net`]). Task ids are
 //! only looked up, never recorded, so they do not reach the trace.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::hash_map::DefaultHasher;
+#[allow(clippy::disallowed_types)] // Lookups only, unkeyed hasher: see `PeerMap`.
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
+use std::hash::BuildHasherDefault;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -579,14 +582,19 @@ fn mailbox_key(mailbox: Mailbox, guid: raida_server::store::Guid) -> PublishKey 
     (mailbox.denomination, mailbox.serial_number, guid.0)
 }
 
+/// The task serving each open connection → its peer. Only looked up, never iterated, so the
+/// map's order cannot reach the trace; its hasher is unkeyed, so it is the same every run.
+#[allow(clippy::disallowed_types)]
+type PeerMap = HashMap<tokio::task::Id, SocketAddr, BuildHasherDefault<DefaultHasher>>;
+
 /// One boot's open connections: the task serving each → its peer (the client's address).
 #[derive(Clone, Debug, Default)]
 struct Connections {
-    peers: Arc<Mutex<BTreeMap<tokio::task::Id, SocketAddr>>>,
+    peers: Arc<Mutex<PeerMap>>,
 }
 
 impl Connections {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<tokio::task::Id, SocketAddr>> {
+    fn lock(&self) -> MutexGuard<'_, PeerMap> {
         self.peers.lock().expect("connections lock poisoned")
     }
 

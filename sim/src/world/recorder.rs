@@ -28,7 +28,10 @@
 //! export) records them.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+#[allow(clippy::disallowed_types)] // Lookups only, unkeyed hasher: see `Inner::connections`.
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -91,14 +94,17 @@ struct Inner {
     /// Every stripe a RAIDA acknowledged in this run, for the end-of-run audit.
     acked_stripes: std::collections::BTreeSet<StoredStripe>,
     /// Client address of a connection → the run-wide number of the attempt it carries
-    /// (kept until the port is used again).
-    connections: BTreeMap<ConnectionKey, u64>,
+    /// (kept until the port is used again). Only looked up, never iterated, so a hash map's
+    /// order cannot reach the trace; its hasher is unkeyed, so it is the same every run.
+    #[allow(clippy::disallowed_types)]
+    connections: HashMap<ConnectionKey, u64, BuildHasherDefault<DefaultHasher>>,
 }
 
 /// A client address as integers (IPv4 as IPv4-mapped IPv6: a run's hosts are all one
-/// version). Every server request looks its connection up, and a `BTreeMap` search compares
-/// keys a dozen times: comparing `SocketAddr`s (an enum of two structs) showed in profiles.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+/// version). Every server request looks its connection up among up to one per client port
+/// the run used: hashing `SocketAddr`s (an enum of two structs), or searching a `BTreeMap`
+/// of them, showed in profiles.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct ConnectionKey {
     ip: u128,
     port: u16,
