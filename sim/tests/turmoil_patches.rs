@@ -447,8 +447,9 @@ fn a_host_receives_in_the_order_its_links_were_made() {
 }
 
 /// Patch 9: the file system's maps find a path however it is spelled. A file written as
-/// `/d/./f` is the file `//d//f`, `/d//` lists it and renames and syncs reach it; each map
-/// hashes the canonical spelling, so a spelling hashed as written would miss here.
+/// `/d/./f` is the file `//d//f`, `/d//` lists it, `/d/.` is the directory, and renames and
+/// syncs reach them. Each map hashes the canonical spelling: a spelling hashed as written
+/// (or a fast path that let `/d/.` through as canonical) misses here.
 #[test]
 fn a_path_is_found_however_it_is_spelled() {
     use turmoil::fs::shim::std::fs;
@@ -468,6 +469,7 @@ fn a_path_is_found_however_it_is_spelled() {
             .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect::<std::io::Result<_>>()?;
         assert_eq!(names, ["g"]);
+        assert!(fs::metadata("/d/.")?.is_dir());
         Ok(())
     });
     sim.run().expect("the sequence runs");
