@@ -445,3 +445,221 @@ fn a_host_receives_in_the_order_its_links_were_made() {
     let received = received.lock().unwrap().clone();
     assert_eq!(received, [b"early".to_vec(), b"late".to_vec()]);
 }
+
+/// Patch 9: the file system's maps find a path however it is spelled. A file written as
+/// `/d/./f` is the file `//d//f`, `/d//` lists it, `/d/.` is the directory, and renames and
+/// syncs reach them. Each map hashes the canonical spelling: a spelling hashed as written
+/// (or a fast path that let `/d/.` through as canonical) misses here.
+#[test]
+fn a_path_is_found_however_it_is_spelled() {
+    use turmoil::fs::shim::std::fs;
+    let mut sim = turmoil::Builder::new().rng_seed(3).build();
+    sim.client("host", async {
+        fs::create_dir("//d/")?;
+        fs::sync_dir("/.")?;
+        fs::write("/d/./f", b"abc")?;
+        fs::File::open("//d//f")?.sync_all()?;
+        fs::sync_dir("/d/")?;
+        assert_eq!(fs::read("/d/f")?, b"abc");
+        assert!(fs::exists("/./d/f"));
+        fs::rename("/d//f", "/d/./g")?;
+        assert!(!fs::exists("/d/f"));
+        assert_eq!(fs::read("//d/g")?, b"abc");
+        let names: Vec<String> = fs::read_dir("/d//")?
+            .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()?;
+        assert_eq!(names, ["g"]);
+        assert!(fs::metadata("/d/.")?.is_dir());
+        Ok(())
+    });
+    sim.run().expect("the sequence runs");
+}
+
+/// Patch 9: a path key hashes one canonical byte string. Over paths spelled with repeated
+/// and trailing separators, `.` and `..` segments and a leading `./` or `/`: the hash writes
+/// exactly the canonical bytes, once, whether the fast path or the builder made them; those
+/// bytes are the path's components joined by `/`; and equal paths hash alike (as a stored
+/// key and as a lookup).
+mod path_keys {
+    use std::path::{Component, Path};
+
+    use proptest::prelude::*;
+    use turmoil::__path_key as hooks;
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just(".".to_owned()),
+            Just("..".to_owned()),
+            Just("a".to_owned()),
+            Just("ab".to_owned()),
+            Just("a.b".to_owned()),
+            Just(".a".to_owned()),
+            Just("a.".to_owned()),
+            "[0-9a-f]{1,40}",
+        ]
+    }
+
+    /// A path with any spelling: a start (none, `/`, `//`, `./`, `/./`), segments joined by
+    /// one to three separators, and a trailing end (none, `/`, `//`, `/.`).
+    fn any_path() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![Just(""), Just("/"), Just("//"), Just("./"), Just("/./")],
+            prop::collection::vec((segment(), 1usize..=3), 0..6),
+            prop_oneof![Just(""), Just("/"), Just("//"), Just("/.")],
+        )
+            .prop_map(|(start, segments, end)| {
+                let mut path = start.to_owned();
+                for (i, (segment, separators)) in segments.iter().enumerate() {
+                    if i > 0 {
+                        path.push_str(&"/".repeat(*separators));
+                    }
+                    path.push_str(segment);
+                }
+                path.push_str(end);
+                path
+            })
+    }
+
+    /// Two spellings of one path: the same root, leading `./` and names, each spelled with
+    /// its own separator runs, `.` segments between names and trailing separators.
+    fn respelled_pair() -> impl Strategy<Value = (String, String)> {
+        let names = prop::collection::vec(
+            prop_oneof![
+                Just("..".to_owned()),
+                Just("a".to_owned()),
+                Just("a.b".to_owned()),
+                "[0-9a-f]{1,40}",
+            ],
+            0..6,
+        );
+        let spelling = (
+            prop::collection::vec((1usize..=3, any::<bool>()), 6),
+            0usize..=2,
+        );
+        (
+            any::<bool>(),
+            any::<bool>(),
+            names,
+            spelling.clone(),
+            spelling,
+        )
+            .prop_map(|(rooted, dotted, names, first, second)| {
+                let spell = |(joins, trailing): &(Vec<(usize, bool)>, usize)| {
+                    let mut path = String::new();
+                    if rooted {
+                        path.push_str(&"/".repeat(joins[5].0));
+                    }
+                    if dotted {
+                        path.push_str("./");
+                    }
+                    for (i, name) in names.iter().enumerate() {
+                        if i > 0 {
+                            let (separators, dot) = joins[i];
+                            path.push_str(&"/".repeat(separators));
+                            if dot {
+                                path.push_str("./");
+                            }
+                        }
+                        path.push_str(name);
+                    }
+                    if !names.is_empty() {
+                        // (after nothing, a separator would make the path the root)
+                        path.push_str(&"/".repeat(*trailing));
+                    }
+                    path
+                };
+                (spell(&first), spell(&second))
+            })
+    }
+
+    /// The components, spelled back: the root as `/`, the rest joined by `/`.
+    fn joined(path: &Path) -> Vec<u8> {
+        let mut out = Vec::new();
+        for component in path.components() {
+            if !matches!(component, Component::RootDir) && !out.is_empty() && out != b"/" {
+                out.push(b'/');
+            }
+            out.extend_from_slice(component.as_os_str().as_encoded_bytes());
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn one_write_of_the_components_joined(path in any_path()) {
+            let path = Path::new(&path);
+            let canonical = hooks::canonical(path);
+            prop_assert_eq!(&canonical, &joined(path));
+            prop_assert_eq!(hooks::hashed_writes(path), vec![canonical.clone()]);
+            // The fast path takes exactly the paths spelled canonically.
+            prop_assert_eq!(
+                hooks::is_canonical(path),
+                path.as_os_str().as_encoded_bytes() == canonical.as_slice()
+            );
+            let respelled = Path::new(std::str::from_utf8(&canonical).unwrap());
+            prop_assert!(hooks::is_canonical(respelled));
+            prop_assert_eq!(respelled.components(), path.components());
+            prop_assert_eq!(hooks::query_hash(path), hooks::key_hash(path));
+        }
+
+        #[test]
+        fn paths_equal_exactly_when_their_canonical_bytes_are(
+            a in any_path(),
+            b in any_path(),
+        ) {
+            let (a, b) = (Path::new(&a), Path::new(&b));
+            prop_assert_eq!(a == b, hooks::canonical(a) == hooks::canonical(b));
+            if a == b {
+                prop_assert_eq!(hooks::key_hash(a), hooks::key_hash(b));
+                prop_assert_eq!(hooks::key_hash(a), hooks::query_hash(b));
+            }
+        }
+
+        #[test]
+        fn respelled_paths_hash_alike((a, b) in respelled_pair()) {
+            let (a, b) = (Path::new(&a), Path::new(&b));
+            prop_assert_eq!(a, b);
+            prop_assert_eq!(hooks::key_hash(a), hooks::key_hash(b));
+            prop_assert_eq!(hooks::query_hash(a), hooks::key_hash(b));
+        }
+    }
+
+    /// Spellings the generators reach only by chance, pinned.
+    #[test]
+    fn edge_spellings() {
+        for (path, canonical) in [
+            ("", ""),
+            ("/", "/"),
+            ("//", "/"),
+            ("/.", "/"),
+            (".", "."),
+            ("./", "."),
+            ("./.", "."),
+            (".//a", "./a"),
+            ("a/.", "a"),
+            ("a/./", "a"),
+            ("a/..", "a/.."),
+            ("/..", "/.."),
+            ("..", ".."),
+            ("/a//b/./c/", "/a/b/c"),
+            ("/a/.b/", "/a/.b"),
+            ("/a/b.", "/a/b."),
+        ] {
+            let path = Path::new(path);
+            assert_eq!(hooks::canonical(path), canonical.as_bytes(), "{path:?}");
+            assert_eq!(
+                hooks::hashed_writes(path),
+                [canonical.as_bytes()],
+                "{path:?}"
+            );
+            assert_eq!(
+                hooks::key_hash(path),
+                hooks::key_hash(Path::new(canonical)),
+                "{path:?}"
+            );
+        }
+    }
+}

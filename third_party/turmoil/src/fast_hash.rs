@@ -1,4 +1,5 @@
-//! A fixed, fast hasher for the simulator's own maps (patches 7 and 8).
+//! A fixed, fast hasher for the simulator's own maps (patches 7 and 8), and path keys that
+//! hash as one canonical byte string (patch 9).
 //!
 //! Every file-system call looks its path up in several maps (persisted files, directories,
 //! symlinks, synced entries, children, the pending indexes), and every segment the network
@@ -7,14 +8,26 @@
 //! adversary, so hash flooding is no concern, and an `IndexMap` iterates in insertion order
 //! whatever the hasher: the hasher changes no result and no iteration order, only the CPU
 //! spent.
+//!
+//! `Path`'s own `Hash` walks the path byte by byte, skipping separators and `.` components,
+//! and feeds the hasher once per component (4% of storm's CPU after patch 8). The path maps
+//! ([`PathMap`], [`PathSet`]) key by [`PathKey`] instead, whose hash is one `Hasher::write`
+//! of the path's canonical spelling: its components joined by `/`, as `components()` sees
+//! them. A path built by `join` is already spelled so, and is hashed as it is after one scan
+//! for the separators; only a path with `//`, an interior or trailing `.` component or a
+//! trailing `/` is respelled first. Equal paths have equal components, hence equal
+//! spellings and equal hashes; equality stays `Path`'s. Lookups take a `&Path` (through
+//! [`PathQuery`], hashed the same way) and never allocate.
 
 use std::hash::{BuildHasherDefault, Hasher};
 #[cfg(feature = "unstable-fs")]
-use std::path::PathBuf;
+use std::hash::Hash;
+#[cfg(feature = "unstable-fs")]
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 #[cfg(feature = "unstable-fs")]
-use indexmap::IndexSet;
+use indexmap::{Equivalent, IndexSet};
 
 /// Multiplier of the word mix (FxHash's 64-bit constant).
 const MIX_MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
@@ -71,13 +84,249 @@ pub(crate) type FastBuildHasher = BuildHasherDefault<FastHasher>;
 /// An insertion-ordered map hashed with [`FastHasher`] (patch 8: hosts, links, sockets).
 pub(crate) type FastMap<K, V> = IndexMap<K, V, FastBuildHasher>;
 
-/// A map keyed by path, hashed with [`FastHasher`].
-#[cfg(feature = "unstable-fs")]
-pub(crate) type PathMap<V> = IndexMap<PathBuf, V, FastBuildHasher>;
+/// Whether `bytes` spell a path exactly as its components joined by `/` do (a leading `/`
+/// for the root): no empty component (`//`, a trailing `/` other than the root's) and no `.`
+/// after a separator (`components()` drops those; a leading `./` is kept, as `CurDir`).
+///
+/// The interior scan has no early exit so that it vectorizes: about twice as fast as
+/// stopping at each separator on the simulator's 20-90 byte paths.
+#[cfg(all(feature = "unstable-fs", unix))]
+fn is_canonical(bytes: &[u8]) -> bool {
+    match bytes {
+        [_, .., b'/'] | [.., b'/', b'.'] => return false,
+        _ => {}
+    }
+    // What is left: `//` or `/./` with a byte after it.
+    let mut bad = false;
+    let later = bytes.get(1..).unwrap_or_default();
+    let last = bytes.get(2..).unwrap_or_default();
+    for ((this, next), after) in bytes.iter().zip(later).zip(last) {
+        bad |= (*this == b'/') & ((*next == b'/') | ((*next == b'.') & (*after == b'/')));
+    }
+    !bad
+}
 
-/// A set of paths, hashed with [`FastHasher`].
+/// `path`'s components joined by `/`, the root as a leading `/`: equal paths (equal
+/// components) give equal bytes.
+#[cfg(all(feature = "unstable-fs", unix))]
+fn canonical_bytes(path: &Path) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.as_os_str().len());
+    for component in path.components() {
+        if out.last().is_some_and(|b| *b != b'/') {
+            out.push(b'/');
+        }
+        out.extend_from_slice(component.as_os_str().as_encoded_bytes());
+    }
+    out
+}
+
+/// Hashes `path` as one `write` of its canonical spelling (patch 9). Elsewhere than Unix
+/// (drive prefixes, two separators) it falls back to `Path`'s own hash, which agrees with
+/// `Path`'s equality too.
 #[cfg(feature = "unstable-fs")]
-pub(crate) type PathSet = IndexSet<PathBuf, FastBuildHasher>;
+fn hash_path<H: Hasher>(path: &Path, state: &mut H) {
+    #[cfg(unix)]
+    {
+        let bytes = path.as_os_str().as_encoded_bytes();
+        if is_canonical(bytes) {
+            state.write(bytes);
+        } else {
+            state.write(&canonical_bytes(path));
+        }
+    }
+    #[cfg(not(unix))]
+    path.hash(state);
+}
+
+/// A path as a map key: equal when the paths are (component by component), hashed by
+/// [`hash_path`].
+#[cfg(feature = "unstable-fs")]
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct PathKey(PathBuf);
+
+#[cfg(feature = "unstable-fs")]
+impl Hash for PathKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_path(&self.0, state);
+    }
+}
+
+#[cfg(feature = "unstable-fs")]
+impl std::fmt::Debug for PathKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A borrowed path looked up in a [`PathMap`] or [`PathSet`] without building a key.
+#[cfg(feature = "unstable-fs")]
+struct PathQuery<'a>(&'a Path);
+
+#[cfg(feature = "unstable-fs")]
+impl Hash for PathQuery<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_path(self.0, state);
+    }
+}
+
+#[cfg(feature = "unstable-fs")]
+impl Equivalent<PathKey> for PathQuery<'_> {
+    fn equivalent(&self, key: &PathKey) -> bool {
+        self.0 == key.0
+    }
+}
+
+/// A map keyed by path, in insertion order, hashed with [`FastHasher`] through [`PathKey`].
+/// Only the `IndexMap` methods the file system uses, with the same removal (`swap_remove`).
+#[cfg(feature = "unstable-fs")]
+#[derive(Clone)]
+pub(crate) struct PathMap<V>(IndexMap<PathKey, V, FastBuildHasher>);
+
+#[cfg(feature = "unstable-fs")]
+impl<V> Default for PathMap<V> {
+    fn default() -> Self {
+        Self(IndexMap::default())
+    }
+}
+
+#[cfg(feature = "unstable-fs")]
+impl<V: std::fmt::Debug> std::fmt::Debug for PathMap<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(feature = "unstable-fs")]
+impl<V> PathMap<V> {
+    pub(crate) fn get(&self, path: &Path) -> Option<&V> {
+        self.0.get(&PathQuery(path))
+    }
+
+    pub(crate) fn get_mut(&mut self, path: &Path) -> Option<&mut V> {
+        self.0.get_mut(&PathQuery(path))
+    }
+
+    pub(crate) fn contains_key(&self, path: &Path) -> bool {
+        self.0.contains_key(&PathQuery(path))
+    }
+
+    /// As `IndexMap::insert`: a present key keeps its place (and its spelling).
+    pub(crate) fn insert(&mut self, path: PathBuf, value: V) -> Option<V> {
+        self.0.insert(PathKey(path), value)
+    }
+
+    pub(crate) fn entry(&mut self, path: PathBuf) -> indexmap::map::Entry<'_, PathKey, V> {
+        self.0.entry(PathKey(path))
+    }
+
+    pub(crate) fn swap_remove(&mut self, path: &Path) -> Option<V> {
+        self.0.swap_remove(&PathQuery(path))
+    }
+
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&PathBuf, &mut V) -> bool) {
+        self.0.retain(|key, value| keep(&key.0, value));
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &PathBuf> + '_ {
+        self.0.keys().map(|key| &key.0)
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.0.values()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// A set of paths, in insertion order, hashed with [`FastHasher`] through [`PathKey`].
+#[cfg(feature = "unstable-fs")]
+#[derive(Clone, Default)]
+pub(crate) struct PathSet(IndexSet<PathKey, FastBuildHasher>);
+
+#[cfg(feature = "unstable-fs")]
+impl std::fmt::Debug for PathSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(feature = "unstable-fs")]
+impl PathSet {
+    /// As `IndexSet::insert`: false, and no change, when the path is present.
+    pub(crate) fn insert(&mut self, path: PathBuf) -> bool {
+        self.0.insert(PathKey(path))
+    }
+
+    pub(crate) fn contains(&self, path: &Path) -> bool {
+        self.0.contains(&PathQuery(path))
+    }
+
+    pub(crate) fn swap_remove(&mut self, path: &Path) -> bool {
+        self.0.swap_remove(&PathQuery(path))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &PathBuf> + '_ {
+        self.0.iter().map(|key| &key.0)
+    }
+}
+
+/// Test hooks for patch 9 (`sim/tests/turmoil_patches.rs`); not part of turmoil's API.
+#[cfg(feature = "unstable-fs")]
+#[doc(hidden)]
+pub mod path_key_hooks {
+    use super::{FastBuildHasher, PathKey, PathQuery};
+    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::path::Path;
+
+    /// Records every `write` a hash makes.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl Hasher for Writes {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.push(bytes.to_vec());
+        }
+
+        fn finish(&self) -> u64 {
+            0
+        }
+    }
+
+    /// The hash of `path` as a stored key.
+    pub fn key_hash(path: &Path) -> u64 {
+        FastBuildHasher::default().hash_one(PathKey(path.to_path_buf()))
+    }
+
+    /// The hash of `path` as a lookup.
+    pub fn query_hash(path: &Path) -> u64 {
+        FastBuildHasher::default().hash_one(PathQuery(path))
+    }
+
+    /// Every byte string hashing `path` as a key writes, in order.
+    pub fn hashed_writes(path: &Path) -> Vec<Vec<u8>> {
+        let mut writes = Writes::default();
+        PathKey(path.to_path_buf()).hash(&mut writes);
+        writes.0
+    }
+
+    /// `path`'s components joined by `/` (always built, even when the path is so spelled).
+    #[cfg(unix)]
+    pub fn canonical(path: &Path) -> Vec<u8> {
+        super::canonical_bytes(path)
+    }
+
+    /// Whether `path` is hashed as spelled (the fast path).
+    #[cfg(unix)]
+    pub fn is_canonical(path: &Path) -> bool {
+        super::is_canonical(path.as_os_str().as_encoded_bytes())
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -89,8 +338,12 @@ mod tests {
     #[test]
     fn equal_paths_hash_alike() {
         let build = FastBuildHasher::default();
-        let hash = |path: &str| build.hash_one(Path::new(path));
+        let hash = |path: &str| build.hash_one(PathQuery(Path::new(path)));
         assert_eq!(hash("/data/a/b"), hash("/data//a/./b/"));
+        assert_eq!(
+            hash("/data/a/b"),
+            build.hash_one(PathKey(PathBuf::from("/data/a/b")))
+        );
         assert_ne!(hash("/data/a/b"), hash("/data/a/c"));
         assert_ne!(hash("/data/ab"), hash("/data/a/b"));
     }

@@ -203,6 +203,9 @@ mod ip;
 pub use ip::IpVersion;
 
 mod fast_hash;
+#[cfg(feature = "unstable-fs")]
+#[doc(hidden)]
+pub use fast_hash::path_key_hooks as __path_key;
 
 #[cfg(feature = "unstable-fs")]
 pub mod fs;

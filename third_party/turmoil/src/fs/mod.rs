@@ -1191,7 +1191,10 @@ impl Fs {
 
     /// Persisted paths whose parent is `dir`.
     fn persisted_children_of(&self, dir: &Path) -> impl Iterator<Item = &PathBuf> + '_ {
-        self.persisted_children.get(dir).into_iter().flatten()
+        self.persisted_children
+            .get(dir)
+            .into_iter()
+            .flat_map(PathSet::iter)
     }
 
     /// Discard pending operations (called on crash).

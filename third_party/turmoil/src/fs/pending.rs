@@ -219,12 +219,12 @@ impl PendingOps {
     pub(crate) fn merged(&self, paths: &[&Path], dirs: &[&Path]) -> Vec<u64> {
         let mut seqs: BTreeSet<u64> = BTreeSet::new();
         for path in paths {
-            if let Some(found) = self.by_path.get(*path) {
+            if let Some(found) = self.by_path.get(path) {
                 seqs.extend(found);
             }
         }
         for dir in dirs {
-            if let Some(found) = self.by_parent.get(*dir) {
+            if let Some(found) = self.by_parent.get(dir) {
                 seqs.extend(found);
             }
         }
