@@ -200,7 +200,7 @@ impl<C: Connector> Client<C> {
         }
         let futures: Vec<_> = jobs
             .iter()
-            .map(|(_, _, file, source)| self.fetch_stripe(&plan, file, source))
+            .map(|(_, _, file, source)| Box::pin(self.fetch_stripe(&plan, file, source)))
             .collect();
         let mut fetched = join_bounded(futures, self.config().concurrency_max)
             .await

@@ -487,10 +487,12 @@ impl<C: Connector> Client<C> {
         }
         let futures: Vec<_> = jobs
             .iter()
-            .map(|&(file_type, _, raida_index, data)| async move {
-                let raida = self.raida(raida_index)?;
-                let attempts = self.upload_stripe_to(raida, &guid, file_type, data).await?;
-                Ok((raida, attempts))
+            .map(|&(file_type, _, raida_index, data)| {
+                Box::pin(async move {
+                    let raida = self.raida(raida_index)?;
+                    let attempts = self.upload_stripe_to(raida, &guid, file_type, data).await?;
+                    Ok((raida, attempts))
+                })
             })
             .collect();
         let results: Vec<Result<(RaidaRef, u32), ClientError>> =
@@ -527,7 +529,9 @@ impl<C: Connector> Client<C> {
         let futures: Vec<_> = prepared
             .tell_groups
             .iter()
-            .map(|group| self.tell_with_retries(&prepared.tell, group.beacon, &group.recipients))
+            .map(|group| {
+                Box::pin(self.tell_with_retries(&prepared.tell, group.beacon, &group.recipients))
+            })
             .collect();
         join_bounded(futures, self.config().concurrency_max).await
     }

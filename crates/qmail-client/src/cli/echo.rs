@@ -131,14 +131,16 @@ pub async fn echo_all<C: Connector>(
     }
     let echoes = raidas
         .into_iter()
-        .map(|raida| async move {
-            let start = tokio::time::Instant::now();
-            let outcome = client.echo_with(raida.index, encryption).await;
-            EchoResult {
-                raida,
-                round_trip: start.elapsed(),
-                outcome,
-            }
+        .map(|raida| {
+            Box::pin(async move {
+                let start = tokio::time::Instant::now();
+                let outcome = client.echo_with(raida.index, encryption).await;
+                EchoResult {
+                    raida,
+                    round_trip: start.elapsed(),
+                    outcome,
+                }
+            })
         })
         .collect();
     Ok(join_bounded(echoes, client.config().concurrency_max).await)
