@@ -228,12 +228,16 @@ impl Recorder {
     /// is clamped to the end.
     pub fn flush(&self) {
         let mut inner = self.lock();
-        let watermark = inner.open.first().map(|(at, _)| *at);
-        while let Some(entry) = inner.pending.first_entry() {
-            if watermark.is_some_and(|watermark| entry.key().0 >= watermark) {
-                break;
+        // Split off what stays, then move the rest out in order: removing the first entry
+        // one at a time shifts every leaf's remaining 128-byte events left each time.
+        let ready = match inner.open.first() {
+            Some(&(watermark, _)) => {
+                let held_back = inner.pending.split_off(&(watermark, 0));
+                std::mem::replace(&mut inner.pending, held_back)
             }
-            let mut event = entry.remove();
+            None => std::mem::take(&mut inner.pending),
+        };
+        for mut event in ready.into_values() {
             let end_us = inner.history.end_us();
             debug_assert!(
                 event.at_sim_us >= end_us || end_us - event.at_sim_us <= US_PER_S,
