@@ -12,12 +12,6 @@
 use super::{acked_tells, receipts, CheckContext, Deliveries, Faults, Invariant, Violation};
 use crate::history::History;
 
-/// Checks `ack_durable` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
-#[cfg(test)]
-pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
-    check_with(history, ctx, &Faults::new(history))
-}
-
 /// Checks `ack_durable`.
 pub(crate) fn check_with(
     history: &History,
@@ -47,7 +41,7 @@ mod tests {
     use crate::history::{FaultKind, Host};
 
     fn run(history: &History) -> Vec<Violation> {
-        check(history, &CheckContext::default())
+        crate::checkers::check(Invariant::AckDurable, history, &CheckContext::default())
     }
 
     #[test]

@@ -17,12 +17,6 @@
 use super::{Cause, CheckContext, Faults, Invariant, Violation};
 use crate::history::{EmailId, Event, EventKind, FaultKind, History, Host};
 
-/// Checks `durable` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
-#[cfg(test)]
-pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
-    check_with(history, ctx, &Faults::new(history))
-}
-
 /// Checks `durable`.
 pub(crate) fn check_with(
     history: &History,
@@ -123,7 +117,7 @@ mod tests {
     }
 
     fn run(history: &History) -> Vec<Violation> {
-        check(history, &CheckContext::default())
+        crate::checkers::check(Invariant::Durable, history, &CheckContext::default())
     }
 
     #[test]

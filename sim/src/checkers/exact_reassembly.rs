@@ -31,12 +31,6 @@ use super::{CheckContext, Faults, Invariant, Revisions, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, FileSent, History};
 use crate::limits::{HEAL_DOWNLOAD_GRACE_S, US_PER_S};
 
-/// Checks `exact_reassembly` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
-#[cfg(test)]
-pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
-    check_with(history, ctx, &Faults::new(history))
-}
-
 /// Checks `exact_reassembly`.
 pub(crate) fn check_with(
     history: &History,
@@ -251,7 +245,11 @@ mod tests {
     use crate::history::Host;
 
     fn run(history: &History) -> Vec<Violation> {
-        check(history, &CheckContext::default())
+        crate::checkers::check(
+            Invariant::ExactReassembly,
+            history,
+            &CheckContext::default(),
+        )
     }
 
     fn failed(file_type: u8) -> EventKind {

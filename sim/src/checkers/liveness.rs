@@ -18,12 +18,6 @@ use super::{
 use crate::history::{EmailId, EventKind, History, MailboxId};
 use crate::trace::format_sim_time;
 
-/// Checks `liveness` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
-#[cfg(test)]
-pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
-    check_with(history, ctx, &Faults::new(history))
-}
-
 /// Checks `liveness`.
 pub(crate) fn check_with(
     history: &History,
@@ -165,6 +159,10 @@ mod tests {
     use crate::history::{FaultKind, Host};
     use crate::limits::US_PER_S;
 
+    fn run(history: &History) -> Vec<Violation> {
+        crate::checkers::check(Invariant::Liveness, history, &ctx())
+    }
+
     fn ctx() -> CheckContext {
         CheckContext {
             heal_bound_us: 10 * US_PER_S,
@@ -181,13 +179,13 @@ mod tests {
             .receive(BOB, 0, email(1), 0)
             .download(BOB, email(1), 0)
             .build();
-        assert_eq!(check(&history, &ctx()), vec![]);
+        assert_eq!(run(&history), vec![]);
     }
 
     #[test]
     fn without_a_healed_phase_nothing_is_judged() {
         let history = Builder::new().tell(email(1), 0, &[BOB]).build();
-        assert_eq!(check(&history, &ctx()), vec![]);
+        assert_eq!(run(&history), vec![]);
     }
 
     /// Storm seed 1: a mailbox received revision 0, then revision 1 re-uploaded every
@@ -202,7 +200,7 @@ mod tests {
                 .receive(BOB, 0, email(1), 0)
         };
         let stalled = received().healed().build();
-        assert!(!check(&stalled, &ctx()).is_empty());
+        assert!(!run(&stalled).is_empty());
         let superseded = received()
             .push(
                 Host::Client(0),
@@ -214,7 +212,7 @@ mod tests {
             )
             .healed()
             .build();
-        assert_eq!(check(&superseded, &ctx()), vec![]);
+        assert_eq!(run(&superseded), vec![]);
     }
 
     #[test]
@@ -229,7 +227,7 @@ mod tests {
             .receive(BOB, 0, email(1), 0)
             .download(BOB, email(1), 0)
             .build();
-        let violations = check(&history, &ctx());
+        let violations = run(&history);
         assert_eq!(violations.len(), 2, "{violations:?}");
         assert!(violations
             .iter()
@@ -243,7 +241,7 @@ mod tests {
             .fault(FaultKind::Crash { step: None }, &[Host::Raida(BEACON)])
             .healed()
             .build();
-        assert_eq!(check(&destroyed, &ctx()), vec![]);
+        assert_eq!(run(&destroyed), vec![]);
     }
 
     #[test]
@@ -255,7 +253,7 @@ mod tests {
             .receive(BOB, 0, email(1), 0)
             .download_file(BOB, email(1), 1, 1000, 0xAAAA_0000)
             .build();
-        let violations = check(&history, &ctx());
+        let violations = run(&history);
         assert_eq!(violations.len(), 1, "{violations:?}");
         assert!(violations[0].detail.contains("file 0x0a"));
 
@@ -276,6 +274,6 @@ mod tests {
             .receive(BOB, 0, email(1), 0)
             .download_file(BOB, email(1), 1, 1000, 0xAAAA_0000)
             .build();
-        assert_eq!(check(&unrebuildable, &ctx()), vec![]);
+        assert_eq!(run(&unrebuildable), vec![]);
     }
 }

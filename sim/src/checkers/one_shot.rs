@@ -15,12 +15,6 @@ use std::collections::BTreeMap;
 use super::{receipts, Cause, CheckContext, Faults, Invariant, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, History, Host, MailboxId};
 
-/// Checks `one_shot` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
-#[cfg(test)]
-pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
-    check_with(history, ctx, &Faults::new(history))
-}
-
 /// Checks `one_shot`.
 pub(crate) fn check_with(
     history: &History,
@@ -167,7 +161,7 @@ mod tests {
     use super::*;
 
     fn run(history: &History) -> Vec<Violation> {
-        check(history, &CheckContext::default())
+        crate::checkers::check(Invariant::OneShot, history, &CheckContext::default())
     }
 
     #[test]

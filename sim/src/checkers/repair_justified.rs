@@ -28,12 +28,6 @@ use super::{receipts, Faults, Invariant, Violation};
 use crate::history::{EmailId, EventKind, FaultKind, History, Host, MailboxId};
 use crate::limits::{HEAL_DOWNLOAD_GRACE_S, US_PER_S};
 
-/// Checks `repair_justified` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
-#[cfg(test)]
-pub(crate) fn check(history: &History) -> Vec<Violation> {
-    check_with(history, &Faults::new(history))
-}
-
 /// Checks `repair_justified`.
 pub(crate) fn check_with(history: &History, faults: &Faults<'_>) -> Vec<Violation> {
     let holders = stripe_holders(history);
@@ -186,6 +180,15 @@ fn upload_spans(history: &History) -> BTreeMap<EmailId, (u64, u64)> {
 mod tests {
     use super::super::testing::*;
     use super::*;
+    use crate::checkers::CheckContext;
+
+    fn run(history: &History) -> Vec<Violation> {
+        crate::checkers::check(
+            Invariant::RepairJustified,
+            history,
+            &CheckContext::default(),
+        )
+    }
 
     fn rebuilt(stripe_index: u8) -> EventKind {
         EventKind::DownloadDone {
@@ -205,7 +208,7 @@ mod tests {
             .email_sent(email(1), 0, &[BOB])
             .push(Host::Client(1), rebuilt(3))
             .build();
-        let violations = check(&history);
+        let violations = run(&history);
         assert_eq!(violations.len(), 1, "{violations:?}");
         assert!(violations[0].detail.contains("rebuilt stripe 3"));
     }
@@ -224,7 +227,7 @@ mod tests {
             )
             .push(Host::Client(1), rebuilt(3))
             .build();
-        assert_eq!(check(&lost), vec![]);
+        assert_eq!(run(&lost), vec![]);
         let other_file = Builder::new()
             .email_sent(email(1), 0, &[BOB])
             .fault(
@@ -237,19 +240,19 @@ mod tests {
             )
             .push(Host::Client(1), rebuilt(3))
             .build();
-        assert_eq!(check(&other_file).len(), 1);
+        assert_eq!(run(&other_file).len(), 1);
         let crashed = Builder::new()
             .email_sent(email(1), 0, &[BOB])
             .fault(FaultKind::Crash { step: None }, &[Host::Raida(3)])
             .push(Host::Client(1), rebuilt(3))
             .build();
-        assert_eq!(check(&crashed), vec![]);
+        assert_eq!(run(&crashed), vec![]);
         let standing = Builder::new()
             .fault(FaultKind::LinkLoss, &[Host::Client(1)])
             .email_sent(email(1), 0, &[BOB])
             .push(Host::Client(1), rebuilt(3))
             .build();
-        assert_eq!(check(&standing), vec![]);
+        assert_eq!(run(&standing), vec![]);
     }
 
     #[test]
@@ -261,6 +264,6 @@ mod tests {
             .email_sent(email(1), 0, &[BOB])
             .push(Host::Client(1), rebuilt(3))
             .build();
-        assert_eq!(check(&history).len(), 1);
+        assert_eq!(run(&history).len(), 1);
     }
 }

@@ -11,12 +11,6 @@ use std::collections::BTreeMap;
 use super::{receipts, Cause, CheckContext, Faults, Invariant, Violation};
 use crate::history::{EmailId, History, MailboxId};
 
-/// Checks `revision_order` on its own (the suite shares one [`Faults`] index: [`super::check_all`]).
-#[cfg(test)]
-pub(crate) fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
-    check_with(history, ctx, &Faults::new(history))
-}
-
 /// Checks `revision_order`.
 pub(crate) fn check_with(
     history: &History,
@@ -77,7 +71,7 @@ mod tests {
     use crate::history::{FaultKind, Host};
 
     fn run(history: &History) -> Vec<Violation> {
-        check(history, &CheckContext::default())
+        crate::checkers::check(Invariant::RevisionOrder, history, &CheckContext::default())
     }
 
     #[test]
