@@ -573,6 +573,10 @@ mod path_keys {
             })
     }
 
+    fn bytes_of(path: Option<&Path>) -> Option<&[u8]> {
+        path.map(|path| path.as_os_str().as_encoded_bytes())
+    }
+
     /// The components, spelled back: the root as `/`, the rest joined by `/`.
     fn joined(path: &Path) -> Vec<u8> {
         let mut out = Vec::new();
@@ -624,6 +628,22 @@ mod path_keys {
             prop_assert_eq!(a, b);
             prop_assert_eq!(hooks::key_hash(a), hooks::key_hash(b));
             prop_assert_eq!(hooks::query_hash(a), hooks::key_hash(b));
+            // Patch 10: keys compare as paths however each is spelled.
+            prop_assert!(hooks::keys_equal(a, b));
+            prop_assert!(hooks::query_finds(a, b));
+            prop_assert_eq!(bytes_of(hooks::parent(a)), bytes_of(a.parent()));
+        }
+
+        /// Patch 10: stored keys and lookups are equal exactly when the paths are (the byte
+        /// comparison of two canonical spellings never says otherwise), and the file
+        /// system's parent is `Path::parent`, byte for byte.
+        #[test]
+        fn keys_and_parents_agree_with_path(a in any_path(), b in any_path()) {
+            let (a, b) = (Path::new(&a), Path::new(&b));
+            prop_assert_eq!(hooks::keys_equal(a, b), a == b);
+            prop_assert_eq!(hooks::query_finds(a, b), a == b);
+            prop_assert!(hooks::keys_equal(a, a));
+            prop_assert_eq!(bytes_of(hooks::parent(a)), bytes_of(a.parent()));
         }
     }
 
@@ -660,6 +680,29 @@ mod path_keys {
                 hooks::key_hash(Path::new(canonical)),
                 "{path:?}"
             );
+        }
+    }
+
+    /// Patch 10's parents at the edges: the root and the empty path have none; a single
+    /// name's is the empty path; a leading `./` stays.
+    #[test]
+    fn edge_parents() {
+        for (path, parent) in [
+            ("", None),
+            ("/", None),
+            (".", Some("")),
+            ("a", Some("")),
+            ("..", Some("")),
+            ("/a", Some("/")),
+            ("/..", Some("/")),
+            ("./a", Some(".")),
+            ("a/b", Some("a")),
+            ("/a/b/c", Some("/a/b")),
+            ("/a//b/", Some("/a")),
+        ] {
+            let path = Path::new(path);
+            assert_eq!(hooks::parent(path), parent.map(Path::new), "{path:?}");
+            assert_eq!(hooks::parent(path), path.parent(), "{path:?}");
         }
     }
 }

@@ -120,59 +120,142 @@ fn canonical_bytes(path: &Path) -> Vec<u8> {
     out
 }
 
-/// Hashes `path` as one `write` of its canonical spelling (patch 9). Elsewhere than Unix
+/// Whether `path` is spelled canonically (see [`is_canonical`]); never elsewhere than Unix,
+/// where keys fall back to `Path`'s own hash and equality.
+#[cfg(feature = "unstable-fs")]
+fn spelled_canonically(path: &Path) -> bool {
+    #[cfg(unix)]
+    return is_canonical(path.as_os_str().as_encoded_bytes());
+    #[cfg(not(unix))]
+    return false;
+}
+
+/// Hashes `path` as one `write` of its canonical spelling (patch 9); `canonical` is
+/// [`spelled_canonically`]`(path)`, worked out once per key or query. Elsewhere than Unix
 /// (drive prefixes, two separators) it falls back to `Path`'s own hash, which agrees with
 /// `Path`'s equality too.
 #[cfg(feature = "unstable-fs")]
-fn hash_path<H: Hasher>(path: &Path, state: &mut H) {
+fn hash_path<H: Hasher>(path: &Path, canonical: bool, state: &mut H) {
     #[cfg(unix)]
     {
-        let bytes = path.as_os_str().as_encoded_bytes();
-        if is_canonical(bytes) {
-            state.write(bytes);
+        if canonical {
+            state.write(path.as_os_str().as_encoded_bytes());
         } else {
             state.write(&canonical_bytes(path));
         }
     }
     #[cfg(not(unix))]
-    path.hash(state);
+    {
+        debug_assert!(!canonical);
+        path.hash(state);
+    }
+}
+
+/// `Path`'s equality, answered from the bytes when both spellings are canonical (patch
+/// 10): a canonical spelling is its components joined by `/`, so two of them name the same
+/// path exactly when they are the same bytes. `Path`'s own `==` compares bytes only when
+/// they are equal; any other pair (every hash-tag collision in a lookup) it compares
+/// component by component, from the back.
+#[cfg(feature = "unstable-fs")]
+fn paths_equal(a: &Path, a_canonical: bool, b: &Path, b_canonical: bool) -> bool {
+    if a_canonical && b_canonical {
+        a.as_os_str() == b.as_os_str()
+    } else {
+        a == b
+    }
+}
+
+/// `path.parent()`, cut at the last separator when `path` is spelled canonically (patch 10).
+/// `Path::parent` parses the last component backwards, with its rules for `.` and repeated
+/// separators; a canonical spelling has neither, so its parent is the bytes before the last
+/// `/` (the root when that is the first byte, the empty path when there is none) and is
+/// itself canonical. The root and the empty path have none.
+#[cfg(feature = "unstable-fs")]
+pub(crate) fn parent(path: &Path) -> Option<&Path> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        if is_canonical(bytes) {
+            let cut = match bytes.iter().rposition(|byte| *byte == b'/') {
+                _ if bytes.is_empty() || bytes == b"/" => return None,
+                None => 0,
+                Some(0) => 1,
+                Some(index) => index,
+            };
+            return Some(Path::new(std::ffi::OsStr::from_bytes(&bytes[..cut])));
+        }
+    }
+    path.parent()
 }
 
 /// A path as a map key: equal when the paths are (component by component), hashed by
-/// [`hash_path`].
+/// [`hash_path`]. Remembers whether it is spelled canonically.
 #[cfg(feature = "unstable-fs")]
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct PathKey(PathBuf);
+#[derive(Clone)]
+pub(crate) struct PathKey {
+    path: PathBuf,
+    canonical: bool,
+}
+
+#[cfg(feature = "unstable-fs")]
+impl PathKey {
+    fn new(path: PathBuf) -> Self {
+        let canonical = spelled_canonically(&path);
+        Self { path, canonical }
+    }
+}
+
+#[cfg(feature = "unstable-fs")]
+impl PartialEq for PathKey {
+    fn eq(&self, other: &Self) -> bool {
+        paths_equal(&self.path, self.canonical, &other.path, other.canonical)
+    }
+}
+
+#[cfg(feature = "unstable-fs")]
+impl Eq for PathKey {}
 
 #[cfg(feature = "unstable-fs")]
 impl Hash for PathKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_path(&self.0, state);
+        hash_path(&self.path, self.canonical, state);
     }
 }
 
 #[cfg(feature = "unstable-fs")]
 impl std::fmt::Debug for PathKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        self.path.fmt(f)
     }
 }
 
 /// A borrowed path looked up in a [`PathMap`] or [`PathSet`] without building a key.
 #[cfg(feature = "unstable-fs")]
-struct PathQuery<'a>(&'a Path);
+struct PathQuery<'a> {
+    path: &'a Path,
+    canonical: bool,
+}
+
+#[cfg(feature = "unstable-fs")]
+impl<'a> PathQuery<'a> {
+    fn new(path: &'a Path) -> Self {
+        let canonical = spelled_canonically(path);
+        Self { path, canonical }
+    }
+}
 
 #[cfg(feature = "unstable-fs")]
 impl Hash for PathQuery<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_path(self.0, state);
+        hash_path(self.path, self.canonical, state);
     }
 }
 
 #[cfg(feature = "unstable-fs")]
 impl Equivalent<PathKey> for PathQuery<'_> {
     fn equivalent(&self, key: &PathKey) -> bool {
-        self.0 == key.0
+        paths_equal(self.path, self.canonical, &key.path, key.canonical)
     }
 }
 
@@ -199,36 +282,36 @@ impl<V: std::fmt::Debug> std::fmt::Debug for PathMap<V> {
 #[cfg(feature = "unstable-fs")]
 impl<V> PathMap<V> {
     pub(crate) fn get(&self, path: &Path) -> Option<&V> {
-        self.0.get(&PathQuery(path))
+        self.0.get(&PathQuery::new(path))
     }
 
     pub(crate) fn get_mut(&mut self, path: &Path) -> Option<&mut V> {
-        self.0.get_mut(&PathQuery(path))
+        self.0.get_mut(&PathQuery::new(path))
     }
 
     pub(crate) fn contains_key(&self, path: &Path) -> bool {
-        self.0.contains_key(&PathQuery(path))
+        self.0.contains_key(&PathQuery::new(path))
     }
 
     /// As `IndexMap::insert`: a present key keeps its place (and its spelling).
     pub(crate) fn insert(&mut self, path: PathBuf, value: V) -> Option<V> {
-        self.0.insert(PathKey(path), value)
+        self.0.insert(PathKey::new(path), value)
     }
 
     pub(crate) fn entry(&mut self, path: PathBuf) -> indexmap::map::Entry<'_, PathKey, V> {
-        self.0.entry(PathKey(path))
+        self.0.entry(PathKey::new(path))
     }
 
     pub(crate) fn swap_remove(&mut self, path: &Path) -> Option<V> {
-        self.0.swap_remove(&PathQuery(path))
+        self.0.swap_remove(&PathQuery::new(path))
     }
 
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&PathBuf, &mut V) -> bool) {
-        self.0.retain(|key, value| keep(&key.0, value));
+        self.0.retain(|key, value| keep(&key.path, value));
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &PathBuf> + '_ {
-        self.0.keys().map(|key| &key.0)
+        self.0.keys().map(|key| &key.path)
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
@@ -256,15 +339,15 @@ impl std::fmt::Debug for PathSet {
 impl PathSet {
     /// As `IndexSet::insert`: false, and no change, when the path is present.
     pub(crate) fn insert(&mut self, path: PathBuf) -> bool {
-        self.0.insert(PathKey(path))
+        self.0.insert(PathKey::new(path))
     }
 
     pub(crate) fn contains(&self, path: &Path) -> bool {
-        self.0.contains(&PathQuery(path))
+        self.0.contains(&PathQuery::new(path))
     }
 
     pub(crate) fn swap_remove(&mut self, path: &Path) -> bool {
-        self.0.swap_remove(&PathQuery(path))
+        self.0.swap_remove(&PathQuery::new(path))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -272,7 +355,7 @@ impl PathSet {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &PathBuf> + '_ {
-        self.0.iter().map(|key| &key.0)
+        self.0.iter().map(|key| &key.path)
     }
 }
 
@@ -281,6 +364,7 @@ impl PathSet {
 #[doc(hidden)]
 pub mod path_key_hooks {
     use super::{FastBuildHasher, PathKey, PathQuery};
+    use indexmap::Equivalent;
     use std::hash::{BuildHasher, Hash, Hasher};
     use std::path::Path;
 
@@ -300,19 +384,35 @@ pub mod path_key_hooks {
 
     /// The hash of `path` as a stored key.
     pub fn key_hash(path: &Path) -> u64 {
-        FastBuildHasher::default().hash_one(PathKey(path.to_path_buf()))
+        FastBuildHasher::default().hash_one(PathKey::new(path.to_path_buf()))
     }
 
     /// The hash of `path` as a lookup.
     pub fn query_hash(path: &Path) -> u64 {
-        FastBuildHasher::default().hash_one(PathQuery(path))
+        FastBuildHasher::default().hash_one(PathQuery::new(path))
     }
 
     /// Every byte string hashing `path` as a key writes, in order.
     pub fn hashed_writes(path: &Path) -> Vec<Vec<u8>> {
         let mut writes = Writes::default();
-        PathKey(path.to_path_buf()).hash(&mut writes);
+        PathKey::new(path.to_path_buf()).hash(&mut writes);
         writes.0
+    }
+
+    /// Whether `a` and `b` are equal as stored keys (patch 10's byte comparison when both are
+    /// spelled canonically, `Path`'s otherwise).
+    pub fn keys_equal(a: &Path, b: &Path) -> bool {
+        PathKey::new(a.to_path_buf()) == PathKey::new(b.to_path_buf())
+    }
+
+    /// Whether a lookup of `query` finds the stored key `key`.
+    pub fn query_finds(query: &Path, key: &Path) -> bool {
+        PathQuery::new(query).equivalent(&PathKey::new(key.to_path_buf()))
+    }
+
+    /// The parent the file system computes for `path` (patch 10).
+    pub fn parent(path: &Path) -> Option<&Path> {
+        super::parent(path)
     }
 
     /// `path`'s components joined by `/` (always built, even when the path is so spelled).
@@ -338,11 +438,11 @@ mod tests {
     #[test]
     fn equal_paths_hash_alike() {
         let build = FastBuildHasher::default();
-        let hash = |path: &str| build.hash_one(PathQuery(Path::new(path)));
+        let hash = |path: &str| build.hash_one(PathQuery::new(Path::new(path)));
         assert_eq!(hash("/data/a/b"), hash("/data//a/./b/"));
         assert_eq!(
             hash("/data/a/b"),
-            build.hash_one(PathKey(PathBuf::from("/data/a/b")))
+            build.hash_one(PathKey::new(PathBuf::from("/data/a/b")))
         );
         assert_ne!(hash("/data/a/b"), hash("/data/a/c"));
         assert_ne!(hash("/data/ab"), hash("/data/a/b"));

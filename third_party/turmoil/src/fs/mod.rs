@@ -29,7 +29,7 @@ pub mod shim;
 
 mod pending;
 
-use crate::fast_hash::{PathMap, PathSet};
+use crate::fast_hash::{parent, PathMap, PathSet};
 use pending::PendingOps;
 
 use crate::world::World;
@@ -1141,7 +1141,7 @@ impl Fs {
 
     /// Record that `path` may now be a key of a persisted map.
     fn note_persisted(&mut self, path: &Path) {
-        if let Some(parent) = path.parent() {
+        if let Some(parent) = parent(path) {
             match self.persisted_children.get_mut(parent) {
                 Some(children) => {
                     children.insert(path.to_path_buf());
@@ -1164,7 +1164,7 @@ impl Fs {
         {
             return;
         }
-        if let Some(parent) = path.parent() {
+        if let Some(parent) = parent(path) {
             if let Some(children) = self.persisted_children.get_mut(parent) {
                 children.swap_remove(path);
                 if children.is_empty() {
@@ -1676,7 +1676,7 @@ impl Fs {
         mode: u32,
     ) -> Result<(), &'static str> {
         // Check parent exists
-        if let Some(parent) = path.parent() {
+        if let Some(parent) = parent(path) {
             if !parent.as_os_str().is_empty() && !self.dir_exists(parent) {
                 return Err("No such file or directory");
             }
@@ -1729,17 +1729,17 @@ impl Fs {
         // Check pending creates (using exists checks to account for later removals)
         for (_, op) in self.pending.in_dir(path) {
             match op {
-                PendingOp::CreateFile { path: p, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateFile { path: p, .. } if parent(p) == Some(path) => {
                     if self.file_exists(p) {
                         return true;
                     }
                 }
-                PendingOp::CreateDir { path: p, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateDir { path: p, .. } if parent(p) == Some(path) => {
                     if self.dir_exists(p) {
                         return true;
                     }
                 }
-                PendingOp::CreateSymlink { path: p, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateSymlink { path: p, .. } if parent(p) == Some(path) => {
                     if self.symlink_exists(p) {
                         return true;
                     }
@@ -1752,7 +1752,7 @@ impl Fs {
 
     /// Check if parent directory exists for a file path.
     pub(crate) fn parent_exists(&self, path: &Path) -> bool {
-        match path.parent() {
+        match parent(path) {
             None => true,
             Some(parent) if parent.as_os_str().is_empty() => true,
             Some(parent) => self.dir_exists(parent),
@@ -1955,16 +1955,16 @@ impl Fs {
                 // Directory's own creation
                 Some(PendingOp::CreateDir { path: p, .. }) if p == path => true,
                 // Files/dirs/symlinks/hardlinks created in this directory
-                Some(PendingOp::CreateFile { path: p, .. }) => p.parent() == Some(path),
-                Some(PendingOp::CreateDir { path: p, .. }) => p.parent() == Some(path),
-                Some(PendingOp::CreateSymlink { path: p, .. }) => p.parent() == Some(path),
-                Some(PendingOp::CreateHardLink { path: p, .. }) => p.parent() == Some(path),
+                Some(PendingOp::CreateFile { path: p, .. }) => parent(p) == Some(path),
+                Some(PendingOp::CreateDir { path: p, .. }) => parent(p) == Some(path),
+                Some(PendingOp::CreateSymlink { path: p, .. }) => parent(p) == Some(path),
+                Some(PendingOp::CreateHardLink { path: p, .. }) => parent(p) == Some(path),
                 // Files/dirs removed from this directory
-                Some(PendingOp::RemoveFile { path: p }) => p.parent() == Some(path),
-                Some(PendingOp::RemoveDir { path: p }) => p.parent() == Some(path),
+                Some(PendingOp::RemoveFile { path: p }) => parent(p) == Some(path),
+                Some(PendingOp::RemoveDir { path: p }) => parent(p) == Some(path),
                 // Renames affecting this directory
                 Some(PendingOp::Rename { from, to }) => {
-                    from.parent() == Some(path) || to.parent() == Some(path)
+                    parent(from) == Some(path) || parent(to) == Some(path)
                 }
                 _ => false,
             })
@@ -1977,7 +1977,7 @@ impl Fs {
         for (seq, op) in &to_flush {
             // Check if this op modifies our directory's contents and update synced_entries
             match op {
-                PendingOp::CreateFile { path: p, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateFile { path: p, .. } if parent(p) == Some(path) => {
                     dir_modified = true;
                     self.synced_entries.insert(p.clone());
                 }
@@ -1985,32 +1985,32 @@ impl Fs {
                     // Directory's own creation - mark it as synced
                     self.synced_entries.insert(p.clone());
                 }
-                PendingOp::CreateDir { path: p, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateDir { path: p, .. } if parent(p) == Some(path) => {
                     dir_modified = true;
                     self.synced_entries.insert(p.clone());
                 }
-                PendingOp::CreateSymlink { path: p, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateSymlink { path: p, .. } if parent(p) == Some(path) => {
                     dir_modified = true;
                     self.synced_entries.insert(p.clone());
                 }
-                PendingOp::CreateHardLink { path: p, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateHardLink { path: p, .. } if parent(p) == Some(path) => {
                     dir_modified = true;
                     self.synced_entries.insert(p.clone());
                 }
-                PendingOp::RemoveFile { path: p } if p.parent() == Some(path) => {
+                PendingOp::RemoveFile { path: p } if parent(p) == Some(path) => {
                     dir_modified = true;
                     self.synced_entries.swap_remove(p);
                 }
-                PendingOp::RemoveDir { path: p } if p.parent() == Some(path) => {
+                PendingOp::RemoveDir { path: p } if parent(p) == Some(path) => {
                     dir_modified = true;
                     self.synced_entries.swap_remove(p);
                 }
                 PendingOp::Rename { from, to } => {
-                    if from.parent() == Some(path) {
+                    if parent(from) == Some(path) {
                         dir_modified = true;
                         self.synced_entries.swap_remove(from);
                     }
-                    if to.parent() == Some(path) {
+                    if parent(to) == Some(path) {
                         dir_modified = true;
                         self.synced_entries.insert(to.clone());
                     }
@@ -2042,7 +2042,7 @@ impl Fs {
         let mut modified_dirs: BTreeSet<PathBuf> = BTreeSet::new();
         for (seq, op) in &to_flush {
             let mut entry_changed = |entry: &Path| {
-                if let Some(parent) = entry.parent() {
+                if let Some(parent) = parent(entry) {
                     modified_dirs.insert(parent.to_path_buf());
                 }
             };
@@ -2438,19 +2438,19 @@ impl Fs {
                     // New dir creation sets all timestamps
                     timestamps = Some((*time, *time, *time));
                 }
-                PendingOp::CreateFile { path: p, time, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateFile { path: p, time, .. } if parent(p) == Some(path) => {
                     // File created in this directory updates mtime
                     if let Some((crtime, _, _)) = timestamps {
                         timestamps = Some((crtime, *time, *time));
                     }
                 }
-                PendingOp::CreateDir { path: p, time, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateDir { path: p, time, .. } if parent(p) == Some(path) => {
                     // Subdir created in this directory updates mtime
                     if let Some((crtime, _, _)) = timestamps {
                         timestamps = Some((crtime, *time, *time));
                     }
                 }
-                PendingOp::RemoveFile { path: p } if p.parent() == Some(path) => {
+                PendingOp::RemoveFile { path: p } if parent(p) == Some(path) => {
                     // File removed from this directory updates mtime
                     // Use current latest mtime as proxy (removal doesn't carry timestamp)
                     // In real fs, this would use current time
@@ -2458,7 +2458,7 @@ impl Fs {
                         timestamps = Some((crtime, mtime, mtime));
                     }
                 }
-                PendingOp::RemoveDir { path: p } if p.parent() == Some(path) => {
+                PendingOp::RemoveDir { path: p } if parent(p) == Some(path) => {
                     // Subdir removed from this directory updates mtime
                     if let Some((crtime, mtime, _)) = timestamps {
                         timestamps = Some((crtime, mtime, mtime));
@@ -2466,7 +2466,7 @@ impl Fs {
                 }
                 PendingOp::Rename { from, to } => {
                     // Rename affects both source and destination parent directories
-                    if from.parent() == Some(path) || to.parent() == Some(path) {
+                    if parent(from) == Some(path) || parent(to) == Some(path) {
                         if let Some((crtime, mtime, _)) = timestamps {
                             timestamps = Some((crtime, mtime, mtime));
                         }
@@ -2520,22 +2520,22 @@ impl Fs {
         // Add pending creations
         for (_, op) in self.pending.in_dir(path) {
             match op {
-                PendingOp::CreateFile { path: p, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateFile { path: p, .. } if parent(p) == Some(path) => {
                     if self.file_exists(p) {
                         entries.insert(p.clone());
                     }
                 }
-                PendingOp::CreateDir { path: p, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateDir { path: p, .. } if parent(p) == Some(path) => {
                     if self.dir_exists(p) {
                         entries.insert(p.clone());
                     }
                 }
-                PendingOp::CreateSymlink { path: p, .. } if p.parent() == Some(path) => {
+                PendingOp::CreateSymlink { path: p, .. } if parent(p) == Some(path) => {
                     if self.symlink_exists(p) {
                         entries.insert(p.clone());
                     }
                 }
-                PendingOp::Rename { to, .. } if to.parent() == Some(path) => {
+                PendingOp::Rename { to, .. } if parent(to) == Some(path) => {
                     // Check if it still exists (wasn't removed later)
                     if self.file_exists(to) || self.dir_exists(to) || self.symlink_exists(to) {
                         entries.insert(to.clone());

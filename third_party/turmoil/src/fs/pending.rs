@@ -16,7 +16,7 @@ use std::ops::RangeBounds;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::fast_hash::PathMap;
+use crate::fast_hash::{parent, PathMap};
 use super::PendingOp;
 
 /// One queued operation and the simulated time it was made at.
@@ -71,10 +71,10 @@ fn entry_parents(op: &PendingOp) -> [Option<&Path>; 2] {
         | PendingOp::CreateSymlink { path, .. }
         | PendingOp::CreateHardLink { path, .. }
         | PendingOp::RemoveFile { path }
-        | PendingOp::RemoveDir { path } => [path.parent(), None],
+        | PendingOp::RemoveDir { path } => [parent(path), None],
         PendingOp::Rename { from, to } => {
-            let from_parent = from.parent();
-            let to_parent = to.parent().filter(|p| Some(*p) != from_parent);
+            let from_parent = parent(from);
+            let to_parent = parent(to).filter(|p| Some(*p) != from_parent);
             [from_parent, to_parent]
         }
         PendingOp::Write { .. } | PendingOp::SetLen { .. } | PendingOp::SetPermissions { .. } => {

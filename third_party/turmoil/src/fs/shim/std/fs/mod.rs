@@ -383,7 +383,9 @@ pub fn read_dir<P: AsRef<Path>>(path: P) -> Result<ReadDir> {
 /// entire file contents.
 pub fn read<P: AsRef<Path>>(path: P) -> Result<Vec<u8>> {
     let file = File::open(path)?;
-    let len = file.metadata()?.len() as usize;
+    // Patch 10: only the length sizes the buffer. `metadata()` would also resolve the
+    // timestamps, mode and link count: three more walks of the path's pending operations.
+    let len = file.len_internal()? as usize;
     let mut buf = vec![0u8; len];
     if len > 0 {
         file.read_at_internal(&mut buf, 0)?;
@@ -541,6 +543,18 @@ impl File {
             .create(true)
             .truncate(true)
             .open(path)
+    }
+
+    /// The file's length, as `metadata()?.len()` gives it (patch 10: what `read` needs).
+    fn len_internal(&self) -> Result<u64> {
+        FsContext::current(|ctx| {
+            let path = ctx
+                .fs
+                .open_handles
+                .get(&self.fd)
+                .ok_or_else(|| Error::new(ErrorKind::NotFound, "file handle not found"))?;
+            Ok(ctx.fs.file_len(path))
+        })
     }
 
     /// Queries metadata about the file.
