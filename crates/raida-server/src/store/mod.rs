@@ -40,16 +40,30 @@ impl Guid {
     }
 }
 
+impl Guid {
+    /// The 32 lowercase hex digits, as ASCII bytes.
+    pub fn hex(&self) -> [u8; 2 * limits::GUID_SIZE_BYTES] {
+        let mut text = [0_u8; 2 * limits::GUID_SIZE_BYTES];
+        for (pair, byte) in text.chunks_exact_mut(2).zip(self.0) {
+            pair.copy_from_slice(&hex_byte(byte));
+        }
+        text
+    }
+}
+
+/// `byte` as two lowercase hex digits (ASCII).
+pub(crate) fn hex_byte(byte: u8) -> [u8; 2] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    [
+        DIGITS[usize::from(byte >> 4)],
+        DIGITS[usize::from(byte & 0x0f)],
+    ]
+}
+
 impl fmt::Display for Guid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Every file name the stores build starts here: one `write_str`, not 16 `write!`s.
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut text = [0_u8; 2 * limits::GUID_SIZE_BYTES];
-        for (pair, byte) in text.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0x0f)];
-        }
-        f.write_str(std::str::from_utf8(&text).expect("hex digits are ASCII"))
+        f.write_str(std::str::from_utf8(&self.hex()).expect("hex digits are ASCII"))
     }
 }
 

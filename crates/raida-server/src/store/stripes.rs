@@ -35,8 +35,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{
-    create_dir_durable, io_error, remove_temp, write_synced_temp, Guid, StoreError, StoreIo,
-    ROOT_DIR_STEPS, STRIPE_WRITE_STEPS,
+    create_dir_durable, hex_byte, io_error, remove_temp, write_synced_temp, Guid, StoreError,
+    StoreIo, ROOT_DIR_STEPS, STRIPE_WRITE_STEPS,
 };
 use crate::fs::Step;
 use crate::limits;
@@ -75,9 +75,21 @@ const _: () = assert!(HEADER == 4 + 1 + 3 + 8 + 4 + 4);
 
 /// The file name of a stripe: `{guid}.{file_type:02x}.stripe`.
 pub fn stripe_file_name(guid: Guid, file_type: u8) -> String {
-    let name = format!("{guid}.{file_type:02x}.{STRIPE_FILE_EXTENSION}");
+    // Built by hand: every stripe read, write and audit names its file (`format!` was 1% of
+    // storm's CPU).
+    let mut name = String::with_capacity(limits::STRIPE_FILE_NAME_SIZE_BYTES);
+    push_stripe_stem(&mut name, guid, file_type);
+    name.push('.');
+    name.push_str(STRIPE_FILE_EXTENSION);
     assert_eq!(name.len(), limits::STRIPE_FILE_NAME_SIZE_BYTES);
     name
+}
+
+/// Appends `{guid}.{file_type:02x}`: a stripe file's name without its extension.
+fn push_stripe_stem(name: &mut String, guid: Guid, file_type: u8) {
+    name.push_str(std::str::from_utf8(&guid.hex()).expect("hex digits are ASCII"));
+    name.push('.');
+    name.push_str(std::str::from_utf8(&hex_byte(file_type)).expect("hex digits are ASCII"));
 }
 
 /// Header and data of one stripe file.
@@ -193,7 +205,11 @@ impl StripeStore {
 
     /// Where the stripe (guid, file_type) lives.
     pub fn stripe_path(&self, guid: Guid, file_type: u8) -> PathBuf {
-        self.dir.join(stripe_file_name(guid, file_type))
+        let name = stripe_file_name(guid, file_type);
+        let mut path = PathBuf::with_capacity(self.dir.as_os_str().len() + 1 + name.len());
+        path.push(&self.dir);
+        path.push(name);
+        path
     }
 
     /// Creates the stripe directory (durably with `dir_fsync`).
@@ -217,7 +233,8 @@ impl StripeStore {
         }
         let file = encode_stripe(data, expires_at_unix_s.unwrap_or(EXPIRES_NEVER));
         let final_path = self.stripe_path(guid, file_type);
-        let stem = format!("{guid}.{file_type:02x}");
+        let mut stem = String::with_capacity(limits::STRIPE_FILE_NAME_SIZE_BYTES);
+        push_stripe_stem(&mut stem, guid, file_type);
         let temp_path = write_synced_temp(
             &self.io,
             STRIPE_WRITE_STEPS,
@@ -345,6 +362,31 @@ mod tests {
         assert!(reseal_stripe_file(&mut file));
         assert_eq!(decode_stripe(&file).map(|f| f.data), Ok(&b"0122456789"[..]));
         assert!(!reseal_stripe_file(&mut file[..10]));
+    }
+
+    #[test]
+    fn stripe_names_spell_guid_type_and_extension() {
+        let guid = Guid([
+            0x00, 0x01, 0x0a, 0x10, 0x7f, 0x80, 0xa5, 0xff, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc,
+            0xde, 0xf0,
+        ]);
+        for file_type in [0x00, 0x07, 0x0a, 0x10, 0xff] {
+            assert_eq!(
+                stripe_file_name(guid, file_type),
+                format!("{guid}.{file_type:02x}.stripe")
+            );
+        }
+        assert_eq!(
+            stripe_file_name(guid, 0x0b),
+            "00010a107f80a5ff123456789abcdef0.0b.stripe"
+        );
+        let f = fixture();
+        assert_eq!(
+            f.store.stripe_path(guid, 0x0b),
+            f.store
+                .dir()
+                .join("00010a107f80a5ff123456789abcdef0.0b.stripe")
+        );
     }
     use crate::clock::ManualClock;
     use crate::fs::{NoopHook, RealFs};
