@@ -297,8 +297,11 @@ impl Topology {
 
     pub(crate) fn tick_by(&mut self, duration: Duration) {
         let _ = self.rt.tick(duration);
+        // Patch 11: one clock read per step, not one per link (each enters the runtime).
+        // The runtime's clock is paused, so every link saw this same instant before.
+        let now = self.rt.now();
         for link in self.links.values_mut() {
-            link.tick(self.rt.now());
+            link.tick(now);
         }
     }
 
@@ -425,27 +428,32 @@ impl Link {
     }
 
     fn process_deliverables(&mut self) {
-        // TODO: `drain_filter` is not yet stable, and so we have a low quality
-        // implementation here that avoids clones.
-        let mut deliverable = 0;
-        for i in 0..self.sent.len() {
-            let index = i - deliverable;
-            let sent = &self.sent[index];
-            if let DeliveryStatus::DeliverAfter(time) = sent.status {
-                if time <= self.now {
-                    let sent = self.sent.remove(index).unwrap();
-                    let envelope = Envelope {
-                        src: sent.src,
-                        dst: sent.dst,
-                        message: sent.protocol,
-                    };
-                    self.deliverable
-                        .entry(sent.dst.ip())
-                        .or_default()
-                        .push_back(envelope);
-                    deliverable += 1;
-                }
+        // Patch 11: one pass that moves each message once, in order: the due ones to their
+        // host's queue (upstream removed each from the middle of the queue, shifting the rest
+        // every time).
+        let due = |sent: &Sent, now: Instant| {
+            matches!(sent.status, DeliveryStatus::DeliverAfter(time) if time <= now)
+        };
+        if !self.sent.iter().any(|sent| due(sent, self.now)) {
+            return;
+        }
+        // Round the ring once: each message leaves the front and, if not due, rejoins at the
+        // back, so those keep their order and the buffer is reused.
+        for _ in 0..self.sent.len() {
+            let sent = self.sent.pop_front().expect("one pop per message");
+            if !due(&sent, self.now) {
+                self.sent.push_back(sent);
+                continue;
             }
+            let envelope = Envelope {
+                src: sent.src,
+                dst: sent.dst,
+                message: sent.protocol,
+            };
+            self.deliverable
+                .entry(sent.dst.ip())
+                .or_default()
+                .push_back(envelope);
         }
     }
 
