@@ -683,17 +683,19 @@ mod path_keys {
             // Patch 10: keys compare as paths however each is spelled.
             prop_assert!(hooks::keys_equal(a, b));
             prop_assert!(hooks::query_finds(a, b));
+            prop_assert!(hooks::same_path(a, b));
             prop_assert_eq!(bytes_of(hooks::parent(a)), bytes_of(a.parent()));
         }
 
-        /// Patch 10: stored keys and lookups are equal exactly when the paths are (the byte
-        /// comparison of two canonical spellings never says otherwise), and the file
-        /// system's parent is `Path::parent`, byte for byte.
+        /// Patch 10: stored keys, lookups and the file system's path comparison are equal
+        /// exactly when the paths are (the byte comparison of two canonical spellings never
+        /// says otherwise), and its parent is `Path::parent`, byte for byte.
         #[test]
         fn keys_and_parents_agree_with_path(a in any_path(), b in any_path()) {
             let (a, b) = (Path::new(&a), Path::new(&b));
             prop_assert_eq!(hooks::keys_equal(a, b), a == b);
             prop_assert_eq!(hooks::query_finds(a, b), a == b);
+            prop_assert_eq!(hooks::same_path(a, b), a == b);
             prop_assert!(hooks::keys_equal(a, a));
             prop_assert_eq!(bytes_of(hooks::parent(a)), bytes_of(a.parent()));
         }

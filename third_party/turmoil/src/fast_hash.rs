@@ -189,6 +189,17 @@ pub(crate) fn parent(path: &Path) -> Option<&Path> {
     path.parent()
 }
 
+/// `a == b` for paths (patch 10): equal bytes are one path, and two different canonical
+/// spellings are two; only other pairs are compared as `Path` does, component by component
+/// (which it does for every pair whose bytes differ).
+#[cfg(feature = "unstable-fs")]
+pub(crate) fn same_path(a: &Path, b: &Path) -> bool {
+    if a.as_os_str() == b.as_os_str() {
+        return true;
+    }
+    !(spelled_canonically(a) && spelled_canonically(b)) && a == b
+}
+
 /// A path as a map key: equal when the paths are (component by component), hashed by
 /// [`hash_path`]. Remembers whether it is spelled canonically.
 #[cfg(feature = "unstable-fs")]
@@ -408,6 +419,11 @@ pub mod path_key_hooks {
     /// Whether a lookup of `query` finds the stored key `key`.
     pub fn query_finds(query: &Path, key: &Path) -> bool {
         PathQuery::new(query).equivalent(&PathKey::new(key.to_path_buf()))
+    }
+
+    /// Whether the file system takes `a` and `b` for one path (patch 10).
+    pub fn same_path(a: &Path, b: &Path) -> bool {
+        super::same_path(a, b)
     }
 
     /// The parent the file system computes for `path` (patch 10).

@@ -29,7 +29,7 @@ pub mod shim;
 
 mod pending;
 
-use crate::fast_hash::{parent, PathMap, PathSet};
+use crate::fast_hash::{parent, same_path, PathMap, PathSet};
 use pending::PendingOps;
 
 use crate::world::World;
@@ -1420,7 +1420,7 @@ impl Fs {
                 .naming_in(&current, ..before)
                 .rev()
                 .find_map(|(seq, op)| match op {
-                    PendingOp::Rename { from, to } if to == &current => Some((seq, from.clone())),
+                    PendingOp::Rename { from, to } if same_path(to, &current) => Some((seq, from.clone())),
                     _ => None,
                 });
             match found {
@@ -1446,7 +1446,7 @@ impl Fs {
         self.pending.naming(path).find_map(|(_, op)| match op {
             PendingOp::CreateHardLink {
                 path: p, target, ..
-            } if p == path => Some(target.clone()),
+            } if same_path(p, path) => Some(target.clone()),
             _ => None,
         })
     }
@@ -1521,7 +1521,7 @@ impl Fs {
             .filter_map(|seq| self.pending.get(seq))
             .filter(|op| match op {
                 PendingOp::Write { path: p, .. } | PendingOp::SetLen { path: p, .. } => {
-                    p.as_path() == content_path || sources.contains(p)
+                    same_path(p, content_path) || sources.contains(p)
                 }
                 _ => false,
             })
@@ -1534,7 +1534,7 @@ impl Fs {
             .naming(path)
             .rev()
             .find_map(|(seq, op)| match op {
-                PendingOp::RemoveFile { path: p } if p == path => Some(seq),
+                PendingOp::RemoveFile { path: p } if same_path(p, path) => Some(seq),
                 _ => None,
             })
     }
@@ -1554,11 +1554,11 @@ impl Fs {
         let mut exists = self.persisted_files.contains_key(path);
         for (_, op) in self.pending.naming(path) {
             match op {
-                PendingOp::CreateFile { path: p, .. } if p == path => exists = true,
-                PendingOp::CreateHardLink { path: p, .. } if p == path => exists = true,
-                PendingOp::RemoveFile { path: p } if p == path => exists = false,
-                PendingOp::Rename { from, to: _ } if from == path => exists = false,
-                PendingOp::Rename { from: _, to } if to == path => exists = true,
+                PendingOp::CreateFile { path: p, .. } if same_path(p, path) => exists = true,
+                PendingOp::CreateHardLink { path: p, .. } if same_path(p, path) => exists = true,
+                PendingOp::RemoveFile { path: p } if same_path(p, path) => exists = false,
+                PendingOp::Rename { from, to: _ } if same_path(from, path) => exists = false,
+                PendingOp::Rename { from: _, to } if same_path(to, path) => exists = true,
                 _ => {}
             }
         }
@@ -1570,16 +1570,16 @@ impl Fs {
         let mut exists = self.persisted_dirs.contains_key(path);
         for (_, op) in self.pending.naming(path) {
             match op {
-                PendingOp::CreateDir { path: p, .. } if p == path => exists = true,
-                PendingOp::RemoveDir { path: p } if p == path => exists = false,
+                PendingOp::CreateDir { path: p, .. } if same_path(p, path) => exists = true,
+                PendingOp::RemoveDir { path: p } if same_path(p, path) => exists = false,
                 // For renames, we need to check if the source was a directory
-                PendingOp::Rename { from, to: _ } if from == path => {
+                PendingOp::Rename { from, to: _ } if same_path(from, path) => {
                     // Source directory is being renamed away
                     if self.persisted_dirs.contains_key(from) {
                         exists = false;
                     }
                 }
-                PendingOp::Rename { from, to } if to == path => {
+                PendingOp::Rename { from, to } if same_path(to, path) => {
                     // Something is being renamed to this path - only mark as directory
                     // if the source was a directory
                     if self.persisted_dirs.contains_key(from) {
@@ -1597,17 +1597,17 @@ impl Fs {
         let mut exists = self.persisted_symlinks.contains_key(path);
         for (_, op) in self.pending.naming(path) {
             match op {
-                PendingOp::CreateSymlink { path: p, .. } if p == path => exists = true,
-                PendingOp::RemoveFile { path: p } if p == path => exists = false,
+                PendingOp::CreateSymlink { path: p, .. } if same_path(p, path) => exists = true,
+                PendingOp::RemoveFile { path: p } if same_path(p, path) => exists = false,
                 // For renames, we need to check if the source was a symlink
-                PendingOp::Rename { from, to: _ } if from == path => {
+                PendingOp::Rename { from, to: _ } if same_path(from, path) => {
                     // Source symlink is being renamed away - it no longer exists at 'from'
                     // Check both persisted and if 'exists' was set by a prior pending create
                     if self.persisted_symlinks.contains_key(from) || exists {
                         exists = false;
                     }
                 }
-                PendingOp::Rename { from, to } if to == path => {
+                PendingOp::Rename { from, to } if same_path(to, path) => {
                     // Something is being renamed to this path - only mark as symlink
                     // if the source was a symlink (persisted or pending)
                     if self.persisted_symlinks.contains_key(from)
@@ -1626,7 +1626,7 @@ impl Fs {
     fn was_symlink_created_at(&self, path: &Path) -> bool {
         self.pending
             .naming(path)
-            .any(|(_, op)| matches!(op, PendingOp::CreateSymlink { path: p, .. } if p == path))
+            .any(|(_, op)| matches!(op, PendingOp::CreateSymlink { path: p, .. } if same_path(p, path)))
     }
 
     /// Get current file length (persisted + pending).
@@ -1865,8 +1865,8 @@ impl Fs {
             .pending
             .naming(path)
             .filter(|(_, op)| match op {
-                PendingOp::Write { path: p, .. } => p == path,
-                PendingOp::SetLen { path: p, .. } => p == path,
+                PendingOp::Write { path: p, .. } => same_path(p, path),
+                PendingOp::SetLen { path: p, .. } => same_path(p, path),
                 _ => false,
             })
             .map(|(seq, _)| seq)
@@ -1894,7 +1894,7 @@ impl Fs {
                             path: p,
                             time,
                             mode,
-                        } if p == path => Some((*time, *mode)),
+                        } if same_path(p, path) => Some((*time, *mode)),
                         _ => None,
                     })
                     .unwrap_or((Duration::ZERO, 0o644));
@@ -1917,7 +1917,7 @@ impl Fs {
                         path: p,
                         time,
                         mode,
-                    } if p == path => Some((*time, *mode)),
+                    } if same_path(p, path) => Some((*time, *mode)),
                     _ => None,
                 })
                 .unwrap_or((Duration::ZERO, 0o644));
@@ -1953,7 +1953,7 @@ impl Fs {
             .into_iter()
             .filter(|seq| match self.pending.get(*seq) {
                 // Directory's own creation
-                Some(PendingOp::CreateDir { path: p, .. }) if p == path => true,
+                Some(PendingOp::CreateDir { path: p, .. }) if same_path(p, path) => true,
                 // Files/dirs/symlinks/hardlinks created in this directory
                 Some(PendingOp::CreateFile { path: p, .. }) => parent(p) == Some(path),
                 Some(PendingOp::CreateDir { path: p, .. }) => parent(p) == Some(path),
@@ -1981,7 +1981,7 @@ impl Fs {
                     dir_modified = true;
                     self.synced_entries.insert(p.clone());
                 }
-                PendingOp::CreateDir { path: p, .. } if p == path => {
+                PendingOp::CreateDir { path: p, .. } if same_path(p, path) => {
                     // Directory's own creation - mark it as synced
                     self.synced_entries.insert(p.clone());
                 }
@@ -2312,10 +2312,10 @@ impl Fs {
         // Check pending ops first
         for (_, op) in self.pending.naming(path).rev() {
             match op {
-                PendingOp::SetPermissions { path: p, mode, .. } if p == path => {
+                PendingOp::SetPermissions { path: p, mode, .. } if same_path(p, path) => {
                     return Some(*mode);
                 }
-                PendingOp::CreateFile { path: p, mode, .. } if p == path => {
+                PendingOp::CreateFile { path: p, mode, .. } if same_path(p, path) => {
                     return Some(*mode);
                 }
                 _ => {}
@@ -2330,10 +2330,10 @@ impl Fs {
         // Check pending ops first
         for (_, op) in self.pending.naming(path).rev() {
             match op {
-                PendingOp::SetPermissions { path: p, mode, .. } if p == path => {
+                PendingOp::SetPermissions { path: p, mode, .. } if same_path(p, path) => {
                     return Some(*mode);
                 }
-                PendingOp::CreateDir { path: p, mode, .. } if p == path => {
+                PendingOp::CreateDir { path: p, mode, .. } if same_path(p, path) => {
                     return Some(*mode);
                 }
                 _ => {}
@@ -2356,7 +2356,7 @@ impl Fs {
         // Count pending hard links that reference this file as target
         for (_, op) in self.pending.naming(path) {
             if let PendingOp::CreateHardLink { target, .. } = op {
-                if target == path {
+                if same_path(target, path) {
                     nlink += 1;
                 }
             }
@@ -2394,14 +2394,14 @@ impl Fs {
                 continue;
             };
             match op {
-                PendingOp::CreateFile { path: p, time, .. } if p == path => {
+                PendingOp::CreateFile { path: p, time, .. } if same_path(p, path) => {
                     // New file creation sets all timestamps
                     timestamps = Some((*time, *time, *time));
                 }
                 PendingOp::Write { path: p, time, .. }
                 | PendingOp::SetLen { path: p, time, .. } => {
                     // Writes and truncates update mtime/ctime
-                    if (p == path || sources.contains(p)) && timestamps.is_some() {
+                    if (same_path(p, path) || sources.contains(p)) && timestamps.is_some() {
                         let (crtime, _, _) = timestamps.unwrap();
                         timestamps = Some((crtime, *time, *time));
                     }
@@ -2434,7 +2434,7 @@ impl Fs {
                 continue;
             };
             match op {
-                PendingOp::CreateDir { path: p, time, .. } if p == path => {
+                PendingOp::CreateDir { path: p, time, .. } if same_path(p, path) => {
                     // New dir creation sets all timestamps
                     timestamps = Some((*time, *time, *time));
                 }
@@ -2491,7 +2491,7 @@ impl Fs {
         // Apply pending ops that affect timestamps
         for (_, op) in self.pending.naming(path) {
             if let PendingOp::CreateSymlink { path: p, time, .. } = op {
-                if p == path {
+                if same_path(p, path) {
                     timestamps = Some((*time, *time, *time));
                 }
             }

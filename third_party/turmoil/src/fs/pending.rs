@@ -16,7 +16,7 @@ use std::ops::RangeBounds;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::fast_hash::{parent, PathMap};
+use crate::fast_hash::{parent, same_path, PathMap};
 use super::PendingOp;
 
 /// One queued operation and the simulated time it was made at.
@@ -57,9 +57,9 @@ fn named_paths(op: &PendingOp) -> [Option<&Path>; 2] {
         | PendingOp::RemoveFile { path }
         | PendingOp::RemoveDir { path } => [Some(path), None],
         PendingOp::CreateHardLink { path, target, .. } => {
-            [Some(path), Some(target.as_path()).filter(|t| *t != path)]
+            [Some(path), Some(target.as_path()).filter(|t| !same_path(t, path))]
         }
-        PendingOp::Rename { from, to } => [Some(from), Some(to.as_path()).filter(|t| *t != from)],
+        PendingOp::Rename { from, to } => [Some(from), Some(to.as_path()).filter(|t| !same_path(t, from))],
     }
 }
 
@@ -74,7 +74,8 @@ fn entry_parents(op: &PendingOp) -> [Option<&Path>; 2] {
         | PendingOp::RemoveDir { path } => [parent(path), None],
         PendingOp::Rename { from, to } => {
             let from_parent = parent(from);
-            let to_parent = parent(to).filter(|p| Some(*p) != from_parent);
+            let to_parent =
+                parent(to).filter(|p| !from_parent.is_some_and(|from_parent| same_path(p, from_parent)));
             [from_parent, to_parent]
         }
         PendingOp::Write { .. } | PendingOp::SetLen { .. } | PendingOp::SetPermissions { .. } => {
