@@ -418,10 +418,11 @@ impl Provision {
             };
             coins.insert(coin.denomination, coin.serial_number, an);
         }
-        let mut lockers = LockerLedger::new();
-        for locker in &self.lockers {
-            lockers.insert(locker.code, locker.balance);
-        }
+        let lockers = LockerLedger::from_balances(
+            self.lockers
+                .iter()
+                .map(|locker| (locker.code, locker.balance)),
+        );
         let mut inbox_fees = InboxFees::new();
         for fee in &self.inbox_fees {
             inbox_fees.insert(fee.denomination, fee.serial_number, fee.fee);

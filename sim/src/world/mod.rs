@@ -185,16 +185,19 @@ pub fn server_settings(scenario: &Scenario) -> Settings {
 /// lockers with a balance that never runs out.
 fn raida_tables(plan: &Plan, raida: u8) -> (CoinTable, LockerLedger, InboxFees) {
     let mut coins = CoinTable::new();
-    let mut lockers = LockerLedger::new();
     for mailbox in &plan.mailboxes {
         let an = *mailbox
             .ans
             .get(usize::from(raida))
             .expect("one AN per RAIDA");
         coins.insert(mailbox.id.denom, mailbox.id.sn, an);
-        lockers.insert(mailbox.upload_locker, LOCKER_BALANCE);
-        lockers.insert(mailbox.fee_locker, LOCKER_BALANCE);
     }
+    let lockers = LockerLedger::from_balances(plan.mailboxes.iter().flat_map(|mailbox| {
+        [
+            (mailbox.upload_locker, LOCKER_BALANCE),
+            (mailbox.fee_locker, LOCKER_BALANCE),
+        ]
+    }));
     (coins, lockers, InboxFees::new())
 }
 
