@@ -417,17 +417,41 @@ mod tests {
         recorder.note_connection(addr("10.0.0.3", 49152), 2);
         recorder.note_connection(addr("10.0.0.2", 65535), 3);
         recorder.note_connection(addr("10.0.0.2", 0), 4);
-        assert_eq!(recorder.request_of_connection(addr("10.0.0.2", 49152)), Some(1));
-        assert_eq!(recorder.request_of_connection(addr("10.0.0.3", 49152)), Some(2));
-        assert_eq!(recorder.request_of_connection(addr("10.0.0.2", 65535)), Some(3));
+        assert_eq!(
+            recorder.request_of_connection(addr("10.0.0.2", 49152)),
+            Some(1)
+        );
+        assert_eq!(
+            recorder.request_of_connection(addr("10.0.0.3", 49152)),
+            Some(2)
+        );
+        assert_eq!(
+            recorder.request_of_connection(addr("10.0.0.2", 65535)),
+            Some(3)
+        );
         assert_eq!(recorder.request_of_connection(addr("10.0.0.2", 0)), Some(4));
-        assert_eq!(recorder.request_of_connection(addr("10.0.0.2", 49153)), None);
-        assert_eq!(recorder.request_of_connection(addr("10.0.0.3", 65535)), None);
-        assert_eq!(recorder.request_of_connection(addr("10.0.0.4", 49152)), None);
+        assert_eq!(
+            recorder.request_of_connection(addr("10.0.0.2", 49153)),
+            None
+        );
+        assert_eq!(
+            recorder.request_of_connection(addr("10.0.0.3", 65535)),
+            None
+        );
+        assert_eq!(
+            recorder.request_of_connection(addr("10.0.0.4", 49152)),
+            None
+        );
         // IPv4 and its IPv4-mapped IPv6 form are one host (a run uses one version).
-        assert_eq!(recorder.request_of_connection(addr("::ffff:10.0.0.3", 49152)), Some(2));
+        assert_eq!(
+            recorder.request_of_connection(addr("::ffff:10.0.0.3", 49152)),
+            Some(2)
+        );
         // A reused port names its new attempt.
         recorder.note_connection(addr("10.0.0.2", 49152), 5);
-        assert_eq!(recorder.request_of_connection(addr("10.0.0.2", 49152)), Some(5));
+        assert_eq!(
+            recorder.request_of_connection(addr("10.0.0.2", 49152)),
+            Some(5)
+        );
     }
 }

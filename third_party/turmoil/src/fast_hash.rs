@@ -176,9 +176,11 @@ pub(crate) fn parent(path: &Path) -> Option<&Path> {
     {
         use std::os::unix::ffi::OsStrExt;
         let bytes = path.as_os_str().as_bytes();
+        if bytes.is_empty() || bytes == b"/" {
+            return None;
+        }
         if is_canonical(bytes) {
             let cut = match bytes.iter().rposition(|byte| *byte == b'/') {
-                _ if bytes.is_empty() || bytes == b"/" => return None,
                 None => 0,
                 Some(0) => 1,
                 Some(index) => index,
@@ -194,10 +196,8 @@ pub(crate) fn parent(path: &Path) -> Option<&Path> {
 /// (which it does for every pair whose bytes differ).
 #[cfg(feature = "unstable-fs")]
 pub(crate) fn same_path(a: &Path, b: &Path) -> bool {
-    if a.as_os_str() == b.as_os_str() {
-        return true;
-    }
-    !(spelled_canonically(a) && spelled_canonically(b)) && a == b
+    a.as_os_str() == b.as_os_str()
+        || paths_equal(a, spelled_canonically(a), b, spelled_canonically(b))
 }
 
 /// A path as a map key: equal when the paths are (component by component), hashed by
