@@ -915,25 +915,6 @@ impl History {
         })
     }
 
-    /// Revisions of one email whose uploads had started at or before `until_us`.
-    pub fn started_revisions(
-        &self,
-        email_id: EmailId,
-        until_us: u64,
-    ) -> impl Iterator<Item = u8> + '_ {
-        self.events
-            .iter()
-            .take_while(move |event| event.at_sim_us <= until_us)
-            .filter_map(move |event| match &event.kind {
-                EventKind::UploadStarted {
-                    email_id: id,
-                    edit_sequence,
-                    ..
-                } if *id == email_id => Some(*edit_sequence),
-                _ => None,
-            })
-    }
-
     /// The files of every sent revision of `email_id`, as (edit_sequence, files).
     pub fn sent_revisions(&self, email_id: EmailId) -> impl Iterator<Item = (u8, &[FileSent])> {
         self.events
