@@ -408,29 +408,10 @@ fn ephemeral_ports_skip_the_ports_in_use() {
 /// makes both datagrams deliverable on the same step.
 #[test]
 fn a_host_receives_in_the_order_its_links_were_made() {
-    use std::sync::{Arc, Mutex};
     use turmoil::net::UdpSocket;
 
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(3)
-        .tick_duration(Duration::from_millis(10))
-        .min_message_latency(Duration::from_millis(30))
-        .max_message_latency(Duration::from_millis(30))
-        .simulation_duration(Duration::from_secs(5))
-        .build();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let log = received.clone();
-    sim.host("receiver", move || {
-        let log = log.clone();
-        async move {
-            let socket = UdpSocket::bind(("0.0.0.0", PORT)).await?;
-            let mut buffer = [0u8; 16];
-            loop {
-                let (len, _) = socket.recv_from(&mut buffer).await?;
-                log.lock().unwrap().push(buffer[..len].to_vec());
-            }
-        }
-    });
+    let mut sim = fixed_latency_sim(3, 10, 30);
+    let received = udp_receiver(&mut sim);
     for (name, delay_ms) in [("early", 4), ("late", 0)] {
         sim.client(name, async move {
             let socket = UdpSocket::bind(("0.0.0.0", PORT)).await?;
@@ -452,30 +433,11 @@ fn a_host_receives_in_the_order_its_links_were_made() {
 /// each arrives once, in the order sent.
 #[test]
 fn a_link_delivers_in_the_order_sent_across_holds() {
-    use std::sync::{Arc, Mutex};
     use turmoil::net::UdpSocket;
 
     const DATAGRAM_COUNT: u8 = 40;
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(5)
-        .tick_duration(Duration::from_millis(1))
-        .min_message_latency(Duration::from_millis(5))
-        .max_message_latency(Duration::from_millis(5))
-        .simulation_duration(Duration::from_secs(5))
-        .build();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let log = received.clone();
-    sim.host("receiver", move || {
-        let log = log.clone();
-        async move {
-            let socket = UdpSocket::bind(("0.0.0.0", PORT)).await?;
-            let mut buffer = [0u8; 1];
-            loop {
-                socket.recv_from(&mut buffer).await?;
-                log.lock().unwrap().push(buffer[0]);
-            }
-        }
-    });
+    let mut sim = fixed_latency_sim(5, 1, 5);
+    let received = udp_receiver(&mut sim);
     sim.client("sender", async move {
         let socket = UdpSocket::bind(("0.0.0.0", PORT)).await?;
         for index in 0..DATAGRAM_COUNT {
@@ -495,7 +457,37 @@ fn a_link_delivers_in_the_order_sent_across_holds() {
     sim.release("sender", "receiver");
     while !sim.step().expect("steps") {}
     let received = received.lock().unwrap().clone();
-    assert_eq!(received, (0..DATAGRAM_COUNT).collect::<Vec<_>>());
+    let sent: Vec<Vec<u8>> = (0..DATAGRAM_COUNT).map(|index| vec![index]).collect();
+    assert_eq!(received, sent);
+}
+
+/// A simulation with one tick and one fixed message latency, in milliseconds.
+fn fixed_latency_sim(seed: u64, tick_ms: u64, latency_ms: u64) -> turmoil::Sim<'static> {
+    turmoil::Builder::new()
+        .rng_seed(seed)
+        .tick_duration(Duration::from_millis(tick_ms))
+        .min_message_latency(Duration::from_millis(latency_ms))
+        .max_message_latency(Duration::from_millis(latency_ms))
+        .simulation_duration(Duration::from_secs(5))
+        .build()
+}
+
+/// Adds host `receiver`, which logs every UDP datagram it gets on [`PORT`], in order.
+fn udp_receiver(sim: &mut turmoil::Sim<'_>) -> std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = received.clone();
+    sim.host("receiver", move || {
+        let log = log.clone();
+        async move {
+            let socket = turmoil::net::UdpSocket::bind(("0.0.0.0", PORT)).await?;
+            let mut buffer = [0u8; 16];
+            loop {
+                let (len, _) = socket.recv_from(&mut buffer).await?;
+                log.lock().unwrap().push(buffer[..len].to_vec());
+            }
+        }
+    });
+    received
 }
 
 /// Patch 9: the file system's maps find a path however it is spelled. A file written as
