@@ -461,6 +461,64 @@ fn a_link_delivers_in_the_order_sent_across_holds() {
     assert_eq!(received, sent);
 }
 
+/// Patch 12: a connect that is refused (no listener) or dropped before its SYN is answered
+/// (a timeout while the link is held) leaves no socket behind. Upstream each one stayed in
+/// the client's table for good, holding its ephemeral port: with four ports, the fifth
+/// failed connect panicked ("ports exhausted"), and the table kept every failed attempt.
+#[test]
+fn a_failed_connect_leaves_no_socket() {
+    const ATTEMPT_COUNT: usize = 6;
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(11)
+        .ephemeral_ports(49_152..=49_155)
+        .simulation_duration(Duration::from_secs(60))
+        .build();
+    sim.host("closed", || async {
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    sim.host("server", || async {
+        let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            stream.write_all(b"hi").await?;
+        }
+    });
+    sim.client("client", async {
+        for _ in 0..ATTEMPT_COUNT {
+            let refused = TcpStream::connect(("closed", PORT)).await;
+            assert_eq!(
+                refused.err().map(|error| error.kind()),
+                Some(std::io::ErrorKind::ConnectionRefused)
+            );
+            assert_eq!(
+                turmoil::established_tcp_stream_count(),
+                0,
+                "after a refusal"
+            );
+        }
+        turmoil::hold("client", "server");
+        for _ in 0..ATTEMPT_COUNT {
+            let connect = TcpStream::connect(("server", PORT));
+            let timed_out = tokio::time::timeout(Duration::from_secs(1), connect).await;
+            assert!(timed_out.is_err(), "the held SYN is not answered");
+            assert_eq!(
+                turmoil::established_tcp_stream_count(),
+                0,
+                "after a timeout"
+            );
+        }
+        turmoil::release("client", "server");
+        let mut stream = TcpStream::connect(("server", PORT)).await?;
+        let mut greeting = [0_u8; 2];
+        stream.read_exact(&mut greeting).await?;
+        assert_eq!(&greeting, b"hi");
+        assert_eq!(turmoil::established_tcp_stream_count(), 1);
+        Ok(())
+    });
+    sim.run().expect("the simulation runs");
+}
+
 /// A simulation with one tick and one fixed message latency, in milliseconds.
 fn fixed_latency_sim(seed: u64, tick_ms: u64, latency_ms: u64) -> turmoil::Sim<'static> {
     turmoil::Builder::new()

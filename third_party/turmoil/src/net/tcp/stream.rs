@@ -96,9 +96,13 @@ impl TcpStream {
             Ok::<_, Error>((pair, rx, bidi))
         })?;
 
+        // Patch 12: until the handshake completes no half owns the socket, so a refused or
+        // cancelled connect must take it out of the host's table itself.
+        let pending = PendingConnect { pair: Some(pair) };
         syn_ack.await.map_err(|_| {
             io::Error::new(io::ErrorKind::ConnectionRefused, pair.remote.to_string())
         })?;
+        pending.established();
 
         tracing::trace!(target: TRACING_TARGET, src = ?pair.remote, dst = ?pair.local, protocol = %"TCP SYN-ACK", "Recv");
 
@@ -590,6 +594,29 @@ impl AsyncWrite for TcpStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         Pin::new(&mut self.write_half).poll_shutdown(cx)
+    }
+}
+
+/// Patch 12: the socket a `connect` registered before its SYN was answered. Upstream left
+/// it in the host's table when the connect was refused or dropped (a timeout), where it held
+/// its ephemeral port for the rest of the run: a host whose connects kept failing grew its
+/// socket table without bound and could exhaust its ports.
+struct PendingConnect {
+    /// `None` once the connection is established and its halves own the socket.
+    pair: Option<SocketPair>,
+}
+
+impl PendingConnect {
+    fn established(mut self) {
+        self.pair = None;
+    }
+}
+
+impl Drop for PendingConnect {
+    fn drop(&mut self) {
+        if let Some(pair) = self.pair {
+            World::current_if_set(|world| world.current_host_mut().tcp.reset_stream(pair));
+        }
     }
 }
 
