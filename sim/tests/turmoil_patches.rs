@@ -519,6 +519,46 @@ fn a_failed_connect_leaves_no_socket() {
     sim.run().expect("the simulation runs");
 }
 
+/// Patch 13 (performance only: it passes on the unpatched crate too). A stream's bytes
+/// arrive in the order written, each exactly when its turn comes, when the network
+/// reorders segments (latency 1-50 ms each) and the reader's channel fills (capacity 16): a
+/// segment goes straight to the reader only when it is the next one and none is parked.
+/// Sending it on while later ones stay parked strands them; sending any other straight on
+/// reorders the bytes. Several seeds, so the last segments arrive reordered in some.
+#[test]
+fn a_stream_reads_in_order_what_the_network_reorders() {
+    const SEGMENT_COUNT: u8 = 200;
+    for seed in 0..8 {
+        let mut sim = turmoil::Builder::new()
+            .rng_seed(seed)
+            .tcp_capacity(16)
+            .min_message_latency(Duration::from_millis(1))
+            .max_message_latency(Duration::from_millis(50))
+            .simulation_duration(Duration::from_secs(60))
+            .build();
+        sim.host("server", || async {
+            let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
+            let (mut stream, _) = listener.accept().await?;
+            for index in 0..SEGMENT_COUNT {
+                stream.write_all(&[index]).await?;
+            }
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        sim.client("client", async {
+            let mut stream = TcpStream::connect(("server", PORT)).await?;
+            // Read late at first, so the channel fills and segments park behind it.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut received = vec![0_u8; usize::from(SEGMENT_COUNT)];
+            stream.read_exact(&mut received).await?;
+            let sent: Vec<u8> = (0..SEGMENT_COUNT).collect();
+            assert_eq!(received, sent);
+            Ok(())
+        });
+        sim.run().expect("every byte arrives, in order");
+    }
+}
+
 /// A simulation with one tick and one fixed message latency, in milliseconds.
 fn fixed_latency_sim(seed: u64, tick_ms: u64, latency_ms: u64) -> turmoil::Sim<'static> {
     turmoil::Builder::new()

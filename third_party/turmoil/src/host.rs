@@ -411,6 +411,17 @@ impl StreamSocket {
     fn buffer(&mut self, seq: u64, segment: SequencedSegment) -> Result<(), Protocol> {
         use mpsc::error::TrySendError::*;
 
+        // Patch 13: the next segment in order, with none parked, goes straight to the
+        // channel: the reorder map would take it in and hand it back at once. A full or
+        // closed channel takes the path below, which parks it as before.
+        if seq == self.recv_seq + 1 && self.buf.is_empty() {
+            if let Ok(permit) = self.sender.try_reserve() {
+                self.recv_seq = seq;
+                permit.send(segment);
+                return Ok(());
+            }
+        }
+
         let exists = self.buf.insert(seq, segment);
 
         assert!(exists.is_none(), "duplicate segment {seq}");
