@@ -559,6 +559,83 @@ fn a_stream_reads_in_order_what_the_network_reorders() {
     }
 }
 
+/// Patch 14: `fs::read` answers in one pass exactly as opening the file, taking its length
+/// and reading it did: the same bytes and errors for a synced file, a pending one, an empty
+/// one, a symlink, a directory and a missing path, and the same random I/O errors and
+/// corruptions (two runs of one seed, one reading each way, see the same sequence).
+/// Skipping the injected-error draw, drawing it for an empty file, or reading the link
+/// instead of its target fails it.
+#[test]
+fn a_whole_file_read_answers_as_open_and_read_did() {
+    use std::os::unix::fs::FileExt;
+    use turmoil::fs::shim::std::fs;
+
+    fn reads(one_pass: bool) -> Vec<Result<Vec<u8>, std::io::ErrorKind>> {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = log.clone();
+        let mut builder = turmoil::Builder::new();
+        builder.rng_seed(21);
+        builder
+            .fs()
+            .io_error_probability(0.2)
+            .corruption_probability(0.3);
+        let mut sim = builder.build();
+        sim.client("host", async move {
+            fs::create_dir("/d")?;
+            fs::write("/d/synced", b"synced bytes")?;
+            fs::File::open("/d/synced")?.sync_all()?;
+            fs::sync_dir("/d")?;
+            fs::write("/d/pending", b"pending bytes, longer")?;
+            fs::write("/d/empty", b"")?;
+            fs::symlink("/d/synced", "/d/link")?;
+            let paths = [
+                "/d/synced",
+                "/d/pending",
+                "/d/empty",
+                "/d/link",
+                "/d",
+                "/d/none",
+            ];
+            for _ in 0..20 {
+                for path in paths {
+                    let read = if one_pass {
+                        fs::read(path)
+                    } else {
+                        fs::File::open(path).and_then(|file| {
+                            let len = usize::try_from(file.metadata()?.len()).unwrap();
+                            let mut buf = vec![0_u8; len];
+                            if len > 0 {
+                                file.read_at(&mut buf, 0)?;
+                            }
+                            Ok(buf)
+                        })
+                    };
+                    log.lock().unwrap().push(read.map_err(|error| error.kind()));
+                }
+            }
+            Ok(())
+        });
+        sim.run().expect("the reads run");
+        let reads = out.lock().unwrap().clone();
+        reads
+    }
+
+    let one_pass = reads(true);
+    assert_eq!(one_pass, reads(false));
+    let clean = |bytes: &[u8]| one_pass.iter().any(|read| read.as_deref() == Ok(bytes));
+    assert!(clean(b"synced bytes") && clean(b"pending bytes, longer") && clean(b""));
+    assert!(one_pass.contains(&Err(std::io::ErrorKind::NotFound)));
+    assert!(
+        one_pass.contains(&Err(std::io::ErrorKind::Other)),
+        "some I/O errors drawn"
+    );
+    let corrupted = one_pass.iter().filter(|read| {
+        read.as_deref()
+            .is_ok_and(|bytes| bytes.len() == 12 && bytes != b"synced bytes")
+    });
+    assert!(corrupted.count() > 0, "some reads corrupted");
+}
+
 /// A simulation with one tick and one fixed message latency, in milliseconds.
 fn fixed_latency_sim(seed: u64, tick_ms: u64, latency_ms: u64) -> turmoil::Sim<'static> {
     turmoil::Builder::new()

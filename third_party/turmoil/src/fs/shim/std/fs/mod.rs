@@ -107,7 +107,7 @@
 //! - **Symlink cycle detection**: [`canonicalize`] detects cycles and returns an
 //!   error, matching POSIX ELOOP behavior.
 
-use crate::fs::FsContext;
+use crate::fs::{Fs, FsContext};
 use std::io::{Error, ErrorKind, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -382,15 +382,77 @@ pub fn read_dir<P: AsRef<Path>>(path: P) -> Result<ReadDir> {
 /// This is a convenience function for using [`File::open`] and reading the
 /// entire file contents.
 pub fn read<P: AsRef<Path>>(path: P) -> Result<Vec<u8>> {
-    let file = File::open(path)?;
-    // Patch 10: only the length sizes the buffer. `metadata()` would also resolve the
-    // timestamps, mode and link count: three more walks of the path's pending operations.
-    let len = file.len_internal()? as usize;
-    let mut buf = vec![0u8; len];
-    if len > 0 {
-        file.read_at_internal(&mut buf, 0)?;
+    // Patch 14: one pass that answers as `File::open`, then the length, then `read_at` did
+    // (the same checks and errors, a file descriptor number used up, the same random draws
+    // in the same order), without entering the file system four times, looking the path up
+    // at each, and cloning it into and out of a handle. Patch 10: only the length sizes the
+    // buffer.
+    let path = path.as_ref();
+    FsContext::current(|mut ctx| {
+        let target = symlink_target(ctx.fs, path)?;
+        let resolved = target.as_deref().unwrap_or(path);
+        if !ctx.fs.file_exists(resolved) {
+            return Err(Error::new(ErrorKind::NotFound, "file not found"));
+        }
+        ctx.fs.alloc_fd();
+        let len = ctx.fs.file_len(resolved) as usize;
+        let mut buf = vec![0u8; len];
+        if len > 0 {
+            injected_io_error(&mut ctx)?;
+            read_with_corruption(&mut ctx, resolved, &mut buf, 0);
+        }
+        Ok(buf)
+    })
+}
+
+/// Patch 14: where `open` goes for `path`: the target of a symlink at `path` (followed
+/// once, as `open` follows it), or `None` for `path` itself.
+fn symlink_target(fs: &Fs, path: &Path) -> Result<Option<PathBuf>> {
+    if !fs.symlink_exists(path) {
+        return Ok(None);
     }
-    Ok(buf)
+    fs.read_link(path)
+        .map(Some)
+        .map_err(|e| Error::new(ErrorKind::NotFound, e))
+}
+
+/// The random I/O error a read may draw (`io_error_probability`).
+fn injected_io_error(ctx: &mut FsContext<'_>) -> Result<()> {
+    let io_err_prob = ctx.fs.io_error_probability;
+    if io_err_prob > 0.0 && ctx.random_bool(io_err_prob) {
+        return Err(Error::other("I/O error"));
+    }
+    Ok(())
+}
+
+/// Reads `path` at `offset` into `buf`, then draws the random silent corruption of one byte
+/// (`corruption_probability`). Returns the bytes read.
+fn read_with_corruption(
+    ctx: &mut FsContext<'_>,
+    path: &Path,
+    buf: &mut [u8],
+    offset: u64,
+) -> usize {
+    let corruption_prob = ctx.fs.corruption_probability;
+
+    let n = ctx.fs.read_file(path, buf, offset);
+
+    // Check for random silent corruption
+    if n > 0 && corruption_prob > 0.0 && ctx.random_bool(corruption_prob) {
+        // Corrupt a random byte in the buffer by flipping bits
+        let corrupt_offset = ctx.random_range(0..n);
+        let corrupt_byte = ctx.random_u8();
+        buf[corrupt_offset] ^= corrupt_byte.max(1); // Ensure at least one bit flip
+
+        // Fire barrier trigger for observation (if barriers feature enabled)
+        #[cfg(feature = "unstable-barriers")]
+        crate::barriers::trigger_noop(crate::fs::FsCorruption {
+            path: path.to_path_buf(),
+            offset: offset + corrupt_offset as u64,
+            len: 1,
+        });
+    }
+    n
 }
 
 /// Read the entire contents of a file into a string.
@@ -543,18 +605,6 @@ impl File {
             .create(true)
             .truncate(true)
             .open(path)
-    }
-
-    /// The file's length, as `metadata()?.len()` gives it (patch 10: what `read` needs).
-    fn len_internal(&self) -> Result<u64> {
-        FsContext::current(|ctx| {
-            let path = ctx
-                .fs
-                .open_handles
-                .get(&self.fd)
-                .ok_or_else(|| Error::new(ErrorKind::NotFound, "file handle not found"))?;
-            Ok(ctx.fs.file_len(path))
-        })
     }
 
     /// Queries metadata about the file.
@@ -760,10 +810,7 @@ impl File {
             }
 
             // Check for random I/O error
-            let io_err_prob = ctx.fs.io_error_probability;
-            if io_err_prob > 0.0 && ctx.random_bool(io_err_prob) {
-                return Err(Error::other("I/O error"));
-            }
+            injected_io_error(&mut ctx)?;
 
             let path = ctx
                 .fs
@@ -771,27 +818,7 @@ impl File {
                 .get(&self.fd)
                 .ok_or_else(|| Error::new(ErrorKind::NotFound, "file handle not found"))?
                 .clone();
-            let corruption_prob = ctx.fs.corruption_probability;
-
-            let n = ctx.fs.read_file(&path, buf, offset);
-
-            // Check for random silent corruption
-            if n > 0 && corruption_prob > 0.0 && ctx.random_bool(corruption_prob) {
-                // Corrupt a random byte in the buffer by flipping bits
-                let corrupt_offset = ctx.random_range(0..n);
-                let corrupt_byte = ctx.random_u8();
-                buf[corrupt_offset] ^= corrupt_byte.max(1); // Ensure at least one bit flip
-
-                // Fire barrier trigger for observation (if barriers feature enabled)
-                #[cfg(feature = "unstable-barriers")]
-                crate::barriers::trigger_noop(crate::fs::FsCorruption {
-                    path: path.clone(),
-                    offset: offset + corrupt_offset as u64,
-                    len: 1,
-                });
-            }
-
-            Ok(n)
+            Ok(read_with_corruption(&mut ctx, &path, buf, offset))
         })
     }
 
@@ -1240,13 +1267,7 @@ impl OpenOptions {
 
         FsContext::current(|ctx| {
             // Follow symlinks to resolve the actual file path
-            let resolved_path = if ctx.fs.symlink_exists(&path) {
-                ctx.fs
-                    .read_link(&path)
-                    .map_err(|e| Error::new(ErrorKind::NotFound, e))?
-            } else {
-                path.clone()
-            };
+            let resolved_path = symlink_target(ctx.fs, &path)?.unwrap_or_else(|| path.clone());
 
             let file_exists = ctx.fs.file_exists(&resolved_path);
 
