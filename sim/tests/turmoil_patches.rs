@@ -560,11 +560,12 @@ fn a_stream_reads_in_order_what_the_network_reorders() {
 }
 
 /// Patch 14: `fs::read` answers in one pass exactly as opening the file, taking its length
-/// and reading it did: the same bytes and errors for a synced file, a pending one, an empty
-/// one, a symlink, a directory and a missing path, and the same random I/O errors and
-/// corruptions (two runs of one seed, one reading each way, see the same sequence).
-/// Skipping the injected-error draw, drawing it for an empty file, or reading the link
-/// instead of its target fails it.
+/// and reading it did: the same bytes and errors for a synced file, a synced symlink to it,
+/// a synced directory, a missing path, a pending file, an empty one and a pending symlink,
+/// and the same random I/O errors and corruptions (two runs of one seed, one reading each
+/// way, see the same sequence). Skipping the injected-error draw, drawing it for an empty
+/// file, reading a link instead of its target, or answering a synced symlink from the
+/// persisted files fails it.
 #[test]
 fn a_whole_file_read_answers_as_open_and_read_did() {
     use std::os::unix::fs::FileExt;
@@ -584,17 +585,20 @@ fn a_whole_file_read_answers_as_open_and_read_did() {
             fs::create_dir("/d")?;
             fs::write("/d/synced", b"synced bytes")?;
             fs::File::open("/d/synced")?.sync_all()?;
+            fs::symlink("/d/synced", "/d/link")?;
+            fs::sync_dir("/")?;
             fs::sync_dir("/d")?;
             fs::write("/d/pending", b"pending bytes, longer")?;
             fs::write("/d/empty", b"")?;
-            fs::symlink("/d/synced", "/d/link")?;
+            fs::symlink("/d/pending", "/d/pending-link")?;
             let paths = [
                 "/d/synced",
-                "/d/pending",
-                "/d/empty",
                 "/d/link",
                 "/d",
                 "/d/none",
+                "/d/pending",
+                "/d/empty",
+                "/d/pending-link",
             ];
             for _ in 0..20 {
                 for path in paths {

@@ -1629,6 +1629,17 @@ impl Fs {
             .any(|(_, op)| matches!(op, PendingOp::CreateSymlink { path: p, .. } if same_path(p, path)))
     }
 
+    /// Patch 14: what `fs::read` finds at `path` when no pending operation names it and no
+    /// symlink is there: `Some(Some(bytes))` for a persisted file, `Some(None)` for nothing
+    /// (no file; a directory, as `open` treats one). `None` when either holds and only the
+    /// general resolution answers. Two lookups where that resolution makes eight.
+    pub(crate) fn unnamed_file_bytes(&self, path: &Path) -> Option<Option<Vec<u8>>> {
+        if self.pending.names(path) || self.persisted_symlinks.contains_key(path) {
+            return None;
+        }
+        Some(self.persisted_files.get(path).map(|data| data.content.clone()))
+    }
+
     /// Get current file length (persisted + pending).
     pub(crate) fn file_len(&self, path: &Path) -> u64 {
         if !self.pending.names(path) {

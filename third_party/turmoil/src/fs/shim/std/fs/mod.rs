@@ -389,6 +389,15 @@ pub fn read<P: AsRef<Path>>(path: P) -> Result<Vec<u8>> {
     // buffer.
     let path = path.as_ref();
     FsContext::current(|mut ctx| {
+        if let Some(found) = ctx.fs.unnamed_file_bytes(path) {
+            let mut buf = found.ok_or_else(|| Error::new(ErrorKind::NotFound, "file not found"))?;
+            ctx.fs.alloc_fd();
+            if !buf.is_empty() {
+                injected_io_error(&mut ctx)?;
+                draw_corruption(&mut ctx, path, &mut buf, 0);
+            }
+            return Ok(buf);
+        }
         let target = symlink_target(ctx.fs, path)?;
         let resolved = target.as_deref().unwrap_or(path);
         if !ctx.fs.file_exists(resolved) {
@@ -433,16 +442,23 @@ fn read_with_corruption(
     buf: &mut [u8],
     offset: u64,
 ) -> usize {
-    let corruption_prob = ctx.fs.corruption_probability;
-
     let n = ctx.fs.read_file(path, buf, offset);
+    draw_corruption(ctx, path, &mut buf[..n], offset);
+    n
+}
+
+/// Draws the random silent corruption of one byte of `read`, the bytes just read from
+/// `path` at `offset` (`corruption_probability`).
+fn draw_corruption(ctx: &mut FsContext<'_>, path: &Path, read: &mut [u8], offset: u64) {
+    let n = read.len();
+    let corruption_prob = ctx.fs.corruption_probability;
 
     // Check for random silent corruption
     if n > 0 && corruption_prob > 0.0 && ctx.random_bool(corruption_prob) {
         // Corrupt a random byte in the buffer by flipping bits
         let corrupt_offset = ctx.random_range(0..n);
         let corrupt_byte = ctx.random_u8();
-        buf[corrupt_offset] ^= corrupt_byte.max(1); // Ensure at least one bit flip
+        read[corrupt_offset] ^= corrupt_byte.max(1); // Ensure at least one bit flip
 
         // Fire barrier trigger for observation (if barriers feature enabled)
         #[cfg(feature = "unstable-barriers")]
@@ -452,7 +468,6 @@ fn read_with_corruption(
             len: 1,
         });
     }
-    n
 }
 
 /// Read the entire contents of a file into a string.
