@@ -278,11 +278,7 @@ fn capacity_changes_and_torn_writes_are_reported() {
 /// then panicked ("… is already connected"), now the client takes the second port.
 #[test]
 fn a_port_the_peer_still_holds_is_not_reused() {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(7)
-        .ephemeral_ports(49_152..=49_153)
-        .simulation_duration(Duration::from_secs(60))
-        .build();
+    let mut sim = few_ports_sim(7, 49_153);
     sim.host("server", || async {
         let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
         let mut held = Vec::new();
@@ -368,11 +364,7 @@ fn fast_paths_answer_as_the_full_resolution_does() {
 /// port once its connection is gone on both sides.
 #[test]
 fn ephemeral_ports_skip_the_ports_in_use() {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(7)
-        .ephemeral_ports(49_152..=49_154)
-        .simulation_duration(Duration::from_secs(60))
-        .build();
+    let mut sim = few_ports_sim(7, 49_154);
     sim.host("server", || async {
         let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
         loop {
@@ -468,11 +460,7 @@ fn a_link_delivers_in_the_order_sent_across_holds() {
 #[test]
 fn a_failed_connect_leaves_no_socket() {
     const ATTEMPT_COUNT: usize = 6;
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(11)
-        .ephemeral_ports(49_152..=49_155)
-        .simulation_duration(Duration::from_secs(60))
-        .build();
+    let mut sim = few_ports_sim(11, 49_155);
     sim.host("closed", || async {
         std::future::pending::<()>().await;
         Ok(())
@@ -638,6 +626,16 @@ fn a_whole_file_read_answers_as_open_and_read_did() {
             .is_ok_and(|bytes| bytes.len() == 12 && bytes != b"synced bytes")
     });
     assert!(corrupted.count() > 0, "some reads corrupted");
+}
+
+/// A minute-long simulation whose hosts have only the ephemeral ports 49,152 to
+/// `last_port`, so tests reach the end of the range in a few connections.
+fn few_ports_sim(seed: u64, last_port: u16) -> turmoil::Sim<'static> {
+    turmoil::Builder::new()
+        .rng_seed(seed)
+        .ephemeral_ports(49_152..=last_port)
+        .simulation_duration(Duration::from_secs(60))
+        .build()
 }
 
 /// A simulation with one tick and one fixed message latency, in milliseconds.
