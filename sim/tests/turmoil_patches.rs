@@ -628,6 +628,95 @@ fn a_whole_file_read_answers_as_open_and_read_did() {
     assert!(corrupted.count() > 0, "some reads corrupted");
 }
 
+/// Patch 15: `fs::metadata` of a file nothing pending names (and of nothing at all) answers
+/// from the persisted state exactly as the general resolution does: for each path, every
+/// field agrees with `symlink_metadata` of the path a symlink there leads to (that call takes
+/// no shortcut), or both fail alike. Paths: synced files (one created with mode 0o600,
+/// one with a synced hard link), a synced symlink, a synced directory, a missing
+/// path, a pending file, a synced file with a pending write, a synced file renamed away and
+/// one renamed onto, a synced file pending removal. Reading the link count or mode from
+/// anything but the file, answering a directory as nothing, or a named path from the
+/// persisted state fails it.
+#[test]
+fn metadata_answers_as_the_general_resolution_did() {
+    use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+    use turmoil::fs::shim::std::fs;
+
+    type Seen = Result<(u64, bool, bool, bool, u32, u64, i64, i64, i64), std::io::ErrorKind>;
+    fn seen(found: std::io::Result<fs::Metadata>) -> Seen {
+        found
+            .map(|meta| {
+                (
+                    meta.len(),
+                    meta.is_dir(),
+                    meta.is_file(),
+                    meta.is_symlink(),
+                    meta.mode(),
+                    meta.nlink(),
+                    meta.mtime(),
+                    meta.ctime(),
+                    meta.ctime_nsec(),
+                )
+            })
+            .map_err(|error| error.kind())
+    }
+
+    let mut sim = turmoil::Builder::new().rng_seed(15).build();
+    sim.client("host", async {
+        fs::create_dir("/d")?;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open("/d/moded")?;
+        for name in [
+            "synced", "moded", "linked", "written", "moved", "target", "doomed",
+        ] {
+            fs::write(format!("/d/{name}"), name.repeat(3))?;
+            fs::File::open(format!("/d/{name}"))?.sync_all()?;
+        }
+        fs::hard_link("/d/linked", "/d/link2")?;
+        fs::symlink("/d/synced", "/d/symlink")?;
+        fs::sync_dir("/")?;
+        fs::sync_dir("/d")?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fs::write("/d/pending", b"pending bytes")?;
+        let written = fs::OpenOptions::new().write(true).open("/d/written")?;
+        written.write_at(b" and more", 21)?;
+        fs::rename("/d/moved", "/d/target")?;
+        fs::remove_file("/d/doomed")?;
+        let paths = [
+            ("/d/synced", "/d/synced"),
+            ("/d/moded", "/d/moded"),
+            ("/d/linked", "/d/linked"),
+            ("/d/link2", "/d/link2"),
+            ("/d/symlink", "/d/synced"),
+            ("/d", "/d"),
+            ("/d/none", "/d/none"),
+            ("/d/pending", "/d/pending"),
+            ("/d/written", "/d/written"),
+            ("/d/moved", "/d/moved"),
+            ("/d/target", "/d/target"),
+            ("/d/doomed", "/d/doomed"),
+        ];
+        let mut kinds = Vec::new();
+        for (path, resolved) in paths {
+            let found = seen(fs::metadata(path));
+            assert_eq!(found, seen(fs::symlink_metadata(resolved)), "{path}");
+            kinds.push(found.map(|seen| (seen.1, seen.4 & 0o777, seen.5)));
+        }
+        use std::io::ErrorKind::NotFound;
+        assert_eq!(kinds[1], Ok((false, 0o600, 1)), "the mode set and synced");
+        assert_eq!(kinds[2], Ok((false, 0o644, 2)), "the synced hard link");
+        assert!(kinds[5].is_ok_and(|kind| kind.0), "the directory");
+        assert_eq!(kinds[6], Err(NotFound));
+        assert_eq!(kinds[9], Err(NotFound), "renamed away");
+        assert_eq!(kinds[11], Err(NotFound), "pending removal");
+        Ok(())
+    });
+    sim.run().expect("the metadata checks pass");
+}
+
 /// A minute-long simulation whose hosts have only the ephemeral ports 49,152 to
 /// `last_port`, so tests reach the end of the range in a few connections.
 fn few_ports_sim(seed: u64, last_port: u16) -> turmoil::Sim<'static> {

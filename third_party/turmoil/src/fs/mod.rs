@@ -782,6 +782,17 @@ pub(crate) enum PendingOp {
     RemoveDir { path: PathBuf },
 }
 
+/// Patch 15: the metadata of a persisted file that nothing pending names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnnamedFileMetadata {
+    pub(crate) len: u64,
+    pub(crate) crtime: Duration,
+    pub(crate) mtime: Duration,
+    pub(crate) ctime: Duration,
+    pub(crate) mode: u32,
+    pub(crate) nlink: u64,
+}
+
 /// Stored file data including content and timestamps.
 ///
 /// Timestamps use turmoil's simulated time (duration since epoch).
@@ -1634,10 +1645,40 @@ impl Fs {
     /// (no file; a directory, as `open` treats one). `None` when either holds and only the
     /// general resolution answers. Two lookups where that resolution makes eight.
     pub(crate) fn unnamed_file_bytes(&self, path: &Path) -> Option<Option<Vec<u8>>> {
+        self.unnamed_file(path)
+            .map(|data| data.map(|data| data.content.clone()))
+    }
+
+    /// Patches 14 and 15: the persisted file at `path` when no pending operation names it
+    /// and no symlink is there: `Some(Some(data))` for a file, `Some(None)` for no file (a
+    /// directory, or nothing). Every question about such a path has its persisted answer:
+    /// no pending creation, write, truncation, rename, removal or hard link can change it.
+    /// `None` when only the general resolution answers.
+    fn unnamed_file(&self, path: &Path) -> Option<Option<&FileData>> {
         if self.pending.names(path) || self.persisted_symlinks.contains_key(path) {
             return None;
         }
-        Some(self.persisted_files.get(path).map(|data| data.content.clone()))
+        Some(self.persisted_files.get(path))
+    }
+
+    /// Patch 15: what `metadata` finds at `path` when no pending operation names it and no
+    /// symlink or directory is there: `Some(Some(..))` for a persisted file (its length,
+    /// creation, modification and change times, mode and link count), `Some(None)` for
+    /// nothing there. `None` when only the general resolution answers. Three lookups where
+    /// that resolution makes a dozen.
+    pub(crate) fn unnamed_file_metadata(&self, path: &Path) -> Option<Option<UnnamedFileMetadata>> {
+        match self.unnamed_file(path)? {
+            Some(data) => Some(Some(UnnamedFileMetadata {
+                len: data.content.len() as u64,
+                crtime: data.crtime,
+                mtime: data.mtime,
+                ctime: data.ctime,
+                mode: data.mode,
+                nlink: data.nlink,
+            })),
+            None if self.persisted_dirs.contains_key(path) => None,
+            None => Some(None),
+        }
     }
 
     /// Get current file length (persisted + pending).
