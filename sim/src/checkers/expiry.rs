@@ -3,17 +3,20 @@
 //! by the server's clock) are gone").
 //!
 //! A run lasts minutes and the shortest duration is a day, so no stripe expires inside one.
-//! The world therefore audits expiry once the run is over, right after the `durable` audit:
-//! each RAIDA reads every stripe it acknowledged that is still intact through its own stripe
-//! store at two instants of its clock, three days before and three days after the storage
-//! duration the simulated clients ask for (the margin covers the longest run, clock drift
-//! and a clock step, so the server's clock at upload time cannot move the expiry past
-//! either instant). The first read must serve the stripe, the second must find it absent,
-//! and that read must remove the file. Each stripe that fails is recorded
-//! (`StripeExpiryAudited`) and is a violation here.
+//! The world therefore audits expiry once the run is over, in the same pass as the
+//! `durable` audit: each RAIDA checks that every stripe it acknowledged is on its disk, then
+//! reads it through its own stripe store at two instants of its clock, three days before and
+//! three days after the storage duration the simulated clients ask for (the margin covers
+//! the longest run, clock drift and a clock step, so the server's clock at upload time cannot
+//! move the expiry past either instant). A stripe on the disk whose first read finds it
+//! corrupt or unreadable is damaged (`durable`'s). Otherwise the first read must serve the
+//! stripe, the second must find it absent, and that read must remove the file. Each stripe
+//! that fails is recorded (`StripeExpiryAudited`) and is a violation here, including one
+//! whose expiry had already passed at the audit (a server that counts a far shorter
+//! duration): it is on the disk, so it is an expiry failure, not a lost stripe.
 //!
 //! No fault explains one: the storage faults are healed and no crash is planned when the
-//! audit runs, and both reads follow a read that found the stripe intact.
+//! audit runs, and the file was on the disk when the audit began.
 
 use super::{CheckContext, Invariant, Violation};
 use crate::history::{EventKind, History};

@@ -386,59 +386,67 @@ async fn maintain(env: Arc<Env>, host: Arc<RaidaHost>) {
     }
 }
 
-/// Reads back every stripe `raida` acknowledged in this run through its stripe store (the
-/// storage faults are healed by now) and records each one that is not intact; then reads
-/// each intact one just before and just after its storage duration runs out and records
-/// each that does not expire as the upload page says.
+/// Audits every stripe `raida` acknowledged in this run through its stripe store (the
+/// storage faults are healed by now) and records each one that is damaged (missing,
+/// corrupt, unreadable) or does not expire as the upload page says.
 async fn audit_stripes(env: &Env, raida: u8, recorder: &Recorder) {
     let now_s = env.clock().now_unix_s();
     for stripe in recorder.acked_stripes_of(raida) {
         let guid = Guid(stripe.email_id.0);
         let (email_id, file_type) = (stripe.email_id, stripe.file_type);
-        let kind = match audit_intact(env, guid, file_type, now_s).await {
-            Some(outcome) => EventKind::StripeAudited {
+        let kind = match audit_stripe(env.stripes(), env.fs(), guid, file_type, now_s).await {
+            None => continue,
+            Some(AuditFinding::Damaged(outcome)) => EventKind::StripeAudited {
                 raida,
                 email_id,
                 file_type,
                 outcome,
             },
-            None => match audit_expiry(env.stripes(), env.fs(), guid, file_type, now_s).await {
-                Some(outcome) => EventKind::StripeExpiryAudited {
-                    raida,
-                    email_id,
-                    file_type,
-                    outcome,
-                },
-                None => continue,
+            Some(AuditFinding::Expiry(outcome)) => EventKind::StripeExpiryAudited {
+                raida,
+                email_id,
+                file_type,
+                outcome,
             },
         };
         recorder.record(Host::Raida(raida), kind);
     }
 }
 
-/// `None` when the stripe reads back intact at `now_s`, else what is wrong with it.
-async fn audit_intact(env: &Env, guid: Guid, file_type: u8, now_s: u64) -> Option<String> {
-    match env.stripes().get(guid, file_type, now_s).await {
-        Ok(Some(_)) => None,
-        Ok(None) => Some("missing".to_string()),
-        Err(raida_server::store::StoreError::CorruptStripe { reason, .. }) => {
-            Some(format!("corrupt: {reason}"))
-        }
-        Err(error) => Some(format!("unreadable: {error}")),
-    }
+/// What the audit found wrong with one acknowledged stripe.
+#[derive(Debug, PartialEq, Eq)]
+enum AuditFinding {
+    /// Not intact on the disk: missing, corrupt or unreadable (the `durable` checker's).
+    Damaged(String),
+    /// On the disk and intact, but not served and removed when its storage duration says
+    /// (the `expiry` checker's).
+    Expiry(String),
 }
 
-/// `None` when the stripe, intact at `now_s`, is still served [`EXPIRY_AUDIT_MARGIN_S`]
-/// before its storage duration ([`SIM_STORAGE_DURATION`]) runs out, is absent that long
-/// after, and that read removed its file. Else what went wrong. The last read removes the
-/// stripe: the audit is the last thing a run does.
-async fn audit_expiry(
+/// `None` when the stripe is on the disk, is served intact [`EXPIRY_AUDIT_MARGIN_S`] before
+/// its storage duration ([`SIM_STORAGE_DURATION`]) runs out, is absent that long after, and
+/// that read removed its file. Else what went wrong. The last read removes the stripe: the
+/// audit is the last thing a run does.
+///
+/// The first read is the intactness check too: a stripe that is not on the disk is missing,
+/// one that does not decode is corrupt, and one that is on the disk, decodes and is not
+/// served is an expiry failure, wherever its expiry went wrong (even before now), so no
+/// fault that can destroy a stripe ever excuses it. One existence check and two reads.
+async fn audit_stripe(
     stripes: &StripeStore,
     fs: &dyn Fs,
     guid: Guid,
     file_type: u8,
     now_s: u64,
-) -> Option<String> {
+) -> Option<AuditFinding> {
+    let path = stripes.stripe_path(guid, file_type);
+    match fs.metadata(&path).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Some(AuditFinding::Damaged("missing".to_string()))
+        }
+        Err(error) => return Some(AuditFinding::Damaged(format!("unreadable: {error}"))),
+    }
     let duration_s = SIM_STORAGE_DURATION
         .duration_s()
         .expect("the simulated clients store stripes for a limited time");
@@ -447,28 +455,38 @@ async fn audit_expiry(
     match stripes.get(guid, file_type, before_s).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            return Some(format!(
+            return Some(AuditFinding::Expiry(format!(
                 "gone at now + {}s, before its expiry",
                 before_s - now_s
-            ))
+            )))
         }
-        Err(error) => return Some(format!("unreadable before its expiry: {error}")),
+        Err(raida_server::store::StoreError::CorruptStripe { reason, .. }) => {
+            return Some(AuditFinding::Damaged(format!("corrupt: {reason}")))
+        }
+        Err(error) => return Some(AuditFinding::Damaged(format!("unreadable: {error}"))),
     }
-    match stripes.get(guid, file_type, after_s).await {
-        Ok(None) => {}
+    let expired = match stripes.get(guid, file_type, after_s).await {
+        Ok(None) => fs.metadata(&path).await,
         Ok(Some(_)) => {
-            return Some(format!(
+            return Some(AuditFinding::Expiry(format!(
                 "served at now + {}s, after its expiry",
                 after_s - now_s
-            ))
+            )))
         }
-        Err(error) => return Some(format!("unreadable after its expiry: {error}")),
-    }
-    let path = stripes.stripe_path(guid, file_type);
-    match fs.metadata(&path).await {
+        Err(error) => {
+            return Some(AuditFinding::Expiry(format!(
+                "unreadable after its expiry: {error}"
+            )))
+        }
+    };
+    match expired {
         Err(error) if error.kind() == io::ErrorKind::NotFound => None,
-        Ok(_) => Some("still on disk after a read found it expired".to_string()),
-        Err(error) => Some(format!("cannot stat after its expiry: {error}")),
+        Ok(_) => Some(AuditFinding::Expiry(
+            "still on disk after a read found it expired".to_string(),
+        )),
+        Err(error) => Some(AuditFinding::Expiry(format!(
+            "cannot stat after its expiry: {error}"
+        ))),
     }
 }
 
@@ -919,11 +937,12 @@ impl SimObserver {
 mod tests {
     use super::*;
 
-    /// The expiry audit passes a stripe stored for [`SIM_STORAGE_DURATION`] and reports one
-    /// that outlives it (what a server whose stripes never expire stores) and one gone
-    /// before it (a server that counts a shorter duration).
+    /// The audit passes a stripe stored for [`SIM_STORAGE_DURATION`]; reports as expiry
+    /// failures one that outlives it (what a server whose stripes never expire stores) and
+    /// ones gone before it (a server that counts a shorter duration, or one already past);
+    /// reports as damaged one never stored and one whose bytes changed on the disk.
     #[tokio::test]
-    async fn the_expiry_audit_reports_stripes_that_expire_at_the_wrong_time() {
+    async fn the_audit_tells_damaged_stripes_from_wrong_expiries() {
         use raida_server::clock::ManualClock;
         use raida_server::fs::{NoopHook, RealFs};
         use raida_server::store::StoreIo;
@@ -939,24 +958,47 @@ mod tests {
         stripes.init().await.expect("init");
         let now_s = 1_000_000;
         let duration_s = SIM_STORAGE_DURATION.duration_s().expect("limited");
+        let expiry = |words: &'static str| Some((false, words));
+        let damage = |words: &'static str| Some((true, words));
+        // (stored with this expiry, or not stored; flip a stored byte; expected finding)
         let cases = [
-            (Some(now_s + duration_s), None),
-            (None, Some("after its expiry")),
-            (Some(now_s + 86_400), Some("before its expiry")),
+            (Some(Some(now_s + duration_s)), false, None),
+            (Some(None), false, expiry("after its expiry")),
+            (
+                Some(Some(now_s + 86_400)),
+                false,
+                expiry("before its expiry"),
+            ),
+            (Some(Some(now_s - 1)), false, expiry("before its expiry")),
+            (None, false, damage("missing")),
+            (Some(Some(now_s + duration_s)), true, damage("corrupt")),
         ];
-        for (index, (expires_at_unix_s, expected)) in cases.into_iter().enumerate() {
-            let guid = Guid([u8::try_from(index).expect("three cases"); 16]);
-            stripes
-                .put(guid, 1, b"stripe", expires_at_unix_s)
-                .await
-                .expect("put");
-            let found = audit_expiry(&stripes, &RealFs, guid, 1, now_s).await;
-            match expected {
-                None => assert_eq!(found, None),
-                Some(words) => assert!(
-                    found.as_deref().is_some_and(|found| found.contains(words)),
-                    "{expires_at_unix_s:?}: {found:?}"
-                ),
+        for (index, (stored, flip, expected)) in cases.into_iter().enumerate() {
+            let guid = Guid([u8::try_from(index).expect("six cases"); 16]);
+            if let Some(expires_at_unix_s) = stored {
+                stripes
+                    .put(guid, 1, b"stripe", expires_at_unix_s)
+                    .await
+                    .expect("put");
+            }
+            if flip {
+                let path = stripes.stripe_path(guid, 1);
+                let mut bytes = std::fs::read(&path).expect("stored");
+                *bytes.last_mut().expect("not empty") ^= 0x01;
+                std::fs::write(&path, bytes).expect("rewrite");
+            }
+            let found = audit_stripe(&stripes, &RealFs, guid, 1, now_s).await;
+            let found_kind = found.as_ref().map(|finding| match finding {
+                AuditFinding::Damaged(words) => (true, words.as_str()),
+                AuditFinding::Expiry(words) => (false, words.as_str()),
+            });
+            match (expected, found_kind) {
+                (None, found) => assert_eq!(found, None, "case {index}"),
+                (Some((damaged, words)), Some((found_damaged, found_words))) => {
+                    assert_eq!(damaged, found_damaged, "case {index}: {found:?}");
+                    assert!(found_words.contains(words), "case {index}: {found:?}");
+                }
+                (Some(_), None) => panic!("case {index}: nothing found"),
             }
         }
         let kept = stripes.stripe_path(Guid([0; 16]), 1);

@@ -417,7 +417,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
 
 /// The end-of-run disk audit: every RAIDA reads back each stripe it acknowledged, recording
 /// the ones no longer intact (`StripeAudited`, judged by the `durable` checker) and the
-/// intact ones that do not expire on time (`StripeExpiryAudited`, `expiry`). Steps the
+/// ones on the disk that do not expire on time (`StripeExpiryAudited`, `expiry`). Steps the
 /// simulation until every RAIDA is done. Returns like [`drive`].
 fn audit_disks(sim: &mut turmoil::Sim<'_>, world: &World) -> (u64, Option<String>) {
     for raida in 0..world.raida_count() {
