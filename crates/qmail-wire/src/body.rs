@@ -22,8 +22,9 @@ use crate::crypto::Challenge;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::header::Command;
 use crate::limits::{
-    BODY_SIZE_BYTES_MAX, GUID_SIZE_BYTES, LOCKER_CODE_SIZE_BYTES, PAGE_NUMBER_MAX,
-    PREAMBLE_SIZE_BYTES, ROUTING_HEADER_SIZE_BYTES, STRIPE_SIZE_BYTES_MAX, TERMINATOR_SIZE_BYTES,
+    BODY_SIZE_BYTES_MAX, DOWNLOAD_BODY_SIZE_BYTES, GUID_SIZE_BYTES, LOCKER_CODE_SIZE_BYTES,
+    PAGE_NUMBER_MAX, PREAMBLE_SIZE_BYTES, ROUTING_HEADER_SIZE_BYTES, STRIPE_SIZE_BYTES_MAX,
+    TERMINATOR_SIZE_BYTES,
 };
 use crate::preamble::Preamble;
 use crate::tell::{AddressEntry, RoutingHeader, TellRecord};
@@ -149,6 +150,7 @@ impl Codec for UploadBody {
             "upload data of {} bytes exceeds STRIPE_SIZE_BYTES_MAX",
             self.data.len()
         );
+        out.reserve(Self::DATA_OFFSET + self.data.len());
         self.preamble.encode(out);
         out.extend_from_slice(&self.guid);
         out.extend_from_slice(&self.locker_code);
@@ -268,6 +270,7 @@ impl Codec for TellBody {
             usize::from(self.routing.server_count),
             self.record.servers.len()
         );
+        out.reserve(self.body_size_bytes() - TERMINATOR_SIZE_BYTES);
         let start = out.len();
         self.preamble.encode(out);
         self.routing.encode(out);
@@ -362,6 +365,7 @@ impl PingBody {
 impl Codec for PingBody {
     fn encode(&self, out: &mut Vec<u8>) {
         assert!(self.ignored_bytes.len() <= Self::IGNORED_SIZE_BYTES_MAX);
+        out.reserve(PREAMBLE_SIZE_BYTES + self.ignored_bytes.len());
         self.preamble.encode(out);
         out.extend_from_slice(&self.ignored_bytes);
     }
@@ -430,6 +434,7 @@ pub struct DownloadBody {
 impl Codec for DownloadBody {
     fn encode(&self, out: &mut Vec<u8>) {
         assert!(self.page_number <= PAGE_NUMBER_MAX);
+        out.reserve(DOWNLOAD_BODY_SIZE_BYTES);
         self.preamble.encode(out);
         out.extend_from_slice(&self.guid);
         out.extend_from_slice(&self.locker_code);

@@ -60,6 +60,7 @@ impl Codec for TellList {
             self.records.len() <= TELLS_PER_REPLY_MAX,
             "tell_count is one byte"
         );
+        out.reserve(self.size_bytes());
         let start = out.len();
         out.push(self.records.len() as u8);
         put_u16(out, self.total_tells);
@@ -130,6 +131,7 @@ impl Codec for DownloadPage {
             self.data.len() <= PAGE_SIZE_BYTES,
             "a download page holds at most 256 KiB"
         );
+        out.reserve(PAGE_HEADER_SIZE_BYTES + self.data.len());
         let start = out.len();
         out.push(self.file_type);
         out.push(self.version);
