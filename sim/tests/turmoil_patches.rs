@@ -193,7 +193,8 @@ fn writeback_makes_old_operations_survive_a_crash() {
 }
 
 /// Patch 5: a host's disk capacity can change mid-run, and a crash reports the writes it
-/// tore. A write past the capacity fails (ENOSPC), then succeeds once the capacity is lifted;
+/// tore. On a full disk a file's bytes can be rewritten in place, a write past the capacity
+/// fails (ENOSPC), then succeeds once the capacity is lifted;
 /// a synced file overwritten without a sync comes back after the crash with only the first
 /// blocks of the new bytes, and `take_torn_writes` names it once.
 #[test]
@@ -219,12 +220,20 @@ fn capacity_changes_and_torn_writes_are_reported() {
                 let mut file = fs::File::create("/d/f")?;
                 file.write_all(b"0000000000000000")?;
                 file.sync_all()?;
+                let mut other = fs::File::create("/d/g")?;
+                other.write_all(b"0000000000000000")?;
+                other.sync_all()?;
                 fs::sync_dir("/d")?;
                 step.store(1, Ordering::SeqCst);
                 // Wait for the capacity to shrink, then write past it.
                 while step.load(Ordering::SeqCst) == 1 {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
+                // The disk is exactly full (two 16-byte files, capacity 32): rewriting a
+                // file's own bytes takes no space (patch 16 still measures the file here).
+                let mut other = fs::OpenOptions::new().write(true).open("/d/g")?;
+                other.write_all(b"2222222222222222")?;
+                other.sync_all()?;
                 assert!(fs::write("/d/big", [1u8; 64]).is_err(), "the disk is full");
                 step.store(3, Ordering::SeqCst);
                 while step.load(Ordering::SeqCst) == 3 {
