@@ -843,6 +843,13 @@ impl History {
         Self::default()
     }
 
+    /// An empty history with room for `event_count` events.
+    pub fn with_capacity(event_count: usize) -> Self {
+        Self {
+            events: Vec::with_capacity(event_count),
+        }
+    }
+
     /// Appends one event. Time never goes backwards: the world appends in simulation order,
     /// so an older timestamp is a bug in the world and panics.
     pub fn push(&mut self, event: Event) {

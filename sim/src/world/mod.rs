@@ -48,7 +48,10 @@ use crate::clock::HostClock;
 use crate::faults::driver::FaultDriver;
 use crate::faults::writeback::Writeback;
 use crate::history::{EventKind, FaultKind, History, Host, Phase};
-use crate::limits::{LOCKER_BALANCE, QUIESCENCE_CHECK_MS, SIM_EPOCH_UNIX_S, US_PER_MS, US_PER_S};
+use crate::limits::{
+    HISTORY_EVENTS_PER_DEVICE_HINT, HISTORY_EVENTS_PER_EMAIL_HINT, HISTORY_EVENTS_RESERVED_MAX,
+    LOCKER_BALANCE, QUIESCENCE_CHECK_MS, SIM_EPOCH_UNIX_S, US_PER_MS, US_PER_S,
+};
 use crate::report::{SeedOutcome, SeedReport};
 use crate::scenario::Scenario;
 use crate::seed::SeedTree;
@@ -261,7 +264,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         .clock
         .host_clock(&mut tree.stream("clock.adversary"), safety_us);
 
-    let recorder = Recorder::new();
+    let recorder = Recorder::with_event_capacity(history_events_hint(scenario));
     let settings = server_settings(scenario);
     let mut sim = builder(scenario, &faults, &tree).build();
 
@@ -415,6 +418,19 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
     }
 }
 
+/// How many events to reserve room for: the run's emails and devices times their usual
+/// share, at most [`HISTORY_EVENTS_RESERVED_MAX`].
+fn history_events_hint(scenario: &Scenario) -> usize {
+    let emails = usize::try_from(scenario.workload.emails).unwrap_or(usize::MAX);
+    let devices = usize::try_from(scenario.topology.mailboxes)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(usize::from(scenario.topology.devices_per_mailbox));
+    emails
+        .saturating_mul(HISTORY_EVENTS_PER_EMAIL_HINT)
+        .saturating_add(devices.saturating_mul(HISTORY_EVENTS_PER_DEVICE_HINT))
+        .min(HISTORY_EVENTS_RESERVED_MAX)
+}
+
 /// The end-of-run disk audit: every RAIDA reads back each stripe it acknowledged, recording
 /// the ones no longer intact (`StripeAudited`, judged by the `durable` checker) and the
 /// ones on the disk that do not expire on time (`StripeExpiryAudited`, `expiry`). Steps the
@@ -528,5 +544,35 @@ impl World {
             .client_ips
             .get(usize::from(client))
             .expect("client index within the topology")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn hint_of(relative: &str) -> usize {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(relative);
+        history_events_hint(&Scenario::load(&path).expect("a shipped scenario"))
+    }
+
+    /// The history reserved for storm and storm-10k holds what seed 0 of each records
+    /// (699,780 and 3,373,374 events), so neither copies its history as it grows.
+    #[test]
+    fn the_reserved_history_holds_the_storms_of_seed_0() {
+        let storm = hint_of("storm.toml");
+        assert!(
+            (699_780..=HISTORY_EVENTS_RESERVED_MAX).contains(&storm),
+            "{storm}"
+        );
+        let storm_10k = hint_of("large/storm-10k.toml");
+        assert!(
+            (3_373_374..=HISTORY_EVENTS_RESERVED_MAX).contains(&storm_10k),
+            "{storm_10k}"
+        );
+        assert!(hint_of("smoke.toml") < storm);
     }
 }

@@ -161,8 +161,17 @@ pub fn host_now_us() -> u64 {
 impl Recorder {
     /// An empty recorder, with this thread's [`RecordOptions`] (see [`with_options`]).
     pub fn new() -> Self {
+        Self::with_event_capacity(0)
+    }
+
+    /// An empty recorder whose history has room for `event_count` events before it grows.
+    pub fn with_event_capacity(event_count: usize) -> Self {
+        let inner = Inner {
+            history: History::with_capacity(event_count),
+            ..Inner::default()
+        };
         Recorder {
-            inner: Arc::default(),
+            inner: Arc::new(Mutex::new(inner)),
             options: OPTIONS.with(Cell::get),
         }
     }
