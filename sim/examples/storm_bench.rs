@@ -3,12 +3,14 @@
 //! topology and the same number and size of requests.
 //!
 //! ```text
-//! cargo run --release -p raida-sim --example storm_bench -- [--seed N] [--scenario PATH] [--no-floor]
+//! cargo run --release -p raida-sim --example storm_bench -- [--seed N] [--scenario PATH] [--runs N] [--no-floor]
 //! ```
 //!
 //! Prints the seed's counts, emails per wall second, simulated seconds per wall second and
 //! per CPU second, then the floor and the ratio of CPU per request (storm / floor). The floor
-//! runs three times and the ratio uses the median run.
+//! runs three times and the ratio uses the median run. `--runs N` runs the seed N times
+//! (default 1): the figures are the median run's, every run's CPU time is printed, and every
+//! run must give the same digest (a second determinism check for free).
 //!
 //! The floor: `raidas` server hosts and `client_hosts` client hosts, the scenario's tick,
 //! latency bounds and `tcp_capacity`; as many requests as the storm seed opened connections,
@@ -30,11 +32,15 @@ use raida_sim::scenario::Scenario;
 /// Floor runs per bench; the ratio uses their median CPU time.
 const FLOOR_RUN_COUNT: usize = 3;
 
-const USAGE: &str = "usage: storm_bench [--seed N] [--scenario PATH] [--no-floor]";
+const USAGE: &str = "usage: storm_bench [--seed N] [--scenario PATH] [--runs N] [--no-floor]";
+
+/// The most runs of the seed one bench makes.
+const RUN_COUNT_MAX: usize = 15;
 
 struct Args {
     seed: u64,
     scenario: PathBuf,
+    run_count: usize,
     floor: bool,
 }
 
@@ -42,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         seed: 0,
         scenario: Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/storm.toml"),
+        run_count: 1,
         floor: true,
     };
     let mut words = std::env::args().skip(1);
@@ -60,6 +67,17 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| format!("--seed {value:?} is not a u64\n{USAGE}"))?;
             }
             "--scenario" => args.scenario = PathBuf::from(value),
+            "--runs" => {
+                args.run_count = value
+                    .parse()
+                    .ok()
+                    .filter(|count| (1..=RUN_COUNT_MAX).contains(count))
+                    .ok_or_else(|| {
+                        format!(
+                            "--runs {value:?} is not a count from 1 to {RUN_COUNT_MAX}\n{USAGE}"
+                        )
+                    })?;
+            }
             _ => return Err(format!("unknown argument {word:?}\n{USAGE}")),
         }
     }
@@ -85,17 +103,14 @@ fn main() -> ExitCode {
         "bench scenario={} seed={} mailboxes={} emails={}",
         scenario.name, args.seed, scenario.topology.mailboxes, scenario.workload.emails
     );
-    let cpu_before_s = thread_cpu_s();
-    let (result, wall) = run_full(&scenario, args.seed);
-    let cpu_s = thread_cpu_s() - cpu_before_s;
-    let wall_s = wall.as_secs_f64();
-    let result = match &result {
-        Ok(result) => result,
-        Err(panic) => {
-            eprintln!("seed {} panicked: {panic}", args.seed);
+    let (result, cpu_s, wall_s) = match run_median(&scenario, &args) {
+        Ok(median) => median,
+        Err(message) => {
+            eprintln!("{message}");
             return ExitCode::FAILURE;
         }
     };
+    let result = &result;
     let report = result.report(&scenario);
     let counts = report.counts();
     #[allow(clippy::cast_precision_loss)] // Microseconds of a run fit an f64's mantissa.
@@ -160,6 +175,56 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Runs the seed `args.run_count` times and returns the run of median CPU time with its CPU
+/// and wall seconds, after printing every run's CPU time. Fails if a run panics or two runs
+/// give different digests.
+fn run_median(
+    scenario: &Scenario,
+    args: &Args,
+) -> Result<(raida_sim::world::RunResult, f64, f64), String> {
+    let mut runs = Vec::with_capacity(args.run_count);
+    for _ in 0..args.run_count {
+        let cpu_before_s = thread_cpu_s();
+        let (result, wall) = run_full(scenario, args.seed);
+        let cpu_s = thread_cpu_s() - cpu_before_s;
+        let result = result.map_err(|panic| format!("seed {} panicked: {panic}", args.seed))?;
+        if let Some((first, _, _)) = runs.first() {
+            let first: &raida_sim::world::RunResult = first;
+            if first.digest != result.digest {
+                return Err(format!(
+                    "seed {} gave two runs: digests {:016x} and {:016x}",
+                    args.seed, first.digest, result.digest
+                ));
+            }
+        }
+        // Only the first run keeps its history (the counts read it): a storm-10k history is
+        // 430 MB.
+        let result = if runs.is_empty() {
+            result
+        } else {
+            raida_sim::world::RunResult {
+                history: raida_sim::history::History::new(),
+                ..result
+            }
+        };
+        runs.push((result, cpu_s, wall.as_secs_f64()));
+    }
+    if args.run_count > 1 {
+        let each: Vec<String> = runs
+            .iter()
+            .map(|(_, cpu_s, _)| format!("{cpu_s:.3}"))
+            .collect();
+        println!("runs = {} cpu_s_each = {}", args.run_count, each.join(", "));
+    }
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|a, b| runs[*a].1.total_cmp(&runs[*b].1));
+    let median_index = order[order.len() / 2];
+    let (_, cpu_s, wall_s) = runs[median_index];
+    // Every run is the same run (one digest); the first kept its history for the counts.
+    let (result, _, _) = runs.swap_remove(0);
+    Ok((result, cpu_s, wall_s))
 }
 
 /// This thread's CPU time so far, seconds (Linux `schedstat`: nanoseconds on a CPU). The
