@@ -28,6 +28,7 @@ use std::process::ExitCode;
 
 use raida_sim::run::run_full;
 use raida_sim::scenario::Scenario;
+use raida_sim::world::RunResult;
 
 /// Floor runs per bench; the ratio uses their median CPU time.
 const FLOOR_RUN_COUNT: usize = 3;
@@ -180,18 +181,14 @@ fn main() -> ExitCode {
 /// Runs the seed `args.run_count` times and returns the run of median CPU time with its CPU
 /// and wall seconds, after printing every run's CPU time. Fails if a run panics or two runs
 /// give different digests.
-fn run_median(
-    scenario: &Scenario,
-    args: &Args,
-) -> Result<(raida_sim::world::RunResult, f64, f64), String> {
-    let mut runs = Vec::with_capacity(args.run_count);
+fn run_median(scenario: &Scenario, args: &Args) -> Result<(RunResult, f64, f64), String> {
+    let mut runs: Vec<(RunResult, f64, f64)> = Vec::with_capacity(args.run_count);
     for _ in 0..args.run_count {
         let cpu_before_s = thread_cpu_s();
         let (result, wall) = run_full(scenario, args.seed);
         let cpu_s = thread_cpu_s() - cpu_before_s;
         let result = result.map_err(|panic| format!("seed {} panicked: {panic}", args.seed))?;
         if let Some((first, _, _)) = runs.first() {
-            let first: &raida_sim::world::RunResult = first;
             if first.digest != result.digest {
                 return Err(format!(
                     "seed {} gave two runs: digests {:016x} and {:016x}",
@@ -204,7 +201,7 @@ fn run_median(
         let result = if runs.is_empty() {
             result
         } else {
-            raida_sim::world::RunResult {
+            RunResult {
                 history: raida_sim::history::History::new(),
                 ..result
             }

@@ -782,17 +782,6 @@ pub(crate) enum PendingOp {
     RemoveDir { path: PathBuf },
 }
 
-/// Patch 15: the metadata of a persisted file that nothing pending names.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct UnnamedFileMetadata {
-    pub(crate) len: u64,
-    pub(crate) crtime: Duration,
-    pub(crate) mtime: Duration,
-    pub(crate) ctime: Duration,
-    pub(crate) mode: u32,
-    pub(crate) nlink: u64,
-}
-
 /// Stored file data including content and timestamps.
 ///
 /// Timestamps use turmoil's simulated time (duration since epoch).
@@ -1662,22 +1651,14 @@ impl Fs {
     }
 
     /// Patch 15: what `metadata` finds at `path` when no pending operation names it and no
-    /// symlink or directory is there: `Some(Some(..))` for a persisted file (its length,
-    /// creation, modification and change times, mode and link count), `Some(None)` for
-    /// nothing there. `None` when only the general resolution answers. Three lookups where
-    /// that resolution makes a dozen.
-    pub(crate) fn unnamed_file_metadata(&self, path: &Path) -> Option<Option<UnnamedFileMetadata>> {
+    /// symlink or directory is there: `Some(Some(data))` for a persisted file (its length,
+    /// times, mode and link count are its metadata), `Some(None)` for nothing there. `None`
+    /// when only the general resolution answers. Three lookups where that resolution makes a
+    /// dozen.
+    pub(crate) fn unnamed_file_or_nothing(&self, path: &Path) -> Option<Option<&FileData>> {
         match self.unnamed_file(path)? {
-            Some(data) => Some(Some(UnnamedFileMetadata {
-                len: data.content.len() as u64,
-                crtime: data.crtime,
-                mtime: data.mtime,
-                ctime: data.ctime,
-                mode: data.mode,
-                nlink: data.nlink,
-            })),
             None if self.persisted_dirs.contains_key(path) => None,
-            None => Some(None),
+            found => Some(found),
         }
     }
 

@@ -300,19 +300,19 @@ pub fn metadata<P: AsRef<Path>>(path: P) -> Result<Metadata> {
     let path = path.as_ref().to_path_buf();
     FsContext::current(|ctx| {
         // Patch 15: a file (or nothing) that no pending operation names, no symlink at it.
-        if let Some(found) = ctx.fs.unnamed_file_metadata(&path) {
-            let found = found.ok_or_else(|| {
+        if let Some(found) = ctx.fs.unnamed_file_or_nothing(&path) {
+            let data = found.ok_or_else(|| {
                 Error::new(ErrorKind::NotFound, "file or directory not found")
             })?;
             return Ok(Metadata {
-                len: found.len,
+                len: data.content.len() as u64,
                 is_dir: false,
                 is_symlink: false,
-                crtime: found.crtime,
-                mtime: found.mtime,
-                ctime: found.ctime,
-                mode: found.mode,
-                nlink: found.nlink,
+                crtime: data.crtime,
+                mtime: data.mtime,
+                ctime: data.ctime,
+                mode: data.mode,
+                nlink: data.nlink,
             });
         }
 
