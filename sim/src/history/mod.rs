@@ -732,34 +732,110 @@ pub enum EventKind {
     },
 }
 
+/// The variant of an [`EventKind`] without its fields: what [`History::of_kinds`] selects.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[allow(missing_docs)] // One per `EventKind` variant, named alike.
+pub enum Kind {
+    UploadStarted,
+    EmailSent,
+    TellSent,
+    TellHandled,
+    TellAccepted,
+    TellSkipped,
+    TellDeleted,
+    TellReceived,
+    PollDone,
+    PollFailed,
+    DownloadDone,
+    DownloadFailed,
+    RequestStarted,
+    RequestDone,
+    ServerRequest,
+    PingParked,
+    PingResumed,
+    PingTimedOut,
+    TellsRead,
+    FsStep,
+    FaultFired,
+    StripeAudited,
+    StripeExpiryAudited,
+    PhaseChange,
+}
+
+impl Kind {
+    /// The kinds [`EventKind::client_mailbox`] answers for.
+    pub const CLIENT_MAILBOX: [Kind; 5] = [
+        Kind::TellReceived,
+        Kind::PollDone,
+        Kind::PollFailed,
+        Kind::DownloadDone,
+        Kind::DownloadFailed,
+    ];
+
+    /// Stable snake_case name of the event (the trace's command column).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::UploadStarted => "upload_started",
+            Kind::EmailSent => "email_sent",
+            Kind::TellSent => "tell_sent",
+            Kind::TellHandled => "tell_handled",
+            Kind::TellAccepted => "tell_accepted",
+            Kind::TellSkipped => "tell_skipped",
+            Kind::TellDeleted => "tell_deleted",
+            Kind::TellReceived => "tell_received",
+            Kind::PollDone => "poll_done",
+            Kind::PollFailed => "poll_failed",
+            Kind::DownloadDone => "download_done",
+            Kind::DownloadFailed => "download_failed",
+            Kind::RequestStarted => "request_started",
+            Kind::RequestDone => "request_done",
+            Kind::ServerRequest => "server_request",
+            Kind::PingParked => "ping_parked",
+            Kind::PingResumed => "ping_resumed",
+            Kind::PingTimedOut => "ping_timed_out",
+            Kind::TellsRead => "tells_read",
+            Kind::FsStep => "fs_step",
+            Kind::FaultFired => "fault",
+            Kind::StripeAudited => "stripe_audited",
+            Kind::StripeExpiryAudited => "stripe_expiry_audited",
+            Kind::PhaseChange => "phase",
+        }
+    }
+}
+
 impl EventKind {
     /// Stable snake_case name of the event (the trace's command column).
     pub const fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The variant, without its fields.
+    pub const fn kind(&self) -> Kind {
         match self {
-            EventKind::UploadStarted { .. } => "upload_started",
-            EventKind::EmailSent { .. } => "email_sent",
-            EventKind::TellSent { .. } => "tell_sent",
-            EventKind::TellHandled { .. } => "tell_handled",
-            EventKind::TellAccepted { .. } => "tell_accepted",
-            EventKind::TellSkipped { .. } => "tell_skipped",
-            EventKind::TellDeleted { .. } => "tell_deleted",
-            EventKind::TellReceived { .. } => "tell_received",
-            EventKind::PollDone { .. } => "poll_done",
-            EventKind::PollFailed { .. } => "poll_failed",
-            EventKind::DownloadDone { .. } => "download_done",
-            EventKind::DownloadFailed { .. } => "download_failed",
-            EventKind::RequestStarted { .. } => "request_started",
-            EventKind::RequestDone { .. } => "request_done",
-            EventKind::ServerRequest { .. } => "server_request",
-            EventKind::PingParked { .. } => "ping_parked",
-            EventKind::PingResumed { .. } => "ping_resumed",
-            EventKind::PingTimedOut { .. } => "ping_timed_out",
-            EventKind::TellsRead { .. } => "tells_read",
-            EventKind::FsStep { .. } => "fs_step",
-            EventKind::FaultFired { .. } => "fault",
-            EventKind::StripeAudited { .. } => "stripe_audited",
-            EventKind::StripeExpiryAudited { .. } => "stripe_expiry_audited",
-            EventKind::PhaseChange { .. } => "phase",
+            EventKind::UploadStarted { .. } => Kind::UploadStarted,
+            EventKind::EmailSent { .. } => Kind::EmailSent,
+            EventKind::TellSent { .. } => Kind::TellSent,
+            EventKind::TellHandled { .. } => Kind::TellHandled,
+            EventKind::TellAccepted { .. } => Kind::TellAccepted,
+            EventKind::TellSkipped { .. } => Kind::TellSkipped,
+            EventKind::TellDeleted { .. } => Kind::TellDeleted,
+            EventKind::TellReceived { .. } => Kind::TellReceived,
+            EventKind::PollDone { .. } => Kind::PollDone,
+            EventKind::PollFailed { .. } => Kind::PollFailed,
+            EventKind::DownloadDone { .. } => Kind::DownloadDone,
+            EventKind::DownloadFailed { .. } => Kind::DownloadFailed,
+            EventKind::RequestStarted { .. } => Kind::RequestStarted,
+            EventKind::RequestDone { .. } => Kind::RequestDone,
+            EventKind::ServerRequest { .. } => Kind::ServerRequest,
+            EventKind::PingParked { .. } => Kind::PingParked,
+            EventKind::PingResumed { .. } => Kind::PingResumed,
+            EventKind::PingTimedOut { .. } => Kind::PingTimedOut,
+            EventKind::TellsRead { .. } => Kind::TellsRead,
+            EventKind::FsStep { .. } => Kind::FsStep,
+            EventKind::FaultFired { .. } => Kind::FaultFired,
+            EventKind::StripeAudited { .. } => Kind::StripeAudited,
+            EventKind::StripeExpiryAudited { .. } => Kind::StripeExpiryAudited,
+            EventKind::PhaseChange { .. } => Kind::PhaseChange,
         }
     }
 
@@ -831,10 +907,28 @@ impl fmt::Display for HistoryError {
 impl std::error::Error for HistoryError {}
 
 /// Everything that happened in one run, in non-decreasing simulated time.
-#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
-#[serde(transparent)]
+///
+/// Beside the events it keeps each one's [`Kind`], one byte per event: a checker that needs
+/// a few rare kinds ([`History::of_kinds`]) scans those bytes and reads only the events it
+/// selects, instead of streaming every event through the cache (a storm's history is
+/// ~90 MB, and a full pass over it costs ~10 ms).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct History {
     events: Vec<Event>,
+    /// `kinds[i]` is `events[i].kind.kind()`.
+    kinds: Vec<Kind>,
+}
+
+impl Serialize for History {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.events.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for History {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Event>::deserialize(deserializer).map(History::indexed)
+    }
 }
 
 impl History {
@@ -847,7 +941,14 @@ impl History {
     pub fn with_capacity(event_count: usize) -> Self {
         Self {
             events: Vec::with_capacity(event_count),
+            kinds: Vec::with_capacity(event_count),
         }
+    }
+
+    /// `events` as they are, with their kinds.
+    fn indexed(events: Vec<Event>) -> Self {
+        let kinds = events.iter().map(|event| event.kind.kind()).collect();
+        Self { events, kinds }
     }
 
     /// Appends one event. Time never goes backwards: the world appends in simulation order,
@@ -860,7 +961,9 @@ impl History {
             event.at_sim_us,
             last_us
         );
+        self.kinds.push(event.kind.kind());
         self.events.push(event);
+        debug_assert_eq!(self.kinds.len(), self.events.len());
     }
 
     /// Appends `kind` at `at_sim_us` on `host`.
@@ -881,12 +984,22 @@ impl History {
         if let Some(index) = backwards {
             return Err(HistoryError::TimeWentBackwards { index: index + 1 });
         }
-        Ok(Self { events })
+        Ok(Self::indexed(events))
     }
 
     /// Every event, oldest first.
     pub fn events(&self) -> &[Event] {
         &self.events
+    }
+
+    /// The events of the given kinds, oldest first: what `events()` filtered by kind gives,
+    /// reading only the selected events.
+    pub fn of_kinds<'a>(&'a self, kinds: &'a [Kind]) -> impl Iterator<Item = &'a Event> + 'a {
+        self.kinds
+            .iter()
+            .zip(&self.events)
+            .filter(move |(kind, _)| kinds.contains(kind))
+            .map(|(_, event)| event)
     }
 
     /// Number of events.
@@ -906,26 +1019,29 @@ impl History {
 
     /// When the healed phase began, if it did.
     pub fn healed_at_us(&self) -> Option<u64> {
-        self.events.iter().find_map(|event| match event.kind {
-            EventKind::PhaseChange {
-                phase: Phase::Healed,
-            } => Some(event.at_sim_us),
-            _ => None,
-        })
+        self.of_kinds(&[Kind::PhaseChange])
+            .find_map(|event| match event.kind {
+                EventKind::PhaseChange {
+                    phase: Phase::Healed,
+                } => Some(event.at_sim_us),
+                _ => None,
+            })
     }
 
     /// Every fault event with its kind and hosts.
     pub fn faults(&self) -> impl Iterator<Item = (&Event, &FaultKind, &[Host])> {
-        self.events.iter().filter_map(|event| match &event.kind {
-            EventKind::FaultFired { fault, hosts, .. } => Some((event, fault, hosts.as_slice())),
-            _ => None,
-        })
+        self.of_kinds(&[Kind::FaultFired])
+            .filter_map(|event| match &event.kind {
+                EventKind::FaultFired { fault, hosts, .. } => {
+                    Some((event, fault, hosts.as_slice()))
+                }
+                _ => None,
+            })
     }
 
     /// The files of every sent revision of `email_id`, as (edit_sequence, files).
     pub fn sent_revisions(&self, email_id: EmailId) -> impl Iterator<Item = (u8, &[FileSent])> {
-        self.events
-            .iter()
+        self.of_kinds(&[Kind::EmailSent])
             .filter_map(move |event| match &event.kind {
                 EventKind::EmailSent {
                     email_id: id,
@@ -964,8 +1080,7 @@ impl History {
     /// Hosts that ran client-side events for `mailbox` (its devices' hosts).
     pub fn hosts_of_mailbox(&self, mailbox: MailboxId) -> Vec<Host> {
         let mut hosts: Vec<Host> = self
-            .events
-            .iter()
+            .of_kinds(&Kind::CLIENT_MAILBOX)
             .filter(|event| event.kind.client_mailbox() == Some(mailbox))
             .map(|event| event.host)
             .collect();
@@ -1066,6 +1181,254 @@ mod tests {
         assert!(json.contains(&"ab".repeat(16)), "{json}");
         let back: Event = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, fault);
+    }
+
+    /// One event of every kind, in time order (the match in `kind` is exhaustive, so a new
+    /// variant fails to compile until it is added there; this list is what the index tests
+    /// read).
+    fn one_of_every_kind() -> Vec<EventKind> {
+        let (mailbox, email_id) = (MailboxId { denom: 1, sn: 2 }, email(3));
+        let record = Bytes(vec![1, 2]);
+        vec![
+            EventKind::UploadStarted {
+                email_id,
+                sender: mailbox,
+                edit_sequence: 0,
+            },
+            EventKind::EmailSent {
+                email_id,
+                sender: mailbox,
+                edit_sequence: 0,
+                recipients: vec![mailbox],
+                files: vec![FileSent {
+                    file_type: 1,
+                    size_bytes: 2,
+                    crc32: 3,
+                }],
+            },
+            EventKind::TellSent {
+                email_id,
+                edit_sequence: 0,
+                sender: mailbox,
+                beacon: 1,
+                recipients: vec![mailbox],
+                record: record.clone(),
+                status: Some(250),
+                routing_timestamp_s: 1,
+                header_timestamp_s: 1,
+                sender_clock_unix_s: 1,
+                beacon_clock_unix_s: None,
+            },
+            EventKind::TellHandled {
+                beacon: 1,
+                request: 1,
+                email_id,
+                edit_sequence: 0,
+                status: 250,
+                routing_timestamp_s: 1,
+                header_timestamp_s: 1,
+                beacon_clock_unix_s: 1,
+                reason: None,
+            },
+            EventKind::TellAccepted {
+                beacon: 1,
+                request: 1,
+                mailbox,
+                email_id,
+                edit_sequence: 0,
+                record: record.clone(),
+            },
+            EventKind::TellSkipped {
+                beacon: 1,
+                request: 1,
+                mailbox,
+                email_id,
+                edit_sequence: 0,
+                existing_edit_sequence: 1,
+            },
+            EventKind::TellDeleted {
+                beacon: 1,
+                request: 1,
+                mailbox,
+                email_id,
+                edit_sequence: 0,
+            },
+            EventKind::TellReceived {
+                mailbox,
+                device: 0,
+                beacon: 1,
+                record,
+                via: PollKind::Ping,
+            },
+            EventKind::PollDone {
+                mailbox,
+                device: 0,
+                beacon: 1,
+                via: PollKind::Peek,
+                status: 250,
+                tell_count: 1,
+            },
+            EventKind::PollFailed {
+                mailbox,
+                device: 0,
+                beacon: 1,
+                via: PollKind::Peek,
+                status: None,
+                reason: String::new(),
+            },
+            EventKind::DownloadDone {
+                mailbox,
+                device: 0,
+                email_id,
+                file_type: 1,
+                size_bytes: 2,
+                crc32: 3,
+                rebuilt_stripe: None,
+            },
+            EventKind::DownloadFailed {
+                mailbox,
+                device: 0,
+                email_id,
+                edit_sequence: 0,
+                file_type: 1,
+                reason: String::new(),
+            },
+            EventKind::RequestStarted {
+                request: 1,
+                raida: 1,
+            },
+            EventKind::RequestDone {
+                request: 1,
+                raida: 1,
+                command: Some(WireCommand::Upload),
+                attempt: 1,
+                status: Some(250),
+                stopped: Some(RequestStop::Read),
+            },
+            EventKind::ServerRequest {
+                raida: 1,
+                request: 1,
+                client_request: None,
+                command: None,
+                outcome: ServerOutcome::Replied,
+                status: None,
+                execution_us: 0,
+            },
+            EventKind::PingParked {
+                beacon: 1,
+                request: 1,
+                mailbox,
+            },
+            EventKind::PingResumed {
+                beacon: 1,
+                request: 1,
+                mailbox,
+                status: 250,
+            },
+            EventKind::PingTimedOut {
+                beacon: 1,
+                request: 1,
+                mailbox,
+                status: 250,
+            },
+            EventKind::TellsRead {
+                beacon: 1,
+                request: 1,
+                mailbox,
+                via: PollKind::Ping,
+                tells: vec![TellRef {
+                    email_id,
+                    edit_sequence: 0,
+                }],
+            },
+            EventKind::FsStep {
+                raida: 1,
+                step: String::new(),
+            },
+            EventKind::FaultFired {
+                fault: FaultKind::Heal,
+                hosts: vec![],
+                detail: String::new(),
+            },
+            EventKind::StripeAudited {
+                raida: 1,
+                email_id,
+                file_type: 1,
+                outcome: String::new(),
+            },
+            EventKind::StripeExpiryAudited {
+                raida: 1,
+                email_id,
+                file_type: 1,
+                outcome: String::new(),
+            },
+            EventKind::PhaseChange {
+                phase: Phase::Safety,
+            },
+        ]
+    }
+
+    /// The history of `one_of_every_kind`, each kind twice and interleaved.
+    fn every_kind_twice() -> History {
+        let kinds = one_of_every_kind();
+        let mut history = History::new();
+        for (at, kind) in kinds.iter().chain(&kinds).enumerate() {
+            history.record(at as u64, Host::World, kind.clone());
+        }
+        history
+    }
+
+    #[test]
+    fn every_variant_has_its_own_kind() {
+        let kinds: Vec<Kind> = one_of_every_kind().iter().map(EventKind::kind).collect();
+        let distinct: std::collections::BTreeSet<Kind> = kinds.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            kinds.len(),
+            "two variants share a kind: {kinds:?}"
+        );
+        let names: std::collections::BTreeSet<&str> =
+            kinds.iter().map(|kind| kind.name()).collect();
+        assert_eq!(names.len(), kinds.len(), "two kinds share a name");
+    }
+
+    #[test]
+    fn of_kinds_selects_exactly_those_events_in_order() {
+        let history = every_kind_twice();
+        for selected in [
+            vec![Kind::TellSent],
+            vec![Kind::PhaseChange, Kind::UploadStarted],
+            vec![Kind::DownloadDone, Kind::DownloadFailed, Kind::FaultFired],
+            vec![],
+        ] {
+            let by_index: Vec<&Event> = history.of_kinds(&selected).collect();
+            let by_scan: Vec<&Event> = history
+                .events()
+                .iter()
+                .filter(|event| selected.iter().any(|kind| kind.name() == event.kind.name()))
+                .collect();
+            assert_eq!(by_index, by_scan, "{selected:?}");
+            assert_eq!(by_index.len(), 2 * selected.len(), "{selected:?}");
+        }
+        // A history read back (deserialized or built from events) is indexed alike.
+        let json = serde_json::to_string(&history).expect("serializes");
+        let back: History = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, history);
+        let rebuilt = History::from_events(history.events().to_vec()).expect("in order");
+        assert_eq!(rebuilt.of_kinds(&[Kind::TellSent]).count(), 2);
+        assert_eq!(rebuilt, history);
+    }
+
+    #[test]
+    fn client_mailbox_kinds_are_the_kinds_with_a_client_mailbox() {
+        for kind in one_of_every_kind() {
+            assert_eq!(
+                kind.client_mailbox().is_some(),
+                Kind::CLIENT_MAILBOX.contains(&kind.kind()),
+                "{}",
+                kind.name()
+            );
+        }
     }
 
     #[test]
