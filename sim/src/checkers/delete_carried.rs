@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use super::{CheckContext, Invariant, Violation};
-use crate::history::{EmailId, EventKind, History, MailboxId};
+use crate::history::{EmailId, EventKind, History, Kind, MailboxId};
 
 /// (beacon, request, mailbox, email, edit_sequence) of one record a reply carried.
 type CarriedKey = (u8, u64, MailboxId, EmailId, u8);
@@ -18,7 +18,7 @@ type CarriedKey = (u8, u64, MailboxId, EmailId, u8);
 pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
     let mut carried: BTreeSet<CarriedKey> = BTreeSet::new();
     let mut violations = Vec::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::TellsRead, Kind::TellDeleted]) {
         match &event.kind {
             EventKind::TellsRead {
                 beacon,

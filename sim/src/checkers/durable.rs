@@ -15,7 +15,7 @@
 //! tell must be received.)
 
 use super::{Cause, CheckContext, Faults, Invariant, Violation};
-use crate::history::{EmailId, Event, EventKind, FaultKind, History, Host};
+use crate::history::{EmailId, Event, EventKind, FaultKind, History, Host, Kind};
 
 /// Checks `durable`.
 pub(crate) fn check_with(
@@ -24,8 +24,7 @@ pub(crate) fn check_with(
     faults: &Faults<'_>,
 ) -> Vec<Violation> {
     history
-        .events()
-        .iter()
+        .of_kinds(&[Kind::StripeAudited])
         .filter_map(|event| match &event.kind {
             EventKind::StripeAudited {
                 raida,
@@ -86,8 +85,7 @@ fn cause(
 /// acknowledged).
 fn first_upload_us(history: &History, raida: u8) -> Option<u64> {
     history
-        .events()
-        .iter()
+        .of_kinds(&[Kind::ServerRequest])
         .find_map(|event: &Event| match event.kind {
             EventKind::ServerRequest {
                 raida: at,
@@ -189,5 +187,30 @@ mod tests {
             );
         let history = audited(builder, 4, email(1)).build();
         assert_eq!(run(&history)[0].caused_by, None);
+    }
+
+    #[test]
+    fn a_crash_before_the_raida_acknowledged_any_upload_explains_nothing() {
+        let upload_answered = EventKind::ServerRequest {
+            raida: 4,
+            request: 1,
+            client_request: Some(1),
+            command: Some(crate::history::WireCommand::Upload),
+            outcome: crate::history::ServerOutcome::Replied,
+            status: Some(250),
+            execution_us: 0,
+        };
+        let crash = FaultKind::Crash { step: None };
+        let crash_first = Builder::new()
+            .fault(crash.clone(), &[Host::Raida(4)])
+            .push(Host::Raida(4), upload_answered.clone());
+        let history = audited(crash_first, 4, email(1)).build();
+        assert_eq!(run(&history)[0].caused_by, None);
+        let acked_first = Builder::new()
+            .push(Host::Raida(4), upload_answered)
+            .fault(crash.clone(), &[Host::Raida(4)]);
+        let history = audited(acked_first, 4, email(1)).build();
+        let cause = run(&history)[0].caused_by.clone();
+        assert_eq!(cause.and_then(|cause| cause.fault), Some(crash));
     }
 }

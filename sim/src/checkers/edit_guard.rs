@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use super::{Invariant, Violation};
-use crate::history::{EmailId, EventKind, FaultKind, History, Host, MailboxId};
+use crate::history::{EmailId, EventKind, FaultKind, History, Host, Kind, MailboxId};
 
 /// What the model knows about one inbox key.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -37,7 +37,13 @@ type Key = (u8, MailboxId, EmailId);
 pub fn check(history: &History) -> Vec<Violation> {
     let mut inbox: BTreeMap<Key, Slot> = BTreeMap::new();
     let mut violations = Vec::new();
-    for event in history.events() {
+    let kinds = [
+        Kind::TellAccepted,
+        Kind::TellSkipped,
+        Kind::TellDeleted,
+        Kind::FaultFired,
+    ];
+    for event in history.of_kinds(&kinds) {
         let detail = match &event.kind {
             EventKind::TellAccepted {
                 beacon,

@@ -28,7 +28,7 @@ use qmail_wire::tell::TellRecord;
 use qmail_wire::{Codec, Reader};
 
 use super::{CheckContext, Faults, Invariant, Revisions, Violation};
-use crate::history::{EmailId, EventKind, FaultKind, FileSent, History};
+use crate::history::{EmailId, EventKind, FaultKind, FileSent, History, Kind};
 use crate::limits::{HEAL_DOWNLOAD_GRACE_S, US_PER_S};
 
 /// Checks `exact_reassembly`.
@@ -42,7 +42,7 @@ pub(crate) fn check_with(
     let disruption = Disruptions::new(faults);
     let revisions = Revisions::new(history);
     let mut violations = Vec::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::DownloadDone, Kind::DownloadFailed]) {
         let detail = match &event.kind {
             EventKind::DownloadDone {
                 mailbox,
@@ -98,7 +98,7 @@ pub(crate) fn check_with(
 fn sent_files_by_email(history: &History) -> BTreeMap<EmailId, Vec<FileSent>> {
     let mut sent: BTreeMap<EmailId, Vec<FileSent>> = BTreeMap::new();
     let told_first = told_before_upload(history);
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::EmailSent, Kind::TellSent]) {
         match &event.kind {
             EventKind::EmailSent {
                 email_id, files, ..

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use super::{receipts, CheckContext, Invariant, Violation};
-use crate::history::{tell_total_file_size, EmailId, EventKind, History, MailboxId};
+use crate::history::{tell_total_file_size, EmailId, EventKind, History, Kind, MailboxId};
 use crate::limits::{TOTAL_FILE_SIZE_END, TOTAL_FILE_SIZE_OFFSET, TOTAL_FILE_SIZE_SLACK_PERCENT};
 
 /// Sent records by (recipient, email id from the record's first 16 bytes), oldest first.
@@ -54,7 +54,7 @@ fn record_email(record: &[u8]) -> Option<EmailId> {
 
 fn sent_records(history: &History) -> SentIndex<'_> {
     let mut sent: SentIndex<'_> = BTreeMap::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::TellSent]) {
         if let EventKind::TellSent {
             recipients, record, ..
         } = &event.kind

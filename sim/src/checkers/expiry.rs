@@ -19,13 +19,12 @@
 //! audit runs, and the file was on the disk when the audit began.
 
 use super::{CheckContext, Invariant, Violation};
-use crate::history::{EventKind, History};
+use crate::history::{EventKind, History, Kind};
 
 /// Checks `expiry`.
 pub fn check(history: &History, _ctx: &CheckContext) -> Vec<Violation> {
     history
-        .events()
-        .iter()
+        .of_kinds(&[Kind::StripeExpiryAudited])
         .filter_map(|event| match &event.kind {
             EventKind::StripeExpiryAudited {
                 raida,

@@ -15,7 +15,7 @@ use super::{
     acked_tells, receipts, sent_files, CheckContext, Deliveries, Faults, Invariant, Receipt,
     Revisions, Violation,
 };
-use crate::history::{EmailId, EventKind, History, MailboxId};
+use crate::history::{EmailId, EventKind, History, Kind, MailboxId};
 use crate::trace::format_sim_time;
 
 /// Checks `liveness`.
@@ -80,7 +80,7 @@ fn tells_delivered(
 /// Download completion times by (mailbox, email, file type).
 fn downloads(history: &History) -> BTreeMap<(MailboxId, EmailId, u8), Vec<u64>> {
     let mut done: BTreeMap<(MailboxId, EmailId, u8), Vec<u64>> = BTreeMap::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::DownloadDone]) {
         if let EventKind::DownloadDone {
             mailbox,
             email_id,

@@ -22,25 +22,28 @@ use std::collections::BTreeMap;
 use super::skew_consistency::{within_window, PREAMBLE_REFUSALS};
 use super::{Cause, CheckContext, Invariant, Violation};
 use crate::faults::malformed::MalformedKind;
-use crate::history::{EmailId, EventKind, FaultKind, History};
+use crate::history::{EmailId, EventKind, FaultKind, History, Kind};
 use qmail_wire::Status;
 
 /// Checks `malformed_status`.
 pub fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
     let windows = tell_windows(history, ctx);
-    let connection_fault = history.events().iter().find_map(|event| match &event.kind {
-        EventKind::FaultFired {
-            fault,
-            hosts,
-            detail,
-        } if fault.can_destroy_tell() => {
-            Some(Cause::from_fault(event.at_sim_us, fault, hosts, detail))
-        }
-        _ => None,
-    });
+    let connection_fault =
+        history
+            .of_kinds(&[Kind::FaultFired])
+            .find_map(|event| match &event.kind {
+                EventKind::FaultFired {
+                    fault,
+                    hosts,
+                    detail,
+                } if fault.can_destroy_tell() => {
+                    Some(Cause::from_fault(event.at_sim_us, fault, hosts, detail))
+                }
+                _ => None,
+            });
     let mut malformed_guids: BTreeMap<EmailId, (u64, String)> = BTreeMap::new();
     let mut violations = Vec::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::FaultFired]) {
         let EventKind::FaultFired {
             fault:
                 FaultKind::MalformedRequest {
@@ -134,8 +137,7 @@ fn is_tell(kind: MalformedKind) -> bool {
 /// `TellHandled` that reached the timestamp rules: not refused at the preamble).
 fn tell_windows(history: &History, ctx: &CheckContext) -> BTreeMap<EmailId, bool> {
     history
-        .events()
-        .iter()
+        .of_kinds(&[Kind::TellHandled])
         .filter_map(|event| match &event.kind {
             EventKind::TellHandled {
                 email_id,
@@ -162,8 +164,7 @@ fn tell_windows(history: &History, ctx: &CheckContext) -> BTreeMap<EmailId, bool
 /// A malformed tell's GUID published or judged by the edit guard.
 fn published(history: &History, guids: &BTreeMap<EmailId, (u64, String)>) -> Vec<Violation> {
     history
-        .events()
-        .iter()
+        .of_kinds(&[Kind::TellAccepted, Kind::TellSkipped])
         .filter_map(|event| {
             let (what, beacon, email_id) = match &event.kind {
                 EventKind::TellAccepted {
@@ -353,6 +354,34 @@ mod tests {
         let violations = check(&history, &CheckContext::default());
         assert_eq!(violations.len(), 1, "{violations:?}");
         assert!(violations[0].detail.contains("changed an inbox"));
+    }
+
+    #[test]
+    fn a_malformed_tell_that_reached_the_edit_guard_is_a_violation() {
+        let email = EmailId([10; 16]);
+        let mut history = History::new();
+        malformed(
+            &mut history,
+            1,
+            MalformedKind::PreambleAn,
+            Some(200),
+            Some(email),
+        );
+        history.record(
+            2,
+            Host::Raida(4),
+            EventKind::TellSkipped {
+                beacon: 4,
+                request: 1,
+                mailbox: MailboxId { denom: 1, sn: 1001 },
+                email_id: email,
+                edit_sequence: 0,
+                existing_edit_sequence: 1,
+            },
+        );
+        let violations = check(&history, &CheckContext::default());
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].detail.contains("reached the edit guard"));
     }
 
     #[test]

@@ -14,7 +14,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::{EmailId, Event, EventKind, FaultKind, FileSent, History, Host, MailboxId};
+use crate::history::{
+    EmailId, Event, EventKind, FaultKind, FileSent, History, Host, Kind, MailboxId,
+};
 use crate::limits::{TELL_SKEW_S_DEFAULT, US_PER_S};
 use crate::trace::format_sim_time;
 
@@ -275,8 +277,7 @@ pub(crate) struct Receipt<'a> {
 
 pub(crate) fn receipts(history: &History) -> Vec<Receipt<'_>> {
     history
-        .events()
-        .iter()
+        .of_kinds(&[Kind::TellReceived])
         .filter_map(|event| match &event.kind {
             EventKind::TellReceived {
                 mailbox,
@@ -311,8 +312,7 @@ pub(crate) struct AckedTell {
 /// same beacon and request number and status 250).
 pub(crate) fn acked_tells(history: &History) -> Vec<AckedTell> {
     let answered_250: BTreeSet<(u8, u64)> = history
-        .events()
-        .iter()
+        .of_kinds(&[Kind::TellHandled])
         .filter_map(|event| match event.kind {
             EventKind::TellHandled {
                 beacon,
@@ -324,8 +324,7 @@ pub(crate) fn acked_tells(history: &History) -> Vec<AckedTell> {
         })
         .collect();
     history
-        .events()
-        .iter()
+        .of_kinds(&[Kind::TellAccepted])
         .filter_map(|event| match &event.kind {
             EventKind::TellAccepted {
                 beacon,
@@ -414,7 +413,7 @@ pub(crate) fn note_mailbox_host(mailbox_hosts: &mut MailboxHosts, event: &Event)
 impl<'h> Faults<'h> {
     pub fn new(history: &'h History) -> Self {
         let mut mailbox_hosts = MailboxHosts::new();
-        for event in history.events() {
+        for event in history.of_kinds(&Kind::CLIENT_MAILBOX) {
             note_mailbox_host(&mut mailbox_hosts, event);
         }
         let list: Vec<(u64, &FaultKind, &[Host])> = history
@@ -561,7 +560,7 @@ impl Revisions {
     pub(crate) fn new(history: &History) -> Revisions {
         let mut sent_newest: BTreeMap<EmailId, u8> = BTreeMap::new();
         let mut started: BTreeMap<EmailId, Vec<(u64, u8)>> = BTreeMap::new();
-        for event in history.events() {
+        for event in history.of_kinds(&[Kind::EmailSent, Kind::UploadStarted]) {
             match &event.kind {
                 EventKind::EmailSent {
                     email_id,
@@ -609,7 +608,7 @@ impl Revisions {
 /// Every sent revision's files, by (email, edit_sequence) (the first `EmailSent` wins).
 pub(crate) fn sent_files(history: &History) -> BTreeMap<(EmailId, u8), &[FileSent]> {
     let mut files: BTreeMap<(EmailId, u8), &[FileSent]> = BTreeMap::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::EmailSent]) {
         if let EventKind::EmailSent {
             email_id,
             edit_sequence,
@@ -1016,5 +1015,41 @@ mod tests {
             .build();
         let end_us = healed.end_us();
         assert_eq!(Faults::new(&healed).loss_cause(BEACON, BOB, end_us), None);
+    }
+
+    #[test]
+    fn a_mailbox_s_device_hosts_come_from_each_kind_of_device_event() {
+        let poll_failed = EventKind::PollFailed {
+            mailbox: BOB,
+            device: 0,
+            beacon: BEACON,
+            via: crate::history::PollKind::Peek,
+            status: None,
+            reason: "timeout".into(),
+        };
+        let download_done = EventKind::DownloadDone {
+            mailbox: BOB,
+            device: 1,
+            email_id: email(1),
+            file_type: 1,
+            size_bytes: 1,
+            crc32: 0,
+            rebuilt_stripe: None,
+        };
+        for (host, kind) in [
+            (Host::Client(5), poll_failed),
+            (Host::Client(6), download_done),
+        ] {
+            let history = Builder::new()
+                .push(host, kind)
+                .fault(FaultKind::Partition, &[host])
+                .build();
+            let cause = Faults::new(&history).loss_cause(BEACON, BOB, 0);
+            assert_eq!(
+                cause.and_then(|cause| cause.fault),
+                Some(FaultKind::Partition),
+                "{host:?}"
+            );
+        }
     }
 }

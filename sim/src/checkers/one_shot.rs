@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::{receipts, Cause, CheckContext, Faults, Invariant, Violation};
-use crate::history::{EmailId, EventKind, FaultKind, History, Host, MailboxId};
+use crate::history::{EmailId, EventKind, FaultKind, History, Host, Kind, MailboxId};
 
 /// Checks `one_shot`.
 pub(crate) fn check_with(
@@ -88,7 +88,7 @@ pub(crate) fn check_with(
 /// (recipient, email, edit_sequence) → how many tells carried it.
 fn sent_tells(history: &History) -> BTreeMap<(MailboxId, EmailId, u8), u32> {
     let mut sent = BTreeMap::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::TellSent]) {
         if let EventKind::TellSent {
             email_id,
             edit_sequence,

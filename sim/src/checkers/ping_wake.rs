@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 
 use super::{CheckContext, Invariant, Violation};
-use crate::history::{EmailId, EventKind, FaultKind, History, Host, MailboxId};
+use crate::history::{EmailId, EventKind, FaultKind, History, Host, Kind, MailboxId};
 use crate::limits::PING_WAKE_BOUND_US;
 use crate::trace::format_sim_time;
 
@@ -67,7 +67,15 @@ struct Inbox {
 fn inboxes(history: &History) -> BTreeMap<(u8, MailboxId), Inbox> {
     let mut inboxes: BTreeMap<(u8, MailboxId), Inbox> = BTreeMap::new();
     let mut open: BTreeMap<(u8, u64), ((u8, MailboxId), usize)> = BTreeMap::new();
-    for event in history.events() {
+    let kinds = [
+        Kind::PingParked,
+        Kind::PingResumed,
+        Kind::PingTimedOut,
+        Kind::TellAccepted,
+        Kind::TellDeleted,
+        Kind::TellsRead,
+    ];
+    for event in history.of_kinds(&kinds) {
         let at_us = event.at_sim_us;
         match &event.kind {
             EventKind::PingParked {

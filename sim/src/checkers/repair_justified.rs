@@ -25,7 +25,7 @@ use qmail_wire::tell::TellRecord;
 use qmail_wire::Codec;
 
 use super::{receipts, Faults, Invariant, Violation};
-use crate::history::{EmailId, EventKind, FaultKind, History, Host, MailboxId};
+use crate::history::{EmailId, EventKind, FaultKind, History, Host, Kind, MailboxId};
 use crate::limits::{HEAL_DOWNLOAD_GRACE_S, US_PER_S};
 
 /// Checks `repair_justified`.
@@ -34,7 +34,7 @@ pub(crate) fn check_with(history: &History, faults: &Faults<'_>) -> Vec<Violatio
     let uploads = upload_spans(history);
     let revision_starts = revision_starts(history);
     let mut violations = Vec::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::DownloadDone]) {
         let EventKind::DownloadDone {
             mailbox,
             email_id,
@@ -165,7 +165,7 @@ fn stripe_holders(history: &History) -> BTreeMap<(MailboxId, EmailId), BTreeMap<
 /// storm-10k run).
 fn revision_starts(history: &History) -> BTreeMap<EmailId, Vec<(u64, u8)>> {
     let mut starts: BTreeMap<EmailId, Vec<(u64, u8)>> = BTreeMap::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::UploadStarted]) {
         if let EventKind::UploadStarted {
             email_id,
             edit_sequence,
@@ -196,7 +196,7 @@ fn two_revisions_started_by(starts: &[(u64, u8)], until_us: u64) -> bool {
 /// Per email: when its first upload started and when its last revision was sent.
 fn upload_spans(history: &History) -> BTreeMap<EmailId, (u64, u64)> {
     let mut spans: BTreeMap<EmailId, (u64, u64)> = BTreeMap::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::UploadStarted, Kind::EmailSent]) {
         let email_id = match &event.kind {
             EventKind::UploadStarted { email_id, .. } | EventKind::EmailSent { email_id, .. } => {
                 *email_id
@@ -342,5 +342,41 @@ mod tests {
             .push(Host::Client(1), rebuilt(3))
             .build();
         assert_eq!(run(&history).len(), 1);
+    }
+
+    #[test]
+    fn a_network_fault_during_the_upload_justifies_a_later_rebuild() {
+        // The upload spans from its first start to its `EmailSent`: a partition on the path
+        // in between may have kept a stripe from its RAIDA, however long before the download.
+        let history = |sent_before_fault: bool| {
+            let builder = Builder::new().push(Host::Client(0), upload_started(0));
+            let builder = if sent_before_fault {
+                builder.email_sent(email(1), 0, &[BOB])
+            } else {
+                builder
+            };
+            let builder = builder
+                .fault(FaultKind::Partition, &[Host::Client(1), Host::Raida(3)])
+                .fault(FaultKind::Heal, &[Host::Client(1), Host::Raida(3)]);
+            let builder = if sent_before_fault {
+                builder
+            } else {
+                builder.email_sent(email(1), 0, &[BOB])
+            };
+            builder
+                .at(u64::from(HEAL_DOWNLOAD_GRACE_S + 5) * US_PER_S)
+                .push(Host::Client(1), rebuilt(3))
+                .build()
+        };
+        assert_eq!(
+            run(&history(false)),
+            vec![],
+            "the fault fell inside the upload"
+        );
+        assert_eq!(
+            run(&history(true)).len(),
+            1,
+            "the upload was over before it"
+        );
     }
 }

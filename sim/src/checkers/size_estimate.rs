@@ -28,7 +28,7 @@ use qmail_wire::tell::{TellRecord, FILE_TYPE_BODY, PARITY_ALGO_RAID5_XOR};
 use qmail_wire::Codec;
 
 use super::{Invariant, Violation};
-use crate::history::{tell_total_file_size, EmailId, EventKind, FaultKind, History, Host};
+use crate::history::{tell_total_file_size, EmailId, EventKind, FaultKind, History, Host, Kind};
 use crate::limits::TOTAL_FILE_SIZE_SLACK_PERCENT;
 
 /// What one revision's record says about its body stripes.
@@ -107,7 +107,7 @@ struct Index<'h> {
 impl<'h> Index<'h> {
     fn new(history: &'h History) -> Self {
         let mut index = Index::default();
-        for event in history.events() {
+        for event in history.of_kinds(&[Kind::UploadStarted, Kind::EmailSent]) {
             match &event.kind {
                 EventKind::UploadStarted {
                     email_id,
@@ -149,7 +149,7 @@ impl<'h> Index<'h> {
 pub(super) fn check(history: &History) -> Vec<Violation> {
     let index = Index::new(history);
     let mut sent: BTreeMap<EmailId, Vec<Sent<'_>>> = BTreeMap::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::TellSent]) {
         if let EventKind::TellSent {
             email_id,
             edit_sequence,
@@ -167,7 +167,7 @@ pub(super) fn check(history: &History) -> Vec<Violation> {
         }
     }
     let mut violations = Vec::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::TellAccepted]) {
         let EventKind::TellAccepted {
             beacon,
             email_id,

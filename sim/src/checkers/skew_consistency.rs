@@ -11,7 +11,7 @@
 //! timestamp rules and is not judged.
 
 use super::{CheckContext, Invariant, Violation};
-use crate::history::{EventKind, History};
+use crate::history::{EventKind, History, Kind};
 use crate::limits::STATUS_INVALID_PARAMETER;
 use qmail_wire::Status;
 
@@ -30,7 +30,7 @@ pub fn within_window(timestamp_s: u32, beacon_clock_unix_s: i64, tell_skew_s: u3
 /// Checks `skew_consistency`.
 pub fn check(history: &History, ctx: &CheckContext) -> Vec<Violation> {
     let mut violations = Vec::new();
-    for event in history.events() {
+    for event in history.of_kinds(&[Kind::TellHandled]) {
         let EventKind::TellHandled {
             beacon,
             request,
