@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{BoxFuture, Step, StepHook};
+use super::{BoxFuture, GoOn, Step, StepHook};
 
 /// Where a [`CrashPlan`] fired.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl StepHook for CrashHook {
             tracing::debug!(%step, path = %host_path.display(), "crash plan fired; parking task");
             Box::pin(std::future::pending())
         } else {
-            Box::pin(std::future::ready(()))
+            GoOn::boxed()
         }
     }
 }

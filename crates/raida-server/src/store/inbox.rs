@@ -596,7 +596,7 @@ mod tests {
                 .lock()
                 .expect("lock")
                 .push((step, host_path.to_path_buf()));
-            Box::pin(std::future::ready(()))
+            crate::fs::GoOn::boxed()
         }
     }
 
