@@ -3,14 +3,20 @@
 //! topology and the same number and size of requests.
 //!
 //! ```text
-//! cargo run --release -p raida-sim --example storm_bench -- [--seed N] [--scenario PATH] [--runs N] [--no-floor]
+//! cargo run --release -p raida-sim --example storm_bench -- [--seed N] [--scenario PATH] [--runs N] [--no-floor | --linearity]
 //! ```
 //!
 //! Prints the seed's counts, emails per wall second, simulated seconds per wall second and
-//! per CPU second, then the floor and the ratio of CPU per request (storm / floor). The floor
-//! runs three times and the ratio uses the median run. `--runs N` runs the seed N times
-//! (default 1): the figures are the median run's, every run's CPU time is printed, and every
-//! run must give the same digest (a second determinism check for free).
+//! per CPU second, then the floor and the ratio of CPU per request (storm / floor). `--runs N`
+//! runs the seed N times (default 1): the figures are the median run's, every run's CPU time
+//! is printed, and every run must give the same digest (a second determinism check for free).
+//! Each run of the seed is followed by three floor runs; its ratio is over their median, and
+//! the ratio printed is the median of the runs' ratios. This machine's speed drifts by a tenth
+//! within a minute, so a ratio is only as good as the closeness in time of its two sides.
+//!
+//! `--linearity` runs the scenario at a quarter of its mailboxes and emails and at full size,
+//! alternated, N pairs (`--runs`), and prints each pair's request and CPU ratios and the
+//! median CPU ratio: the cost-grows-linearly figure (4× the work for at most 5× the CPU).
 //!
 //! The floor: `raidas` server hosts and `client_hosts` client hosts, the scenario's tick,
 //! latency bounds and `tcp_capacity`; as many requests as the storm seed opened connections,
@@ -26,14 +32,15 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use raida_sim::run::run_full;
+use raida_sim::run::{run_full, scaled_for_tests};
 use raida_sim::scenario::Scenario;
 use raida_sim::world::RunResult;
 
 /// Floor runs per bench; the ratio uses their median CPU time.
 const FLOOR_RUN_COUNT: usize = 3;
 
-const USAGE: &str = "usage: storm_bench [--seed N] [--scenario PATH] [--runs N] [--no-floor]";
+const USAGE: &str =
+    "usage: storm_bench [--seed N] [--scenario PATH] [--runs N] [--no-floor | --linearity]";
 
 /// The most runs of the seed one bench makes.
 const RUN_COUNT_MAX: usize = 15;
@@ -43,6 +50,7 @@ struct Args {
     scenario: PathBuf,
     run_count: usize,
     floor: bool,
+    linearity: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,11 +59,16 @@ fn parse_args() -> Result<Args, String> {
         scenario: Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/storm.toml"),
         run_count: 1,
         floor: true,
+        linearity: false,
     };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
         if word == "--no-floor" {
             args.floor = false;
+            continue;
+        }
+        if word == "--linearity" {
+            args.linearity = true;
             continue;
         }
         let value = words
@@ -82,6 +95,11 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown argument {word:?}\n{USAGE}")),
         }
     }
+    if args.linearity && !args.floor {
+        return Err(format!(
+            "--linearity runs no floor; drop --no-floor\n{USAGE}"
+        ));
+    }
     Ok(args)
 }
 
@@ -104,18 +122,28 @@ fn main() -> ExitCode {
         "bench scenario={} seed={} mailboxes={} emails={}",
         scenario.name, args.seed, scenario.topology.mailboxes, scenario.workload.emails
     );
-    let (result, cpu_s, wall_s) = match run_median(&scenario, &args) {
-        Ok(median) => median,
+    if args.linearity {
+        return match linearity(&scenario, &args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let (result, runs) = match run_seed_times(&scenario, &args) {
+        Ok(runs) => runs,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::FAILURE;
         }
     };
     let result = &result;
+    let median = median_by(&runs, |run| run.cpu_s);
+    let (cpu_s, wall_s) = (median.cpu_s, median.wall_s);
     let report = result.report(&scenario);
     let counts = report.counts();
-    #[allow(clippy::cast_precision_loss)] // Microseconds of a run fit an f64's mantissa.
-    let sim_s = result.sim_end_us as f64 / 1e6;
+    let sim_s = sim_s_of(result);
     #[allow(clippy::cast_precision_loss)] // Email counts fit an f64's mantissa.
     let emails = counts.emails as f64;
     println!(
@@ -143,33 +171,8 @@ fn main() -> ExitCode {
         "requests = {} wire_bytes = {}",
         result.requests, result.wire_bytes
     );
-    if args.floor && result.requests > 0 {
-        let shape = floor::Shape::of(&scenario, result.requests, result.wire_bytes, sim_s);
-        // A floor run is a few seconds, short enough for this machine's drift to move one
-        // run by half; the median of three moves much less.
-        let mut floor_runs: Vec<(f64, f64)> = (0..FLOOR_RUN_COUNT)
-            .map(|_| {
-                let cpu_before_s = thread_cpu_s();
-                let floor_sim_s = floor::run(&shape, args.seed);
-                (thread_cpu_s() - cpu_before_s, floor_sim_s)
-            })
-            .collect();
-        let floor_cpu_each_s: Vec<String> = floor_runs
-            .iter()
-            .map(|(cpu_s, _)| format!("{cpu_s:.3}"))
-            .collect();
-        floor_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (floor_cpu_s, floor_sim_s) = floor_runs[FLOOR_RUN_COUNT / 2];
-        #[allow(clippy::cast_precision_loss)] // Request counts fit an f64's mantissa.
-        let requests = result.requests as f64;
-        let storm_us = cpu_s / requests * 1e6;
-        let floor_us = floor_cpu_s / requests * 1e6;
-        println!(
-            "floor: requests = {} request_bytes = {} reply_bytes = {} sim_s = {floor_sim_s:.3} cpu_s = {floor_cpu_s:.3} (median of {})",
-            shape.requests, shape.request_bytes, shape.reply_bytes, floor_cpu_each_s.join(", ")
-        );
-        println!("cpu_us_per_request: storm = {storm_us:.1} floor = {floor_us:.1}");
-        println!("storm_over_floor = {:.2}", storm_us / floor_us);
+    if let Some(shape) = floor_shape(&scenario, result, &args) {
+        print_floor(&shape, &runs);
     }
     if result.passed() {
         ExitCode::SUCCESS
@@ -178,50 +181,192 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the seed `args.run_count` times and returns the run of median CPU time with its CPU
-/// and wall seconds, after printing every run's CPU time. Fails if a run panics or two runs
-/// give different digests.
-fn run_median(scenario: &Scenario, args: &Args) -> Result<(RunResult, f64, f64), String> {
-    let mut runs: Vec<(RunResult, f64, f64)> = Vec::with_capacity(args.run_count);
-    for _ in 0..args.run_count {
-        let cpu_before_s = thread_cpu_s();
-        let (result, wall) = run_full(scenario, args.seed);
-        let cpu_s = thread_cpu_s() - cpu_before_s;
-        let result = result.map_err(|panic| format!("seed {} panicked: {panic}", args.seed))?;
-        if let Some((first, _, _)) = runs.first() {
-            if first.digest != result.digest {
-                return Err(format!(
-                    "seed {} gave two runs: digests {:016x} and {:016x}",
-                    args.seed, first.digest, result.digest
-                ));
-            }
-        }
-        // Only the first run keeps its history (the counts read it): a storm-10k history is
-        // 430 MB.
-        let result = if runs.is_empty() {
-            result
-        } else {
-            RunResult {
-                history: raida_sim::history::History::new(),
-                ..result
-            }
-        };
-        runs.push((result, cpu_s, wall.as_secs_f64()));
+/// One timed run of the seed and the floor runs made right after it.
+struct Timed {
+    cpu_s: f64,
+    wall_s: f64,
+    floor: Option<FloorRuns>,
+}
+
+/// `FLOOR_RUN_COUNT` floor runs: their median CPU seconds (and that run's simulated
+/// seconds), and each run's CPU seconds in the order they ran.
+struct FloorRuns {
+    cpu_s: f64,
+    sim_s: f64,
+    cpu_each_s: Vec<f64>,
+}
+
+impl Timed {
+    /// CPU per request of the storm over the floor's (both ran the same requests).
+    fn ratio(&self) -> Option<f64> {
+        self.floor.as_ref().map(|floor| self.cpu_s / floor.cpu_s)
     }
-    if args.run_count > 1 {
+}
+
+/// The element whose `key` is the median (the upper one of an even count).
+fn median_by<T>(items: &[T], key: impl Fn(&T) -> f64) -> &T {
+    assert!(!items.is_empty(), "a median of nothing");
+    let mut order: Vec<&T> = items.iter().collect();
+    order.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    order[order.len() / 2]
+}
+
+fn sim_s_of(result: &RunResult) -> f64 {
+    #[allow(clippy::cast_precision_loss)] // Microseconds of a run fit an f64's mantissa.
+    let sim_s = result.sim_end_us as f64 / 1e6;
+    sim_s
+}
+
+/// The floor of this seed, unless the floor is off or the seed opened no connection.
+fn floor_shape(scenario: &Scenario, result: &RunResult, args: &Args) -> Option<floor::Shape> {
+    (args.floor && result.requests > 0).then(|| {
+        floor::Shape::of(
+            scenario,
+            result.requests,
+            result.wire_bytes,
+            sim_s_of(result),
+        )
+    })
+}
+
+/// Runs the floor `FLOOR_RUN_COUNT` times: one floor run is a second or two, short enough
+/// for this machine's drift to move one run by half; the median of three moves much less.
+fn floor_runs(shape: &floor::Shape, seed: u64) -> FloorRuns {
+    let runs: Vec<(f64, f64)> = (0..FLOOR_RUN_COUNT)
+        .map(|_| {
+            let cpu_before_s = thread_cpu_s();
+            let floor_sim_s = floor::run(shape, seed);
+            (thread_cpu_s() - cpu_before_s, floor_sim_s)
+        })
+        .collect();
+    let &(cpu_s, sim_s) = median_by(&runs, |run| run.0);
+    FloorRuns {
+        cpu_s,
+        sim_s,
+        cpu_each_s: runs.iter().map(|run| run.0).collect(),
+    }
+}
+
+/// Prints the floor of the run whose ratio is the median, that ratio, and every run's.
+fn print_floor(shape: &floor::Shape, runs: &[Timed]) {
+    let median = median_by(runs, |run| run.ratio().unwrap_or(f64::NAN));
+    let floor = median.floor.as_ref().expect("every run has a floor");
+    let each: Vec<String> = floor.cpu_each_s.iter().map(|s| format!("{s:.3}")).collect();
+    println!(
+        "floor: requests = {} request_bytes = {} reply_bytes = {} sim_s = {:.3} cpu_s = {:.3} (median of {})",
+        shape.requests, shape.request_bytes, shape.reply_bytes, floor.sim_s, floor.cpu_s, each.join(", ")
+    );
+    #[allow(clippy::cast_precision_loss)] // Request counts fit an f64's mantissa.
+    let requests = shape.requests as f64;
+    println!(
+        "cpu_us_per_request: storm = {:.1} floor = {:.1}",
+        median.cpu_s / requests * 1e6,
+        floor.cpu_s / requests * 1e6
+    );
+    let ratio = median.ratio().expect("every run has a floor");
+    println!("storm_over_floor = {ratio:.2}");
+    if runs.len() > 1 {
         let each: Vec<String> = runs
             .iter()
-            .map(|(_, cpu_s, _)| format!("{cpu_s:.3}"))
+            .filter_map(Timed::ratio)
+            .map(|ratio| format!("{ratio:.2}"))
             .collect();
+        println!("storm_over_floor_each = {}", each.join(", "));
+    }
+}
+
+/// Runs the seed `args.run_count` times, each followed by its floor runs (unless the floor is
+/// off), after printing every run's CPU time. Returns the first run (with its history, which
+/// the counts read) and every run's times. Fails if a run panics or two runs give different
+/// digests.
+fn run_seed_times(scenario: &Scenario, args: &Args) -> Result<(RunResult, Vec<Timed>), String> {
+    let mut first: Option<RunResult> = None;
+    let mut runs: Vec<Timed> = Vec::with_capacity(args.run_count);
+    for _ in 0..args.run_count {
+        let (result, cpu_s, wall_s) = timed_run(scenario, args.seed)?;
+        if let Some(first) = &first {
+            same_digest(args.seed, first, &result)?;
+        }
+        let floor = floor_shape(scenario, &result, args).map(|shape| floor_runs(&shape, args.seed));
+        runs.push(Timed {
+            cpu_s,
+            wall_s,
+            floor,
+        });
+        // Only the first run keeps its history: a storm-10k history is 430 MB.
+        first.get_or_insert(result);
+    }
+    if args.run_count > 1 {
+        let each: Vec<String> = runs.iter().map(|run| format!("{:.3}", run.cpu_s)).collect();
         println!("runs = {} cpu_s_each = {}", args.run_count, each.join(", "));
     }
-    let mut order: Vec<usize> = (0..runs.len()).collect();
-    order.sort_by(|a, b| runs[*a].1.total_cmp(&runs[*b].1));
-    let median_index = order[order.len() / 2];
-    let (_, cpu_s, wall_s) = runs[median_index];
-    // Every run is the same run (one digest); the first kept its history for the counts.
-    let (result, _, _) = runs.swap_remove(0);
-    Ok((result, cpu_s, wall_s))
+    Ok((first.expect("at least one run"), runs))
+}
+
+/// One run of the seed: its result, CPU seconds and wall seconds.
+fn timed_run(scenario: &Scenario, seed: u64) -> Result<(RunResult, f64, f64), String> {
+    let cpu_before_s = thread_cpu_s();
+    let (result, wall) = run_full(scenario, seed);
+    let cpu_s = thread_cpu_s() - cpu_before_s;
+    let result = result.map_err(|panic| format!("seed {seed} panicked: {panic}"))?;
+    Ok((result, cpu_s, wall.as_secs_f64()))
+}
+
+fn same_digest(seed: u64, first: &RunResult, again: &RunResult) -> Result<(), String> {
+    if first.digest == again.digest {
+        return Ok(());
+    }
+    Err(format!(
+        "seed {seed} gave two runs: digests {:016x} and {:016x}",
+        first.digest, again.digest
+    ))
+}
+
+/// Runs the scenario at a quarter of its mailboxes and emails and at full size, alternated,
+/// `args.run_count` pairs, and prints each pair's request and CPU ratios (full / quarter) and
+/// the median CPU ratio.
+fn linearity(scenario: &Scenario, args: &Args) -> Result<(), String> {
+    let quarter = scaled_for_tests(
+        scenario,
+        (scenario.workload.emails / 4).max(1),
+        (scenario.topology.mailboxes / 4).max(1),
+        scenario.sim.duration_s,
+        scenario.sim.heal_s,
+    );
+    println!(
+        "linearity: quarter = {} mailboxes, {} emails",
+        quarter.topology.mailboxes, quarter.workload.emails
+    );
+    let mut firsts: Option<(RunResult, RunResult)> = None;
+    let mut cpu_ratios = Vec::with_capacity(args.run_count);
+    for pair_index in 0..args.run_count {
+        let (small, small_cpu_s, _) = timed_run(&quarter, args.seed)?;
+        let (large, large_cpu_s, _) = timed_run(scenario, args.seed)?;
+        if let Some((first_small, first_large)) = &firsts {
+            same_digest(args.seed, first_small, &small)?;
+            same_digest(args.seed, first_large, &large)?;
+        }
+        #[allow(clippy::cast_precision_loss)] // Request counts fit an f64's mantissa.
+        let request_ratio = large.requests as f64 / small.requests.max(1) as f64;
+        let cpu_ratio = large_cpu_s / small_cpu_s;
+        println!(
+            "pair {pair_index}: quarter cpu_s = {small_cpu_s:.3} requests = {} full cpu_s = {large_cpu_s:.3} requests = {} requests x{request_ratio:.2} cpu x{cpu_ratio:.2}",
+            small.requests, large.requests
+        );
+        cpu_ratios.push(cpu_ratio);
+        // One history of each size is enough (a storm-10k history is 430 MB).
+        let strip = |run: RunResult| RunResult {
+            history: raida_sim::history::History::new(),
+            ..run
+        };
+        firsts.get_or_insert((strip(small), strip(large)));
+    }
+    let cpu_ratio = median_by(&cpu_ratios, |ratio| *ratio);
+    println!(
+        "linearity_cpu_ratio = {cpu_ratio:.2} (median of {} pairs)",
+        args.run_count
+    );
+    Ok(())
 }
 
 /// This thread's CPU time so far, seconds (Linux `schedstat`: nanoseconds on a CPU). The
