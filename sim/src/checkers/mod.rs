@@ -8,6 +8,11 @@
 //! one, which is always a bug.
 //!
 //! Invariant names are stable snake_case strings: scenario files use them.
+//!
+//! A checker reads the events it needs through [`History::of_kinds`], naming the kinds its
+//! match arms take: a full pass over a storm's history streams ~90 MB through the cache. A
+//! kind left out of that list silently blinds the checker, so each checker's tests include an
+//! event of every kind it reads that changes its verdict.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
