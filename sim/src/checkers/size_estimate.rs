@@ -467,6 +467,37 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_revision_uploading_by_then_leaves_only_the_direction() {
+        // Revision 1's uploads began before revision 0's tell reached the beacon, and its
+        // record never went out: the body stripe on the disk may be revision 1's, of a size
+        // nobody told, so only the 5% rule's direction holds (20 is above the claim of 10).
+        let sent = real_record(0, 10, 8, PARITY_ALGO_RAID5_XOR, 10);
+        let stored = with_size(&sent, 20);
+        let mut events: Vec<(Host, EventKind)> = Vec::new();
+        let only_revision_0 = history(&sent, &stored, true);
+        for (index, event) in only_revision_0.events().iter().enumerate() {
+            if index == 1 {
+                let newer = EventKind::UploadStarted {
+                    email_id: email(1),
+                    sender: ALICE,
+                    edit_sequence: 1,
+                };
+                events.push((Host::Client(0), newer));
+            }
+            events.push((event.host, event.kind.clone()));
+        }
+        let newer_started = events
+            .into_iter()
+            .fold(Builder::new(), |builder, (host, kind)| {
+                builder.push(host, kind)
+            })
+            .build();
+        assert_eq!(check(&newer_started), vec![]);
+        // With revision 0 alone, its stripe is certain: only the page's 14 is right.
+        assert_eq!(check(&only_revision_0).len(), 1);
+    }
+
+    #[test]
     fn a_beacon_without_a_stripe_keeps_the_claim() {
         // Two stripes on RAIDAs 0 and 1; the beacon (2) holds none.
         let sent = real_record(0, 1, 2, PARITY_ALGO_RAID5_XOR, 10);
