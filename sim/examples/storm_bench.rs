@@ -285,7 +285,7 @@ fn run_seed_times(scenario: &Scenario, args: &Args) -> Result<(RunResult, Vec<Ti
     for _ in 0..args.run_count {
         let (result, cpu_s, wall_s) = timed_run(scenario, args.seed)?;
         if let Some(first) = &first {
-            same_digest(args.seed, first, &result)?;
+            same_digest(args.seed, first.digest, result.digest)?;
         }
         let floor = floor_shape(scenario, &result, args).map(|shape| floor_runs(&shape, args.seed));
         runs.push(Timed {
@@ -312,13 +312,12 @@ fn timed_run(scenario: &Scenario, seed: u64) -> Result<(RunResult, f64, f64), St
     Ok((result, cpu_s, wall.as_secs_f64()))
 }
 
-fn same_digest(seed: u64, first: &RunResult, again: &RunResult) -> Result<(), String> {
-    if first.digest == again.digest {
+fn same_digest(seed: u64, first: u64, again: u64) -> Result<(), String> {
+    if first == again {
         return Ok(());
     }
     Err(format!(
-        "seed {seed} gave two runs: digests {:016x} and {:016x}",
-        first.digest, again.digest
+        "seed {seed} gave two runs: digests {first:016x} and {again:016x}"
     ))
 }
 
@@ -337,15 +336,15 @@ fn linearity(scenario: &Scenario, args: &Args) -> Result<(), String> {
         "linearity: quarter = {} mailboxes, {} emails",
         quarter.topology.mailboxes, quarter.workload.emails
     );
-    let mut firsts: Option<(RunResult, RunResult)> = None;
+    // The first pair's digests: every later run of each size must give the same.
+    let mut first_digests: Option<(u64, u64)> = None;
     let mut cpu_ratios = Vec::with_capacity(args.run_count);
     for pair_index in 0..args.run_count {
         let (small, small_cpu_s, _) = timed_run(&quarter, args.seed)?;
         let (large, large_cpu_s, _) = timed_run(scenario, args.seed)?;
-        if let Some((first_small, first_large)) = &firsts {
-            same_digest(args.seed, first_small, &small)?;
-            same_digest(args.seed, first_large, &large)?;
-        }
+        let (first_small, first_large) = *first_digests.get_or_insert((small.digest, large.digest));
+        same_digest(args.seed, first_small, small.digest)?;
+        same_digest(args.seed, first_large, large.digest)?;
         #[allow(clippy::cast_precision_loss)] // Request counts fit an f64's mantissa.
         let request_ratio = large.requests as f64 / small.requests.max(1) as f64;
         let cpu_ratio = large_cpu_s / small_cpu_s;
@@ -354,12 +353,6 @@ fn linearity(scenario: &Scenario, args: &Args) -> Result<(), String> {
             small.requests, large.requests
         );
         cpu_ratios.push(cpu_ratio);
-        // One history of each size is enough (a storm-10k history is 430 MB).
-        let strip = |run: RunResult| RunResult {
-            history: raida_sim::history::History::new(),
-            ..run
-        };
-        firsts.get_or_insert((strip(small), strip(large)));
     }
     let cpu_ratio = median_by(&cpu_ratios, |ratio| *ratio);
     println!(

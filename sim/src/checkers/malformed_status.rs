@@ -329,59 +329,42 @@ mod tests {
     }
 
     #[test]
-    fn a_published_malformed_tell_is_a_violation() {
+    fn a_malformed_tell_that_changed_or_reached_an_inbox_is_a_violation() {
+        let mailbox = MailboxId { denom: 1, sn: 1001 };
         let email = EmailId([9; 16]);
-        let mut history = History::new();
-        malformed(
-            &mut history,
-            1,
-            MalformedKind::PreambleAn,
-            Some(200),
-            Some(email),
-        );
-        history.record(
-            2,
-            Host::Raida(4),
-            EventKind::TellAccepted {
-                beacon: 4,
-                request: 1,
-                mailbox: MailboxId { denom: 1, sn: 1001 },
-                email_id: email,
-                edit_sequence: 0,
-                record: Bytes(vec![0; 64]),
-            },
-        );
-        let violations = check(&history, &CheckContext::default());
-        assert_eq!(violations.len(), 1, "{violations:?}");
-        assert!(violations[0].detail.contains("changed an inbox"));
-    }
-
-    #[test]
-    fn a_malformed_tell_that_reached_the_edit_guard_is_a_violation() {
-        let email = EmailId([10; 16]);
-        let mut history = History::new();
-        malformed(
-            &mut history,
-            1,
-            MalformedKind::PreambleAn,
-            Some(200),
-            Some(email),
-        );
-        history.record(
-            2,
-            Host::Raida(4),
-            EventKind::TellSkipped {
-                beacon: 4,
-                request: 1,
-                mailbox: MailboxId { denom: 1, sn: 1001 },
-                email_id: email,
-                edit_sequence: 0,
-                existing_edit_sequence: 1,
-            },
-        );
-        let violations = check(&history, &CheckContext::default());
-        assert_eq!(violations.len(), 1, "{violations:?}");
-        assert!(violations[0].detail.contains("reached the edit guard"));
+        let published = EventKind::TellAccepted {
+            beacon: 4,
+            request: 1,
+            mailbox,
+            email_id: email,
+            edit_sequence: 0,
+            record: Bytes(vec![0; 64]),
+        };
+        let judged = EventKind::TellSkipped {
+            beacon: 4,
+            request: 1,
+            mailbox,
+            email_id: email,
+            edit_sequence: 0,
+            existing_edit_sequence: 1,
+        };
+        for (reached, why) in [
+            (published, "changed an inbox"),
+            (judged, "reached the edit guard"),
+        ] {
+            let mut history = History::new();
+            malformed(
+                &mut history,
+                1,
+                MalformedKind::PreambleAn,
+                Some(200),
+                Some(email),
+            );
+            history.record(2, Host::Raida(4), reached);
+            let violations = check(&history, &CheckContext::default());
+            assert_eq!(violations.len(), 1, "{violations:?}");
+            assert!(violations[0].detail.contains(why), "{violations:?}");
+        }
     }
 
     #[test]
