@@ -29,6 +29,7 @@
 //! - [`history`]: the event model the world records.
 //! - [`checkers`]: one module per invariant over a history.
 //! - [`trace`]: compact trace lines, JSON lines and the run digest.
+//! - [`digest`]: the run digest itself: every field of every event, hashed without JSON.
 //! - [`perfetto`]: a run exported as Chrome/Perfetto trace-event JSON.
 //! - [`report`]: run summaries, verdicts and replay commands.
 //! - [`run`]: running seeds one by one or on worker threads; scaling scenarios for CI.
@@ -54,6 +55,7 @@ pub mod checkers;
 pub mod clock;
 pub mod compare;
 pub mod coverage;
+pub mod digest;
 pub mod extensions;
 pub mod faults;
 pub mod history;

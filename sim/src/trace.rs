@@ -10,14 +10,13 @@
 //! with `-` for a column that does not apply, e.g.
 //! `12.003000 client01 tell_sent 250 - e=1a2b3c4d es=0 beacon=7 to=3`. Nothing in a line
 //! depends on wall time, addresses or hash-map order, so the same seed prints the same
-//! bytes. [`trace_digest`] hashes the full JSON lines (every field, every record byte) with
-//! FNV-1a-64; two runs of one seed must give the same digest.
+//! bytes. [`trace_digest`] hashes every field the JSON lines carry, every record byte
+//! (without writing them: [`crate::digest`]); two runs of one seed must give the same digest.
 
 use std::fmt;
 use std::io::{self, BufRead, Write};
 
 use crate::history::{Event, EventKind, History, HistoryError, MailboxId, TellRef, WireCommand};
-use crate::seed::Fnv1a64;
 
 /// Simulated microseconds as `seconds.micros` with six decimals, from integers only.
 pub fn format_sim_time(at_sim_us: u64) -> String {
@@ -474,24 +473,7 @@ pub fn read_json_lines<R: BufRead>(input: R) -> Result<History, TraceError> {
     History::from_events(events).map_err(TraceError::History)
 }
 
-/// FNV-1a-64 over the history's JSON lines: equal digests mean equal runs, field for field.
-pub fn trace_digest(history: &History) -> u64 {
-    struct HashWriter(Fnv1a64);
-    impl Write for HashWriter {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.write(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut writer = JsonLinesWriter::new(HashWriter(Fnv1a64::new()));
-    writer
-        .write_history(history)
-        .expect("hashing never fails to write");
-    writer.out.0.finish()
-}
+pub use crate::digest::trace_digest;
 
 /// FNV-1a-64 of arbitrary trace bytes (e.g. the compact text trace).
 pub fn bytes_digest(bytes: &[u8]) -> u64 {

@@ -1091,7 +1091,7 @@ impl History {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn email(n: u8) -> EmailId {
@@ -1186,7 +1186,7 @@ mod tests {
     /// One event of every kind, in time order (the match in `kind` is exhaustive, so a new
     /// variant fails to compile until it is added there; this list is what the index tests
     /// read).
-    fn one_of_every_kind() -> Vec<EventKind> {
+    pub(crate) fn one_of_every_kind() -> Vec<EventKind> {
         let (mailbox, email_id) = (MailboxId { denom: 1, sn: 2 }, email(3));
         let record = Bytes(vec![1, 2]);
         vec![
