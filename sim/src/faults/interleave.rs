@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use knobs::{Knob, Knobs, Visitor};
-use raida_server::fs::{BoxFuture, CrashHook, CrashPlan, Step, StepHook};
+use raida_server::fs::{BoxFuture, CrashHook, CrashPlan, GoOn, Step, StepHook};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -149,20 +149,22 @@ impl SimStepHook {
 }
 
 impl StepHook for SimStepHook {
+    /// Decides at once (a step is awaited as soon as it is reached), so the usual step, which
+    /// neither parks nor yields, boxes no future.
     fn reached<'a>(&'a self, step: Step, host_path: &'a Path) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            self.crash.reached(step, host_path).await;
-            let pause = self
-                .yields
-                .lock()
-                .expect("yield points lock poisoned")
-                .decide(step);
-            match pause {
-                None => {}
-                Some(pause) if pause.is_zero() => tokio::task::yield_now().await,
-                Some(pause) => tokio::time::sleep(pause).await,
-            }
-        })
+        if self.crash.parks(step, host_path) {
+            return Box::pin(std::future::pending());
+        }
+        let pause = self
+            .yields
+            .lock()
+            .expect("yield points lock poisoned")
+            .decide(step);
+        match pause {
+            None => GoOn::boxed(),
+            Some(pause) if pause.is_zero() => Box::pin(tokio::task::yield_now()),
+            Some(pause) => Box::pin(tokio::time::sleep(pause)),
+        }
     }
 }
 
@@ -193,6 +195,37 @@ mod tests {
         if let Some(step) = unchosen {
             assert_eq!(points.decide(step), None);
         }
+    }
+
+    /// The hook parks at the planned crash (and decides nothing there), yields where the
+    /// points say, and is ready at once everywhere else.
+    #[test]
+    fn the_hook_parks_yields_or_goes_on() {
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+        let faults = InterleaveFaults {
+            yield_step_fraction: 1.0,
+            yield_ms_max: 0,
+            ..InterleaveFaults::default()
+        };
+        let points = faults.yield_points(&SeedTree::new(4), 3);
+        let yielding = points.steps[0];
+        let plain = Step::ALL.into_iter().find(|s| !points.steps.contains(s));
+        let plain = plain.expect("some step does not yield");
+        let plan = Arc::new(Mutex::new(CrashPlan::at(plain, 2)));
+        let hook = SimStepHook::new(plan, Arc::new(Mutex::new(points)));
+        let path = Path::new("/x");
+        let mut context = Context::from_waker(Waker::noop());
+        let mut poll = |step| {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime")
+                .block_on(async { hook.reached(step, path).as_mut().poll(&mut context) })
+        };
+        assert_eq!(poll(plain), Poll::Ready(()), "first occurrence: goes on");
+        assert_eq!(poll(yielding), Poll::Pending, "a yield point yields once");
+        assert_eq!(poll(plain), Poll::Pending, "second occurrence: parks");
+        assert_eq!(poll(plain), Poll::Ready(()), "the plan fired once");
     }
 
     #[test]

@@ -119,11 +119,22 @@ impl CrashHook {
     }
 }
 
-impl StepHook for CrashHook {
-    fn reached<'a>(&'a self, step: Step, host_path: &'a Path) -> BoxFuture<'a, ()> {
+impl CrashHook {
+    /// Records that `step` completed on `host_path`; true when the plan fires here and the
+    /// task must park (what [`StepHook::reached`] does, for hooks that wrap this one and
+    /// decide without boxing a future per step).
+    pub fn parks(&self, step: Step, host_path: &Path) -> bool {
         let park = self.lock().record(step, host_path);
         if park {
             tracing::debug!(%step, path = %host_path.display(), "crash plan fired; parking task");
+        }
+        park
+    }
+}
+
+impl StepHook for CrashHook {
+    fn reached<'a>(&'a self, step: Step, host_path: &'a Path) -> BoxFuture<'a, ()> {
+        if self.parks(step, host_path) {
             Box::pin(std::future::pending())
         } else {
             GoOn::boxed()
