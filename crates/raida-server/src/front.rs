@@ -428,10 +428,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
 
     /// Reads one request: the header, then the whole body it declares.
     async fn read_request(&mut self, idle: Duration, read_timeout: Duration) -> RequestRead {
-        let mut request = vec![0u8; REQUEST_HEADER_SIZE_BYTES];
+        // The header is read into the stack: a connection's last read (its end) and every
+        // truncated header allocate nothing, and a request allocates once, at its full size.
+        let mut header = [0u8; REQUEST_HEADER_SIZE_BYTES];
         let mut filled = 0;
         match self
-            .fill(&mut request, &mut filled, 1, Instant::now() + idle)
+            .fill(&mut header, &mut filled, 1, Instant::now() + idle)
             .await
         {
             Fill::Done => {}
@@ -442,7 +444,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         let deadline = Instant::now() + read_timeout;
         let header_end = REQUEST_HEADER_SIZE_BYTES;
         match self
-            .fill(&mut request, &mut filled, header_end, deadline)
+            .fill(&mut header, &mut filled, header_end, deadline)
             .await
         {
             Fill::Done => {}
@@ -453,7 +455,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             }
             Fill::Failed(error) => return RequestRead::Failed(error),
         }
-        let body_size_bytes = declared_body_size_bytes(&request);
+        let body_size_bytes = declared_body_size_bytes(&header);
+        let mut request = Vec::with_capacity(REQUEST_HEADER_SIZE_BYTES + body_size_bytes);
+        request.extend_from_slice(&header);
         request.resize(REQUEST_HEADER_SIZE_BYTES + body_size_bytes, 0);
         let request_end = request.len();
         match self
