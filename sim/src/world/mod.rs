@@ -388,7 +388,10 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         clocks.push((Host::Adversary, &adversary_clock));
     }
     let mut driver = FaultDriver::new(scenario, &faults, &tree, &clocks);
-    net::start_run(&recorder);
+    net::start_run(
+        &recorder,
+        hosts_by_ip(&sim, &world.raida_ips, &world.client_ips, needs_adversary),
+    );
     let writeback = Writeback::new(&faults.writeback, &tree, &world.raida_ips);
     let (sim_end_us, error) = drive(scenario, &mut sim, &world, &mut driver, &writeback);
     let wire_bytes = net::wire_bytes();
@@ -416,6 +419,25 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunResult {
         requests,
         probes,
     }
+}
+
+/// Every host of the run by its turmoil address.
+fn hosts_by_ip(
+    sim: &turmoil::Sim<'_>,
+    raida_ips: &[IpAddr],
+    client_ips: &[IpAddr],
+    with_adversary: bool,
+) -> BTreeMap<IpAddr, Host> {
+    let raidas = raida_ips.iter().enumerate().map(|(index, ip)| {
+        let index = u8::try_from(index).expect("RAIDA indexes fit u8");
+        (*ip, Host::Raida(index))
+    });
+    let clients = client_ips.iter().enumerate().map(|(index, ip)| {
+        let index = u16::try_from(index).expect("client hosts fit u16");
+        (*ip, Host::Client(index))
+    });
+    let adversary = with_adversary.then(|| (sim.lookup(ADVERSARY_HOST_NAME), Host::Adversary));
+    raidas.chain(clients).chain(adversary).collect()
 }
 
 /// How many events to reserve room for: the run's emails and devices times their usual

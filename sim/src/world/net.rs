@@ -98,10 +98,12 @@ thread_local! {
 
 /// Zeroes this thread's wire-byte and connection counts and points the connector's request
 /// log at `recorder` (at the start of a run, before the first step).
-pub(crate) fn start_run(recorder: &Recorder) {
+pub(crate) fn start_run(recorder: &Recorder, hosts_by_ip: BTreeMap<IpAddr, Host>) {
     WIRE_BYTES.with(|count| count.set(0));
     CONNECTIONS.with(|count| count.set(0));
-    REQUESTS.with(|log| *log.borrow_mut() = Some(RequestLog::new(recorder.clone())));
+    REQUESTS.with(|log| {
+        *log.borrow_mut() = Some(RequestLog::new(recorder.clone(), hosts_by_ip));
+    });
 }
 
 /// This thread's connection attempts since the last reset.
@@ -147,6 +149,9 @@ struct Attempt {
 struct RequestLog {
     recorder: Recorder,
     next_request: u64,
+    /// Every host of the run by its address (turmoil's `reverse_lookup` answers with a new
+    /// `String` to parse, and every attempt asked it twice).
+    hosts_by_ip: BTreeMap<IpAddr, Host>,
     /// Client hosts by runtime, learned from connections' local addresses.
     hosts: Vec<(tokio::runtime::Id, Host)>,
     /// Events of hosts not known yet, in reservations.
@@ -161,10 +166,11 @@ thread_local! {
 }
 
 impl RequestLog {
-    fn new(recorder: Recorder) -> RequestLog {
+    fn new(recorder: Recorder, hosts_by_ip: BTreeMap<IpAddr, Host>) -> RequestLog {
         RequestLog {
             recorder,
             next_request: 0,
+            hosts_by_ip,
             hosts: Vec::new(),
             unresolved: Vec::new(),
             tries: BTreeMap::new(),
@@ -211,19 +217,20 @@ fn in_host() -> bool {
     turmoil::sim_elapsed().is_some() && tokio::runtime::Handle::try_current().is_ok()
 }
 
-/// The RAIDA index a turmoil address belongs to, if any.
-fn raida_of(ip: IpAddr) -> Option<u8> {
-    let name = turmoil::reverse_lookup(ip)?;
-    name.strip_prefix("raida")?.parse().ok()
-}
-
-/// The history host of a client-side turmoil address, if it is one.
-fn client_host_of(ip: IpAddr) -> Option<Host> {
-    let name = turmoil::reverse_lookup(ip)?;
-    if name == ADVERSARY_HOST_NAME {
-        return Some(Host::Adversary);
+impl RequestLog {
+    /// The RAIDA index a turmoil address belongs to, if any.
+    fn raida_of(&self, ip: IpAddr) -> Option<u8> {
+        match self.hosts_by_ip.get(&ip)? {
+            Host::Raida(index) => Some(*index),
+            _ => None,
+        }
     }
-    name.strip_prefix("client")?.parse().ok().map(Host::Client)
+
+    /// The history host of a client-side turmoil address, if it is one.
+    fn client_host_of(&self, ip: IpAddr) -> Option<Host> {
+        let host = *self.hosts_by_ip.get(&ip)?;
+        matches!(host, Host::Client(_) | Host::Adversary).then_some(host)
+    }
 }
 
 /// Numbers and records the start of an attempt to `addr` (a RAIDA), if a run is logging.
@@ -231,11 +238,11 @@ fn start_attempt(addr: SocketAddr) -> Option<Attempt> {
     if !in_host() {
         return None;
     }
-    let raida = raida_of(addr.ip())?;
     let runtime = tokio::runtime::Handle::try_current().ok()?.id();
     REQUESTS.with(|log| {
         let mut log = log.borrow_mut();
         let log = log.as_mut()?;
+        let raida = log.raida_of(addr.ip())?;
         log.next_request += 1;
         let request = log.next_request;
         log.record(runtime, EventKind::RequestStarted { request, raida });
@@ -255,7 +262,7 @@ fn established(attempt: &Attempt, local: SocketAddr) {
         let Some(log) = log.as_mut() else {
             return;
         };
-        if let Some(host) = client_host_of(local.ip()) {
+        if let Some(host) = log.client_host_of(local.ip()) {
             log.learn(attempt.runtime, host);
         }
         log.recorder.note_connection(local, attempt.request);
