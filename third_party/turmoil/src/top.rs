@@ -480,13 +480,23 @@ impl Link {
         if queue.is_empty() {
             return;
         }
-        let deliverable = std::mem::take(queue);
-
-        for message in deliverable {
+        let mut deliverable = std::mem::take(queue);
+        while let Some(message) = deliverable.pop_front() {
             let (src, dst) = (message.src, message.dst);
             if let Err(message) = host.receive_from_network(message) {
                 let _ = self.enqueue_message(global_config, rand, dst, src, message);
             }
+        }
+        // Patch 17: hand the emptied buffer back, so the next delivery to this host reuses it
+        // (upstream dropped it: a new buffer, grown from nothing, for every delivery). A
+        // refused message went back to `sent`, never to this queue, so it is still empty.
+        if let Some(queue) = self
+            .deliverable
+            .iter_mut()
+            .find_map(|(addr, queue)| (*addr == host.addr).then_some(queue))
+        {
+            assert!(queue.is_empty());
+            *queue = deliverable;
         }
     }
 
