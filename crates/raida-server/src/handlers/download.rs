@@ -15,6 +15,8 @@
 //! Reply payload: the 8-byte page header (file_type, version 0x02, page-size code 0, page
 //! number low byte, data length u32 BE) then the page bytes.
 
+use std::ops::Range;
+
 use qmail_wire::body::DownloadBody;
 use qmail_wire::codec::Codec;
 use qmail_wire::limits::PAGE_SIZE_BYTES;
@@ -44,28 +46,39 @@ pub(crate) async fn download(env: &Env, body: &DownloadBody) -> CommandReply {
             return CommandReply::Status(Status::Filesystem);
         }
     };
-    let Some(page) = page_bytes(&data, body.page_number) else {
+    let Some(page) = page_range(data.len(), body.page_number) else {
         return CommandReply::Status(Status::InvalidParameter);
     };
-    let page = DownloadPage::new(body.file_type, body.page_number, page.to_vec());
+    // A stripe of one page (most are) is sent as it was read, not copied.
+    let page = if page == (0..data.len()) {
+        data
+    } else {
+        data[page].to_vec()
+    };
+    let page = DownloadPage::new(body.file_type, body.page_number, page);
     CommandReply::Payload {
         payload: page.to_bytes(),
         deferred: None,
     }
 }
 
-/// The bytes of page `page_number` of `data`, `None` past the last page.
-fn page_bytes(data: &[u8], page_number: u32) -> Option<&[u8]> {
-    let last_page = data.len() / PAGE_SIZE_BYTES;
+/// Where page `page_number` lies in a stripe of `size_bytes`, `None` past the last page.
+fn page_range(size_bytes: usize, page_number: u32) -> Option<Range<usize>> {
+    let last_page = size_bytes / PAGE_SIZE_BYTES;
     let page_index = usize::try_from(page_number).ok()?;
     if page_index > last_page {
         return None;
     }
     let start = page_index.checked_mul(PAGE_SIZE_BYTES)?;
-    let end = start.saturating_add(PAGE_SIZE_BYTES).min(data.len());
-    let page = data.get(start..end)?;
-    assert!(page.len() <= PAGE_SIZE_BYTES);
-    Some(page)
+    let end = start.saturating_add(PAGE_SIZE_BYTES).min(size_bytes);
+    assert!(start <= end && end - start <= PAGE_SIZE_BYTES);
+    Some(start..end)
+}
+
+/// The bytes of page `page_number` of `data`, `None` past the last page.
+#[cfg(test)]
+fn page_bytes(data: &[u8], page_number: u32) -> Option<&[u8]> {
+    data.get(page_range(data.len(), page_number)?)
 }
 
 #[cfg(test)]

@@ -303,7 +303,7 @@ impl StripeStore {
         let mut attempt_count = 0;
         loop {
             attempt_count += 1;
-            let Some(bytes) = self.read_file(path).await? else {
+            let Some(mut bytes) = self.read_file(path).await? else {
                 return Ok(None);
             };
             let reason = match decode_stripe(&bytes) {
@@ -311,7 +311,10 @@ impl StripeStore {
                     if attempt_count > 1 {
                         probe::hit(&crate::probes::STRIPE_REREAD_GOOD);
                     }
-                    return Ok(Some((stripe.expires_at_unix_s, stripe.data.to_vec())));
+                    let expires_at_unix_s = stripe.expires_at_unix_s;
+                    // The data is the rest of the file: cut the header off in place.
+                    bytes.drain(..HEADER);
+                    return Ok(Some((expires_at_unix_s, bytes)));
                 }
                 Err(reason) => reason,
             };
