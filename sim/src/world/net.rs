@@ -328,9 +328,36 @@ impl Drop for PendingConnect {
 #[derive(Debug)]
 struct StreamAttempt {
     attempt: Option<Attempt>,
-    request_header: Vec<u8>,
+    request_header: HeaderPrefix,
     written_bytes: usize,
-    reply_header: Vec<u8>,
+    reply_header: HeaderPrefix,
+}
+
+/// The first bytes of a wire header seen so far, kept inline (two per attempt).
+#[derive(Debug)]
+struct HeaderPrefix {
+    bytes: [u8; WIRE_HEADER_SIZE_BYTES],
+    len: usize,
+}
+
+impl HeaderPrefix {
+    const fn new() -> HeaderPrefix {
+        HeaderPrefix {
+            bytes: [0; WIRE_HEADER_SIZE_BYTES],
+            len: 0,
+        }
+    }
+
+    /// Takes as many of `bytes` as the header still has room for.
+    fn extend(&mut self, bytes: &[u8]) {
+        let taken = (WIRE_HEADER_SIZE_BYTES - self.len).min(bytes.len());
+        self.bytes[self.len..self.len + taken].copy_from_slice(&bytes[..taken]);
+        self.len += taken;
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 impl std::fmt::Debug for Attempt {
@@ -343,29 +370,28 @@ impl StreamAttempt {
     fn new(attempt: Attempt) -> StreamAttempt {
         StreamAttempt {
             attempt: Some(attempt),
-            request_header: Vec::with_capacity(WIRE_HEADER_SIZE_BYTES),
+            request_header: HeaderPrefix::new(),
             written_bytes: 0,
-            reply_header: Vec::with_capacity(WIRE_HEADER_SIZE_BYTES),
+            reply_header: HeaderPrefix::new(),
         }
     }
 
     fn command(&self) -> Option<WireCommand> {
-        WireCommand::from_header(&self.request_header)
+        WireCommand::from_header(self.request_header.as_slice())
     }
 
     /// Bytes the request header declares in all (header + body), once it is whole.
     fn request_size_bytes(&self) -> Option<usize> {
         let size = self
             .request_header
+            .as_slice()
             .get(REQUEST_BODY_SIZE_OFFSET..REQUEST_BODY_SIZE_OFFSET + 2)?;
         let body_size_bytes = u16::from_be_bytes([*size.first()?, *size.get(1)?]);
         Some(WIRE_HEADER_SIZE_BYTES + usize::from(body_size_bytes))
     }
 
     fn wrote(&mut self, bytes: &[u8]) {
-        let room = WIRE_HEADER_SIZE_BYTES.saturating_sub(self.request_header.len());
-        self.request_header
-            .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or(&[]));
+        self.request_header.extend(bytes);
         self.written_bytes = self.written_bytes.saturating_add(bytes.len());
     }
 
@@ -373,13 +399,11 @@ impl StreamAttempt {
         if self.attempt.is_none() {
             return;
         }
-        let room = WIRE_HEADER_SIZE_BYTES.saturating_sub(self.reply_header.len());
-        self.reply_header
-            .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or(&[]));
-        if self.reply_header.len() < WIRE_HEADER_SIZE_BYTES {
+        self.reply_header.extend(bytes);
+        if self.reply_header.len < WIRE_HEADER_SIZE_BYTES {
             return;
         }
-        let status = ResponseHeader::from_bytes(&self.reply_header)
+        let status = ResponseHeader::from_bytes(self.reply_header.as_slice())
             .expect("32 bytes always decode as a response header")
             .status;
         if let Some(attempt) = self.attempt.take() {
