@@ -201,7 +201,6 @@ mod tests {
     /// points say, and is ready at once everywhere else.
     #[test]
     fn the_hook_parks_yields_or_goes_on() {
-        use std::future::Future;
         use std::task::{Context, Poll, Waker};
         let faults = InterleaveFaults {
             yield_step_fraction: 1.0,
